@@ -1,0 +1,51 @@
+"""Helpers shared by the benchmarks: a trained mnist5k CNN and fair timing."""
+
+import os
+import platform
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from keras_adv import datasets, models  # noqa: E402
+
+
+def trained_cnn(epochs=3, seed=0):
+    """small_cnn trained on the mnist5k training split; returns model, data."""
+    keras.utils.set_random_seed(seed)
+    (x_train, y_train), (x_test, y_test) = datasets.load("mnist5k")
+    model = models.small_cnn(seed=seed)
+    model.compile(
+        optimizer="adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    model.fit(x_train, y_train, epochs=epochs, batch_size=64, verbose=0)
+    return model, (x_train, y_train), (x_test, y_test)
+
+
+def interleaved_timing(fns, repeats=5):
+    """Times each callable `repeats` times, round-robin so that machine noise
+    falls on all of them alike; returns the median seconds per callable."""
+    for fn in fns.values():  # warm-up: tracing and first-call costs
+        fn()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def machine():
+    """A one-line description of this machine and library versions."""
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, TensorFlow {tf.__version__}, "
+        f"Keras {keras.__version__}, NumPy {np.__version__}"
+    )

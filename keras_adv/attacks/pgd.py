@@ -1,0 +1,193 @@
+"""Projected gradient descent (Madry et al. 2018), with BIM and MIM."""
+
+import tensorflow as tf
+
+from keras_adv.attacks import core
+from keras_adv.attacks.losses import attack_objective, is_successful
+
+
+def pgd(
+    model,
+    x,
+    y=None,
+    *,
+    eps,
+    steps=10,
+    step_size=None,
+    norm="linf",
+    random_start=True,
+    restarts=1,
+    momentum=0.0,
+    loss="ce",
+    targeted=False,
+    clip=(0.0, 1.0),
+    seed=None,
+    eot_samples=1,
+    from_logits=None,
+):
+    """Projected gradient descent attack (PGD; BIM and MIM as special cases).
+
+    Madry et al., "Towards Deep Learning Models Resistant to Adversarial
+    Attacks", ICLR 2018. Starting from a uniform random point of the eps-ball
+    (`random_start=True`), takes `steps` steepest-ascent steps of size
+    `step_size` on the attack objective (sign of the gradient for L-inf, the
+    L2-normalised gradient for L2), each followed by projection onto the
+    eps-ball and the `clip` box. `random_start=False` gives BIM (Kurakin et
+    al.); `momentum > 0` gives MIM (Dong et al. 2018): g <- mu g + grad/||grad||1,
+    stepping along g. With `restarts > 1`, the worst case per example is kept:
+    a successful point beats an unsuccessful one, then the higher loss wins.
+    Restart r draws its start from `(seed, r)`, so a run with more restarts is
+    never weaker than one with fewer and the same seed.
+
+    The loop is Python-unrolled inside one `tf.function` that is compiled
+    once per model and configuration (see `docs/benchmarks.md` for the
+    measurements behind that choice). The model runs with `training=False`.
+
+    Args:
+        model: a Keras model or a callable mapping a batch to logits of shape
+            `(batch, classes)`. A Keras model ending in softmax is detected
+            and its pre-softmax logits are used.
+        x: float array or tensor `(batch, ...)`, inside `clip`.
+        y: labels, sparse `(batch,)`/`(batch, 1)` or one-hot
+            `(batch, classes)`; the targets when `targeted=True`. `None`
+            attacks the model's own predictions (avoids label leaking).
+        eps: perturbation budget (>= 0), a number or a scalar tensor.
+        steps: number of gradient steps (>= 1).
+        step_size: step size; `None` means `2.5 * eps / steps` (reaches the
+            boundary from any start with room to move along it), and `eps`
+            when `steps=1`.
+        norm: `"linf"` or `"l2"`.
+        random_start: start from a uniform point of the eps-ball.
+        restarts: number of random restarts (>= 1).
+        momentum: MIM decay factor mu (>= 0); 0 is plain PGD.
+        loss: `"ce"`, `"margin"` (CW: z_y - max_{i!=y} z_i) or `"dlr"`.
+            Targeted DLR uses the model's clean prediction as the source
+            class and raises z_t over z_source (as in AutoAttack's APGD-T,
+            whose aim is misclassification); use `"ce"` or `"margin"` to make
+            the target the top class.
+        targeted: move toward the classes in `y` instead of away from them.
+        clip: `(min, max)` box of valid inputs, or `None`.
+        seed: integer for a deterministic result; `None` draws from the
+            global TensorFlow generator (so `keras.utils.set_random_seed`
+            makes runs repeatable).
+        eot_samples: average the gradient over this many forward passes
+            (expectation over transformation, for randomised models).
+        from_logits: `None` detects softmax outputs of Keras models; `False`
+            declares that `model` returns probabilities; `True` forces logits.
+
+    Returns:
+        Adversarial examples, a tensor with the shape and dtype of `x`.
+        float16/bfloat16 inputs are attacked with float32 arithmetic.
+
+    Raises:
+        ValueError: naming the argument, for eps negative or NaN, an unknown
+            norm or loss, steps < 1, labels whose length, shape or classes do
+            not match, x outside `clip` or non-finite, targeted without `y`,
+            or a model that gives no input gradient.
+
+    Example:
+
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    >>> x = np.random.rand(8, 4).astype("float32")
+    >>> x_adv = pgd(model, x, eps=0.1, steps=5, seed=0)
+    >>> bool(np.abs(x_adv - x).max() <= 0.1 + 1e-6)
+    True
+    """
+    return _run(
+        model, x, y, eps=eps, steps=steps, step_size=step_size, norm=norm,
+        random_start=random_start, restarts=restarts, momentum=momentum,
+        loss=loss, targeted=targeted, clip=clip, seed=seed,
+        eot_samples=eot_samples, from_logits=from_logits,
+    )
+
+
+def _run(model, x, y, *, eps, steps, step_size, norm, random_start, restarts,
+         momentum, loss, targeted, clip, seed, eot_samples, from_logits):
+    """Validates arguments and runs the (compiled) PGD loop."""
+    if not callable(model):
+        raise ValueError(f"model must be callable. Received: model={model!r}")
+    check = core.check_number
+    check("eps", eps)
+    steps = core.check_int("steps", steps)
+    restarts = core.check_int("restarts", restarts)
+    eot_samples = core.check_int("eot_samples", eot_samples)
+    step_size = check("step_size", step_size, positive=True, allow_none=True)
+    momentum = float(check("momentum", momentum))
+    norm = core.check_norm(norm)
+    loss = core.check_loss(loss)
+    clip = core.check_clip(clip)
+    if from_logits not in (None, True, False):
+        raise ValueError(
+            f"from_logits must be None, True or False. Received: "
+            f"from_logits={from_logits!r}"
+        )
+    x, labels, source = core.prepare(
+        model, x, y, clip=clip, targeted=bool(targeted),
+        from_logits=from_logits, loss=loss,
+    )
+    eps_t = tf.cast(eps, tf.float32)
+    if not tf.executing_eagerly():
+        tf.debugging.assert_non_negative(eps_t, "eps must be >= 0.")
+    if step_size is None:
+        alpha = (2.5 * eps_t / steps) if steps > 1 else eps_t
+    else:
+        alpha = tf.cast(step_size, tf.float32)
+    static = dict(
+        steps=steps, restarts=restarts, momentum=momentum, norm=norm,
+        loss=loss, targeted=bool(targeted), random_start=bool(random_start),
+        clip=clip, from_logits=from_logits, eot_samples=eot_samples,
+    )
+    seed_t = core.seed_tensor(seed)
+    if tf.executing_eagerly():
+        fn = core.compiled(model, pgd_loop, **static)
+        return fn(x, labels, source, eps_t, alpha, seed_t)
+    return pgd_loop(model, x, labels, source, eps_t, alpha, seed_t, **static)
+
+
+def pgd_loop(model, x, labels, source, eps, alpha, seed, *, steps, restarts,
+             momentum, norm, loss, targeted, random_start, clip, from_logits,
+             eot_samples):
+    """The PGD computation on checked tensors (traceable, no validation).
+
+    Example: `pgd_loop(model, x, y, y, 0.3, 0.01, tf.constant([0, 0]),
+    steps=40, restarts=1, momentum=0.0, norm="linf", loss="ce",
+    targeted=False, random_start=True, clip=(0.0, 1.0), from_logits=None,
+    eot_samples=1)`.
+    """
+    in_dtype = x.dtype
+    x0 = tf.cast(x, tf.float32)
+    grad_kw = dict(loss=loss, targeted=targeted, source=source,
+                   from_logits=from_logits, in_dtype=in_dtype,
+                   eot_samples=eot_samples)
+    best = best_obj = best_hit = None
+    for r in range(restarts):
+        if random_start:
+            start = core.random_start(
+                tf.shape(x0), eps, norm, seed + tf.constant([0, 1], tf.int64) * r
+            )
+            adv = core.clip_box(x0 + start, clip)
+        else:
+            adv = x0
+        velocity = tf.zeros_like(x0) if momentum else None
+        for _ in range(steps):
+            _, _, grad = core.objective_and_gradient(model, adv, labels, **grad_kw)
+            if momentum:
+                velocity = momentum * velocity + grad / (core.l1_norm(grad) + 1e-12)
+                grad = velocity
+            adv = adv + alpha * core.steepest_step(grad, norm)
+            adv = core.clip_box(x0 + core.project(adv - x0, eps, norm), clip)
+        if restarts == 1:
+            best = adv
+            break
+        logits = core.model_logits(model, tf.cast(adv, in_dtype), from_logits)
+        obj = attack_objective(logits, labels, loss, targeted, source)
+        hit = is_successful(logits, labels, targeted)
+        if best is None:
+            best, best_obj, best_hit = adv, obj, hit
+            continue
+        better = (hit & ~best_hit) | ((hit == best_hit) & (obj > best_obj))
+        best_obj = tf.where(better, obj, best_obj)
+        best_hit = better | best_hit
+        mask = tf.reshape(better, [-1] + [1] * (x0.shape.rank - 1))
+        best = tf.where(mask, adv, best)
+    return tf.stop_gradient(tf.cast(best, in_dtype))

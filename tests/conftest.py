@@ -1,0 +1,59 @@
+"""Shared fixtures: a linear softmax model and a small CNN trained on mnist5k."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from keras_adv import datasets, models  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def mnist5k():
+    return datasets.load("mnist5k")
+
+
+@pytest.fixture(scope="session")
+def trained_cnn(mnist5k):
+    """small_cnn trained 3 epochs on the 4000 mnist5k training images
+    (about 93% test accuracy, a few seconds on CPU)."""
+    keras.utils.set_random_seed(0)
+    (x_train, y_train), _ = mnist5k
+    model = models.small_cnn(seed=0)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    model.fit(x_train, y_train, epochs=3, batch_size=64, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="session")
+def cnn_test_batch(mnist5k, trained_cnn):
+    """200 test images the trained CNN classifies correctly, with labels."""
+    _, (x_test, y_test) = mnist5k
+    pred = np.argmax(trained_cnn.predict(x_test[:300], verbose=0), axis=-1)
+    keep = np.flatnonzero(pred == y_test[:300])[:200]
+    return x_test[keep], y_test[keep]
+
+
+def linear_model(in_dim=6, classes=4, seed=0, softmax=False):
+    """Dense model with fixed random weights (logits or softmax outputs)."""
+    rng = np.random.RandomState(seed)
+    w = rng.normal(size=(in_dim, classes)).astype("float32")
+    b = rng.normal(size=(classes,)).astype("float32")
+    model = keras.Sequential(
+        [keras.Input((in_dim,)),
+         keras.layers.Dense(classes, activation="softmax" if softmax else None)]
+    )
+    model.layers[0].set_weights([w, b])
+    return model, w, b
+
+
+def accuracy(model, x, y):
+    pred = np.argmax(model.predict(np.asarray(x), verbose=0), axis=-1)
+    return float(np.mean(pred == np.asarray(y)))
