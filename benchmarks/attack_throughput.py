@@ -7,14 +7,11 @@ PGD (eager and inside tf.function) and ART's TensorFlowV2 PGD. All use the
 same model, eps, step size, steps, random start and batch. Timings are
 interleaved round-robin and the median is reported as a ratio.
 
-Then peak memory (max RSS of a fresh process) as steps grow from 10 to 100.
+Then the peak bytes held by TensorFlow's CPU allocator during one call, as
+steps grow from 10 to 100 (`tf.config.experimental.get_memory_info`).
 
     python3 dev.py bench attack_throughput
 """
-
-import resource
-import subprocess
-import sys
 
 from absl import app, flags
 
@@ -23,7 +20,6 @@ flags.DEFINE_integer("steps", 20, "PGD steps.")
 flags.DEFINE_integer("repeats", 5, "Timed repetitions per variant.")
 flags.DEFINE_float("eps", 0.3, "L-inf budget.")
 flags.DEFINE_float("step_size", 0.01, "PGD step size.")
-flags.DEFINE_integer("memory_steps", 0, "Internal: measure one memory point.")
 flags.DEFINE_bool("skip_memory", False, "Skip the memory scan.")
 FLAGS = flags.FLAGS
 
@@ -114,27 +110,26 @@ def variants(model, x, y):
     return out
 
 
-def memory_point(steps):
-    """Run PGD with `steps` in this process; print max RSS growth in MiB."""
-    import numpy as np
+def peak_memory_mib(model, x, steps):
+    """Peak MiB held by TensorFlow's CPU allocator during one PGD call
+    (after a warm-up call, so tracing is not counted)."""
+    import tensorflow as tf
 
     import keras_adv
-    from keras_adv import models
 
-    model = models.small_cnn(seed=0)
-    x = np.random.RandomState(0).rand(FLAGS.batch, 28, 28, 1).astype("float32")
-    keras_adv.attacks.pgd(model, x, eps=0.3, steps=1, seed=0)  # runtime warm
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    keras_adv.attacks.pgd(model, x, eps=0.3, steps=steps, seed=0).numpy()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"{(peak - base) / 1024:.1f}")
+    def run():
+        keras_adv.attacks.pgd(model, x, eps=0.3, steps=steps, seed=0).numpy()
+
+    run()
+    tf.config.experimental.reset_memory_stats("CPU:0")
+    base = tf.config.experimental.get_memory_info("CPU:0")["current"]
+    run()
+    peak = tf.config.experimental.get_memory_info("CPU:0")["peak"]
+    return (peak - base) / 2**20
 
 
 def main(argv):
     del argv
-    if FLAGS.memory_steps:
-        memory_point(FLAGS.memory_steps)
-        return
     from benchmarks.common import interleaved_timing, machine, trained_cnn
 
     model, _, (x_test, y_test) = trained_cnn()
@@ -150,14 +145,10 @@ def main(argv):
         print(f"{name:42s} {len(x) / t:9.1f} {ref / t:9.2f}x {t / ours:15.2f}x")
     if FLAGS.skip_memory:
         return
-    print("\nPeak memory (max RSS growth of a fresh process during one call):")
+    print("\nPeak TensorFlow CPU allocator memory during one PGD call "
+          f"(batch {FLAGS.batch}):")
     for steps in (10, 25, 50, 100):
-        mib = subprocess.run(
-            [sys.executable, "-m", "benchmarks.attack_throughput",
-             f"--memory_steps={steps}", f"--batch={FLAGS.batch}"],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip().splitlines()[-1]
-        print(f"  steps={steps:4d}: {mib} MiB")
+        print(f"  steps={steps:4d}: {peak_memory_mib(model, x, steps):7.1f} MiB")
 
 
 if __name__ == "__main__":

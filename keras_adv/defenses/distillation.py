@@ -1,0 +1,147 @@
+"""Defensive distillation (Papernot et al., IEEE S&P 2016)."""
+
+import math
+
+import keras
+import numpy as np
+
+
+@keras.saving.register_keras_serializable(package="keras_adv")
+class Temperature(keras.layers.Layer):
+    """Divides logits by a temperature T: softmax(z / T) is the tempered
+    softmax of defensive distillation.
+
+    Args:
+        temperature: T > 0.
+        **kwargs: base layer arguments.
+
+    Call arguments:
+        inputs: logits.
+
+    Example:
+
+    >>> Temperature(10.0)(np.array([[10.0, 0.0]], "float32")).numpy()
+    array([[1., 0.]], dtype=float32)
+    """
+
+    def __init__(self, temperature, **kwargs):
+        super().__init__(**kwargs)
+        self.temperature = _check_temperature(temperature)
+
+    def call(self, inputs):
+        return inputs / self.temperature
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "temperature": self.temperature}
+
+
+def _check_temperature(temperature):
+    if isinstance(temperature, bool) or not isinstance(
+        temperature, (int, float, np.floating, np.integer)
+    ) or not (math.isfinite(temperature) and temperature > 0):
+        raise ValueError(
+            "temperature must be a finite number > 0. Received: "
+            f"temperature={temperature!r}"
+        )
+    return float(temperature)
+
+
+def _tempered(model, temperature):
+    return keras.Sequential([model, Temperature(temperature)])
+
+
+def defensive_distillation(
+    teacher,
+    student,
+    x,
+    y,
+    *,
+    temperature=100.0,
+    epochs=10,
+    batch_size=128,
+    optimizer="adam",
+    validation_data=None,
+    verbose=0,
+):
+    """Trains a defensively distilled model and returns it deployed at T = 1.
+
+    Papernot et al., "Distillation as a Defense to Adversarial Perturbations
+    against Deep Neural Networks" (2016):
+    1. train `teacher` on the hard labels with softmax(z / T);
+    2. relabel `x` with the teacher's soft labels softmax(z_teacher / T);
+    3. train `student` on those soft labels, again with softmax(z / T);
+    4. deploy the student at T = 1, i.e. return its raw logits.
+
+    The deployed logits are about T times larger than during training, so
+    softmax saturates and cross-entropy gradients vanish. This is gradient
+    masking, not robustness: Carlini & Wagner (2017) break it with a margin
+    loss on the logits (`keras_adv.attacks.pgd(..., loss="margin")`), and
+    `keras_adv.evaluate_robustness` must see through it.
+
+    Args:
+        teacher: an uncompiled Keras model returning logits.
+        student: an uncompiled Keras model returning logits (often the same
+            architecture, freshly initialised).
+        x: training inputs.
+        y: integer training labels.
+        temperature: T > 0 (100 in the paper's MNIST experiments).
+        epochs: epochs for each of the two trainings.
+        batch_size: batch size for both trainings.
+        optimizer: a Keras optimizer name, or a zero-argument callable
+            returning a new optimizer (each training gets a fresh one).
+        validation_data: optional `(x_val, y_val)` with integer labels.
+        verbose: `fit` verbosity.
+
+    Returns:
+        `student`, trained, returning logits at T = 1 (the deployed model).
+
+    Raises:
+        ValueError: temperature not a finite number > 0, epochs < 1, or
+            labels of the wrong shape.
+
+    Example:
+
+    >>> x = np.random.rand(64, 4).astype("float32")
+    >>> y = (x[:, 0] > 0.5).astype("int64")
+    >>> def mlp():
+    ...     return keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    >>> deployed = defensive_distillation(mlp(), mlp(), x, y, temperature=20.0,
+    ...                                   epochs=1)
+    >>> deployed(x[:2]).shape
+    TensorShape([2, 2])
+    """
+    temperature = _check_temperature(temperature)
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be an integer >= 1. Received: epochs={epochs!r}")
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != len(x):
+        raise ValueError(
+            f"y must be integer labels of shape ({len(x)},). Received: y with "
+            f"shape {y.shape}"
+        )
+    val = None
+    if validation_data is not None:
+        val = (validation_data[0], np.asarray(validation_data[1]))
+    def new_optimizer():
+        return optimizer() if callable(optimizer) else keras.optimizers.get(optimizer)
+
+    hard = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    soft = keras.losses.CategoricalCrossentropy(from_logits=True)
+
+    hot_teacher = _tempered(teacher, temperature)
+    hot_teacher.compile(optimizer=new_optimizer(), loss=hard,
+                        metrics=["accuracy"])
+    hot_teacher.fit(x, y, epochs=epochs, batch_size=batch_size,
+                    validation_data=val, verbose=verbose)
+
+    soft_labels = keras.ops.softmax(
+        hot_teacher.predict(x, batch_size=max(batch_size, 256), verbose=0)
+    )
+    hot_student = _tempered(student, temperature)
+    hot_student.compile(optimizer=new_optimizer(), loss=soft)
+    hot_student.fit(x, soft_labels, epochs=epochs, batch_size=batch_size,
+                    verbose=verbose)
+    return student

@@ -1,0 +1,120 @@
+"""Stochastic Activation Pruning (Dhillon et al., ICLR 2018)."""
+
+import math
+
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="keras_adv")
+class StochasticActivationPruning(keras.layers.Layer):
+    """Stochastic Activation Pruning (SAP): prune activations at random,
+    keeping large ones with high probability, and rescale the survivors.
+
+    Dhillon et al., "Stochastic Activation Pruning for Robust Adversarial
+    Defense", ICLR 2018. Per example, the activation map h is flattened and
+    p_j = |h_j| / sum_k |h_k|. r = ceil(frac * n) indices are drawn *with
+    replacement* from Categorical(p) (n = activations per example); activation
+    j survives if drawn at least once, which happens with probability
+    q_j = 1 - (1 - p_j)^r, and survivors are scaled by 1 / q_j, so the output
+    is unbiased: E[output] = h. The mask is a constant in the backward pass:
+    d output / d h = mask.
+
+    SAP is a test-time defense: by default it is active at inference and the
+    identity during training (`active_in_training=True` prunes in training
+    too). It was broken by Athalye, Carlini & Wagner (ICML 2018) with EOT:
+    evaluate it with `eot_samples` (see `keras_adv.attacks.pgd`).
+
+    An example whose activations are all zero passes through as zeros (no
+    NaN). q_j is computed as -expm1(r * log1p(-p_j)) for accuracy when p_j is
+    tiny, in float32 whatever the layer's dtype policy.
+
+    Args:
+        frac: draws as a fraction of the activations per example (> 0);
+            1.0 as in the paper.
+        seed: integer seed of the layer's `keras.random.SeedGenerator`;
+            seeded layers give reproducible sequences of masks.
+        active_in_training: also prune when called with `training=True`.
+        **kwargs: base `keras.layers.Layer` arguments.
+
+    Call arguments:
+        inputs: a tensor of any rank >= 2 (batch first).
+        training: Python bool; pruning happens when False/None, and when True
+            only if `active_in_training`.
+
+    Example:
+
+    >>> sap = StochasticActivationPruning(frac=1.0, seed=0)
+    >>> out = sap(np.array([[0.0, 1.0, 3.0]], "float32"))
+    >>> out.shape
+    TensorShape([1, 3])
+    """
+
+    def __init__(self, frac=1.0, seed=None, active_in_training=False, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not (
+            math.isfinite(frac) and frac > 0
+        ):
+            raise ValueError(f"frac must be a finite number > 0. Received: frac={frac!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError(f"seed must be an integer or None. Received: seed={seed!r}")
+        self.frac = float(frac)
+        self.seed = seed
+        self.active_in_training = bool(active_in_training)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.supports_masking = True
+
+    def draws(self, n):
+        """Number of draws r for `n` activations per example: ceil(frac * n).
+
+        Example: `StochasticActivationPruning(frac=0.5).draws(10) == 5`.
+        """
+        return max(1, math.ceil(self.frac * n))
+
+    def call(self, inputs, training=None):
+        if training and not self.active_in_training:
+            return inputs
+        shape = tf.shape(inputs)
+        n = math.prod(inputs.shape[1:])
+        if n is None or any(d is None for d in inputs.shape[1:]):
+            raise ValueError(
+                "StochasticActivationPruning needs static non-batch dimensions. "
+                f"Received: inputs with shape {inputs.shape}"
+            )
+        h = tf.reshape(tf.cast(inputs, tf.float32), [-1, n])
+        mask = tf.stop_gradient(self._mask(h, self.draws(n)))
+        out = tf.reshape(h * mask, shape)
+        return tf.cast(out, inputs.dtype)
+
+    def _mask(self, h, r):
+        """Per-example mask: 1/q_j for drawn activations, 0 otherwise."""
+        mag = tf.abs(h)
+        total = tf.reduce_sum(mag, axis=1, keepdims=True)
+        alive = total > 0
+        p = mag / tf.where(alive, total, 1.0)
+        # Rows of zeros: draw from a uniform distribution (output is 0 anyway).
+        logits = tf.where(alive, tf.math.log(p), 0.0)
+        idx = keras.random.categorical(logits, r, seed=self.seed_generator)
+        batch = tf.shape(h)[0]
+        n = tf.shape(h)[1]
+        flat = idx + tf.range(batch)[:, None] * n
+        counts = tf.math.bincount(
+            tf.reshape(flat, [-1]), minlength=batch * n, maxlength=batch * n
+        )
+        # q = 1 - (1 - p)^r; p <= 1 always, and p = 1 gives q = 1 exactly.
+        keep_prob = -tf.math.expm1(r * tf.math.log1p(-p))
+        # Entries of all-zero rows may be "drawn" (uniform fallback) with
+        # q = 0: they are dropped, not scaled by 1/0.
+        kept = (tf.reshape(counts, [batch, n]) > 0) & (keep_prob > 0)
+        return tf.where(kept, 1.0 / tf.where(kept, keep_prob, 1.0), 0.0)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = {
+            "frac": self.frac,
+            "seed": self.seed,
+            "active_in_training": self.active_in_training,
+        }
+        return {**super().get_config(), **config}
