@@ -61,7 +61,8 @@ def insert_sap(model, frac=1.0, *, layers=None, seed=None,
             "model must be a built Sequential or functional Keras model. "
             f"Received: model={model!r}"
         )
-    if not isinstance(model, keras.Sequential) and not hasattr(model, "_nodes_by_depth"):
+    graph = isinstance(model, keras.Sequential) or hasattr(model, "_nodes_by_depth")
+    if not graph:
         raise ValueError(
             "insert_sap needs a Sequential or functional model (a subclassed "
             "model has no layer graph to edit). Received: model of type "

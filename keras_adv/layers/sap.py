@@ -55,9 +55,15 @@ class StochasticActivationPruning(keras.layers.Layer):
         if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not (
             math.isfinite(frac) and frac > 0
         ):
-            raise ValueError(f"frac must be a finite number > 0. Received: frac={frac!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"seed must be an integer or None. Received: seed={seed!r}")
+            raise ValueError(
+                f"frac must be a finite number > 0. Received: frac={frac!r}"
+            )
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, int)
+        ):
+            raise ValueError(
+                f"seed must be an integer or None. Received: seed={seed!r}"
+            )
         self.frac = float(frac)
         self.seed = seed
         self.active_in_training = bool(active_in_training)

@@ -69,8 +69,8 @@ def test_insert_sap_keeps_clean_predictions_on_average():
 def test_insert_sap_named_layers_and_errors():
     base = _functional()
     sap = insert_sap(base, layers=["out"], seed=0)
-    assert any(isinstance(l, keras.Sequential) and l.name == "out_with_sap"
-               for l in sap.layers)
+    assert any(isinstance(layer, keras.Sequential) and layer.name == "out_with_sap"
+               for layer in sap.layers)
     with pytest.raises(ValueError, match=r"unknown layers \['nope'\]"):
         insert_sap(base, layers=["nope"])
     linear = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3)])
@@ -85,7 +85,7 @@ def test_insert_sap_save_load(tmp_path):
     path = str(tmp_path / "f.keras")
     sap.save(path)
     loaded = keras.models.load_model(path, safe_mode=True)
-    inner = [l for l in loaded.layers if isinstance(l, keras.Sequential)][0]
+    inner = [m for m in loaded.layers if isinstance(m, keras.Sequential)][0]
     assert isinstance(inner.layers[-1], SAP)
 
 

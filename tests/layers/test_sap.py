@@ -121,8 +121,10 @@ def test_config_round_trip():
 
 
 def test_save_load_export_stay_stochastic(tmp_path):
-    model = keras.Sequential([keras.Input((20,)), keras.layers.Dense(16, activation="relu"),
-                              SAP(seed=0), keras.layers.Dense(3)])
+    model = keras.Sequential([
+        keras.Input((20,)), keras.layers.Dense(16, activation="relu"),
+        SAP(seed=0), keras.layers.Dense(3),
+    ])
     x = np.random.RandomState(0).rand(8, 20).astype("float32")
     path = str(tmp_path / "sap.keras")
     model.save(path)
