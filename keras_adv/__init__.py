@@ -1,7 +1,9 @@
 """keras_adv: adversarial robustness for Keras 3 on TensorFlow.
 
-Attacks (`keras_adv.attacks`), embedded and tfds data (`keras_adv.datasets`)
-and small reference models (`keras_adv.models`).
+Attacks (`keras_adv.attacks`), defenses that plug into `model.fit`
+(`keras_adv.defenses`, `keras_adv.models.AdversarialModel`), layers
+(`keras_adv.layers`), robustness evaluation (`keras_adv.evaluate_robustness`),
+callbacks, and data (`keras_adv.datasets`, embedded offline by default).
 """
 
 __version__ = "0.1.0"
@@ -39,7 +41,35 @@ def _check_tensorflow():
 
 _check_tensorflow()
 
-from keras_adv import attacks, datasets, models  # noqa: E402
-from keras_adv.attacks import fgsm, pgd  # noqa: E402
+from keras_adv import (  # noqa: E402
+    attacks,
+    callbacks,
+    datasets,
+    defenses,
+    evaluation,
+    layers,
+    models,
+)
+from keras_adv.attacks import apgd, deepfool, fgsm, pgd, square  # noqa: E402
+from keras_adv.evaluation import (  # noqa: E402
+    RobustnessReport,
+    evaluate_robustness,
+)
 
-__all__ = ["__version__", "attacks", "datasets", "fgsm", "models", "pgd"]
+__all__ = [
+    "RobustnessReport",
+    "__version__",
+    "apgd",
+    "attacks",
+    "callbacks",
+    "datasets",
+    "deepfool",
+    "defenses",
+    "evaluate_robustness",
+    "evaluation",
+    "fgsm",
+    "layers",
+    "models",
+    "pgd",
+    "square",
+]

@@ -1,0 +1,51 @@
+"""Every example runs end to end in its quick mode."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(script, *args, tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / script), "--quick", *args],
+        capture_output=True, text=True, timeout=900, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_demo(tmp_path):
+    out = run("demo.py", "--out", str(tmp_path / "out"), tmp_path=tmp_path)
+    assert "robust accuracy gained by the defense" in out
+    for name in ("report.txt", "report.json", "robustness.png",
+                 "defended.keras", "defended_savedmodel/saved_model.pb"):
+        assert (tmp_path / "out" / name).exists(), name
+
+
+@pytest.mark.parametrize("defense", ["pgd", "trades"])
+def test_adversarial_training(tmp_path, defense):
+    out = run("adversarial_training.py", "--defense", defense,
+              "--save", str(tmp_path / "m.keras"), tmp_path=tmp_path)
+    assert "PGD-20" in out and (tmp_path / "m.keras").exists()
+
+
+def test_sap_evaluation(tmp_path):
+    out = run("sap_evaluation.py", tmp_path=tmp_path)
+    assert "with EOT" in out
+
+
+def test_evaluate_saved_model(tmp_path):
+    out = run("evaluate_saved_model.py", "--out", str(tmp_path),
+              tmp_path=tmp_path)
+    assert (tmp_path / "evaluation.json").exists(), out
+
+
+def test_export_for_serving(tmp_path):
+    out = run("export_for_serving.py", "--dir", str(tmp_path / "serving"),
+              tmp_path=tmp_path)
+    assert "fresh process: signature 'classify'" in out
