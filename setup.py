@@ -35,4 +35,5 @@ setup(
         "compare": ["cleverhans", "adversarial-robustness-toolbox"],
     },
     license="Apache-2.0",
+    entry_points={"console_scripts": ["keras-adv=keras_adv.cli:main"]},
 )

@@ -68,10 +68,10 @@ def main(argv):
         pred = np.argmax(model.predict(inputs, verbose=0), axis=-1)
         return float(np.mean(pred == y))
 
-    print(f"clean {accuracy(x):.3f}  "
-          f"FGSM {accuracy(keras_adv.attacks.fgsm(model, x, y, eps=FLAGS.eps)):.3f}  "
-          f"PGD-20 {accuracy(keras_adv.attacks.pgd(model, x, y, eps=FLAGS.eps, steps=20, seed=0)):.3f}"
-          f"  (eps {FLAGS.eps})")
+    x_fgsm = keras_adv.attacks.fgsm(model, x, y, eps=FLAGS.eps)
+    x_pgd = keras_adv.attacks.pgd(model, x, y, eps=FLAGS.eps, steps=20, seed=0)
+    print(f"clean {accuracy(x):.3f}  FGSM {accuracy(x_fgsm):.3f}  "
+          f"PGD-20 {accuracy(x_pgd):.3f}  (eps {FLAGS.eps})")
     os.makedirs(os.path.dirname(FLAGS.save) or ".", exist_ok=True)
     model.save(FLAGS.save)
     print(f"saved {FLAGS.save}")

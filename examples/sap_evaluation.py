@@ -44,7 +44,8 @@ def main(argv):
 
     kw = dict(eps=FLAGS.eps, steps=FLAGS.steps, seed=0)
     print(f"clean: undefended {accuracy(model, x):.3f}, SAP {accuracy(sap, x):.3f}")
-    print(f"PGD on the undefended model:     {accuracy(model, pgd(model, x, y, **kw)):.3f}")
+    undefended = accuracy(model, pgd(model, x, y, **kw))
+    print(f"PGD on the undefended model:     {undefended:.3f}")
     print(f"PGD on SAP without EOT:          {accuracy(sap, pgd(sap, x, y, **kw)):.3f}")
     print(f"PGD on SAP with EOT-{FLAGS.eot}:           "
           f"{accuracy(sap, pgd(sap, x, y, eot_samples=FLAGS.eot, **kw)):.3f}")

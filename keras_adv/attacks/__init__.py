@@ -7,8 +7,21 @@ configuration) or inside a `tf.function`, and never import defenses or
 evaluation code.
 """
 
+from keras_adv.attacks.apgd import apgd, apgd_checkpoints
+from keras_adv.attacks.deepfool import deepfool
 from keras_adv.attacks.fgsm import fgsm
 from keras_adv.attacks.losses import attack_objective, dlr, margin
 from keras_adv.attacks.pgd import pgd
+from keras_adv.attacks.square import square
 
-__all__ = ["attack_objective", "dlr", "fgsm", "margin", "pgd"]
+__all__ = [
+    "apgd",
+    "apgd_checkpoints",
+    "attack_objective",
+    "deepfool",
+    "dlr",
+    "fgsm",
+    "margin",
+    "pgd",
+    "square",
+]

@@ -1,0 +1,48 @@
+"""Adversarial-training defenses: small serialisable configuration objects.
+
+Each defense is a frozen dataclass with two hooks, `perturb` (the attack, in
+inference mode) and `loss` (the training objective), called by
+`keras_adv.models.AdversarialModel.train_step` inside `model.fit`, or by
+`adversarial_loss` in a custom training loop. Algorithms and their sources
+are in each class's docstring and in `docs/defenses.md`.
+
+Example:
+
+    model = keras_adv.models.AdversarialModel(
+        base, defense=keras_adv.defenses.PGDTraining(eps=0.3, steps=40,
+                                                     step_size=0.01))
+"""
+
+from keras_adv.defenses.base import Defense, LossResult
+from keras_adv.defenses.distillation import Temperature, defensive_distillation
+from keras_adv.defenses.fast_training import FastTraining
+from keras_adv.defenses.fgsm_training import FGSMTraining
+from keras_adv.defenses.free_training import FreeTraining
+from keras_adv.defenses.functional import adversarial_loss
+from keras_adv.defenses.mart import MART
+from keras_adv.defenses.mixture import (
+    RandomizedMixture,
+    payoff_matrix,
+    solve_zero_sum,
+)
+from keras_adv.defenses.pgd_training import PGDTraining
+from keras_adv.defenses.sap import insert_sap
+from keras_adv.defenses.trades import TRADES
+
+__all__ = [
+    "MART",
+    "TRADES",
+    "Defense",
+    "FGSMTraining",
+    "FastTraining",
+    "FreeTraining",
+    "LossResult",
+    "PGDTraining",
+    "RandomizedMixture",
+    "Temperature",
+    "adversarial_loss",
+    "defensive_distillation",
+    "insert_sap",
+    "payoff_matrix",
+    "solve_zero_sum",
+]

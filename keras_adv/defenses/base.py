@@ -1,0 +1,369 @@
+"""The defense protocol shared by every adversarial-training method.
+
+A defense is a small frozen configuration object with two hooks, called by
+`keras_adv.models.AdversarialModel.train_step` (and by
+`keras_adv.defenses.adversarial_loss` in custom training loops):
+
+1. `perturb(model, x, y, eps=None)` runs *outside* the weight-gradient tape
+   and returns the perturbed batch. The model runs in inference mode
+   (`training=False`), so batch-norm statistics and dropout are untouched by
+   the attack, and only input gradients are computed.
+2. `loss(model, x, y, x_adv, task_loss=..., sample_weight=None)` runs
+   *inside* the tape: it calls the model in training mode and returns a
+   `LossResult` (the total loss, each named loss term, and the predictions
+   on the clean and perturbed inputs when it computed them).
+
+New defenses subclass `Defense`, implement the two hooks, list their loss
+terms in `loss_terms`, and are registered with
+`keras.saving.register_keras_serializable(package="keras_adv")` so that a
+saved `AdversarialModel` restores them with `safe_mode=True`.
+"""
+
+import dataclasses
+import math
+import numbers
+from typing import NamedTuple
+
+import keras
+import tensorflow as tf
+
+from keras_adv.attacks import core
+
+
+class LossResult(NamedTuple):
+    """What `Defense.loss` returns.
+
+    Attributes:
+        loss: scalar total loss of the defense (without regularisation
+            losses of the model, which the caller adds).
+        terms: dict mapping each name in `Defense.loss_terms` to its scalar
+            value (unweighted, as logged by `fit`).
+        y_pred: the model's training-mode output on the clean batch, or
+            `None` when the defense did not compute it.
+        y_pred_adv: the model's training-mode output on the perturbed batch,
+            or `None`.
+
+    Example:
+
+    >>> r = LossResult(tf.constant(1.0), {"adv_loss": tf.constant(1.0)},
+    ...                None, None)
+    >>> float(r.loss)
+    1.0
+    """
+
+    loss: tf.Tensor
+    terms: dict
+    y_pred: object
+    y_pred_adv: object
+
+
+class Defense:
+    """Base class of the adversarial-training configurations.
+
+    Subclasses are frozen dataclasses with at least the fields `eps`, `norm`,
+    `clip` and `warmup_epochs`, and implement `perturb` and `loss` (see the
+    module docstring). `get_config`/`from_config` come from the dataclass
+    fields.
+
+    Class attributes:
+        loss_terms: names of the loss terms that `loss` returns (logged by
+            `fit`).
+        replays: `None`, or the number of minibatch replays for defenses
+            that update the perturbation and the weights in the same
+            backward pass (Free-AT); `AdversarialModel` then uses its replay
+            step instead of calling `perturb`.
+
+    Example:
+
+    >>> d = keras_adv.defenses.PGDTraining(eps=0.3, steps=40, step_size=0.01)
+    >>> d.eps_at(0.5)  # no warm-up: always the full budget
+    0.3
+    """
+
+    loss_terms = ()
+    replays = None
+
+    # ------------------------------------------------------------------
+    # Hooks
+    # ------------------------------------------------------------------
+
+    def perturb(self, model, x, y, eps=None):  # pragma: no cover - abstract
+        """Returns the perturbed batch (inference mode, no weight gradient).
+
+        Args:
+            model: the Keras model being trained (returns logits, or softmax
+                outputs, which are detected).
+            x: the input batch, inside `clip`.
+            y: sparse or one-hot labels.
+            eps: budget to use (a float or scalar tensor); `None` uses
+                `self.eps`. Step sizes given explicitly shrink in proportion
+                when `eps < self.eps` (warm-up).
+        """
+        raise NotImplementedError
+
+    def loss(self, model, x, y, x_adv, *, task_loss, sample_weight=None,
+             training=True):  # pragma: no cover - abstract
+        """Returns a `LossResult` for one batch (call inside the tape).
+
+        Args:
+            model: the Keras model being trained.
+            x: the clean batch.
+            y: sparse or one-hot labels.
+            x_adv: the output of `perturb`.
+            task_loss: `fn(y, y_pred, sample_weight) -> scalar`, the
+                supervised loss (the compiled loss of the model).
+            sample_weight: optional per-example weights.
+            training: passed to the model's forward passes.
+        """
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------
+    # Schedule
+    # ------------------------------------------------------------------
+
+    def eps_at(self, epoch):
+        """The budget after `epoch` epochs of training (a float >= 0).
+
+        Linear warm-up: `eps * min(1, epoch / warmup_epochs)`, where `epoch`
+        counts fractional progress (epoch 2, batch 50 of 100 is 2.5).
+        `AdversarialModel.fit` applies it every batch; custom loops can call
+        it directly.
+
+        Example:
+
+        >>> d = keras_adv.defenses.PGDTraining(eps=0.3, warmup_epochs=3)
+        >>> round(d.eps_at(1.5), 3)
+        0.15
+        """
+        if not self.warmup_epochs:
+            return float(self.eps)
+        return float(self.eps) * min(1.0, max(0.0, epoch) / self.warmup_epochs)
+
+    # ------------------------------------------------------------------
+    # Serialisation
+    # ------------------------------------------------------------------
+
+    def get_config(self):
+        """The dataclass fields as a JSON-friendly dict.
+
+        Example:
+
+        >>> keras_adv.defenses.FGSMTraining(eps=0.1).get_config()["eps"]
+        0.1
+        """
+        config = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            config[f.name] = list(value) if isinstance(value, tuple) else value
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        """Rebuilds the defense from `get_config()`.
+
+        Example:
+
+        >>> d = keras_adv.defenses.TRADES(eps=0.3, beta=6.0)
+        >>> type(d).from_config(d.get_config()) == d
+        True
+        """
+        return cls(**config)
+
+
+# --------------------------------------------------------------------------
+# Argument checks shared by the configurations
+# --------------------------------------------------------------------------
+
+
+def validate_common(obj):
+    """Checks and normalises `eps`, `norm`, `clip` and `warmup_epochs` of a
+    frozen dataclass defense (called from `__post_init__`).
+
+    Example: `validate_common(self)`.
+    """
+    _set(obj, "eps", _finite("eps", obj.eps))
+    _set(obj, "norm", core.check_norm(obj.norm))
+    _set(obj, "clip", core.check_clip(obj.clip))
+    _set(obj, "warmup_epochs", _finite("warmup_epochs", obj.warmup_epochs))
+
+
+def _set(obj, name, value):
+    object.__setattr__(obj, name, value)
+
+
+def _finite(name, value, *, positive=False, allow_none=False, upper=None):
+    """A float >= 0 (> 0 if `positive`, <= `upper` if given)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number. Received: {name}={value!r}")
+    v = float(value)
+    ok = math.isfinite(v) and v >= 0 and not (positive and v == 0)
+    if upper is not None:
+        ok = ok and v <= upper
+    if not ok:
+        rule = "> 0" if positive else ">= 0"
+        if upper is not None:
+            rule = f"in [0, {upper}]"
+        raise ValueError(
+            f"{name} must be a finite number {rule}. Received: {name}={value!r}"
+        )
+    return v
+
+
+def check_positive_int(name, value):
+    """An integer >= 1. Example: `check_positive_int("steps", 10)`."""
+    return core.check_int(name, value, minimum=1)
+
+
+def check_number(name, value, **kwargs):
+    """A finite float, see `_finite`. Example: `check_number("beta", 6.0)`."""
+    return _finite(name, value, **kwargs)
+
+
+# --------------------------------------------------------------------------
+# Tensor helpers used by the defenses
+# --------------------------------------------------------------------------
+
+
+def int_labels(y):
+    """Sparse int32 labels from sparse `(batch,)`, `(batch, 1)` or one-hot /
+    soft `(batch, classes)` labels (graph-safe, no checks).
+
+    Example:
+
+    >>> int_labels(tf.constant([[0.0, 1.0], [1.0, 0.0]])).numpy().tolist()
+    [1, 0]
+    """
+    y = tf.convert_to_tensor(y)
+    if y.shape.rank == 2 and y.shape[-1] is not None and y.shape[-1] > 1:
+        return tf.argmax(y, axis=-1, output_type=tf.int32)
+    return tf.cast(tf.reshape(y, [-1]), tf.int32)
+
+
+def logits_of(y_pred):
+    """Float32 logits of a model output: the pre-softmax tensor Keras attaches
+    to softmax outputs, otherwise the output itself.
+
+    Example: `logits_of(model(x))`.
+    """
+    if isinstance(y_pred, (list, tuple)):
+        raise ValueError(
+            "Adversarial training needs a model with a single output of shape "
+            f"(batch, classes). Received: a model returning {len(y_pred)} "
+            "outputs"
+        )
+    y_pred = getattr(y_pred, "_keras_logits", y_pred)
+    return tf.cast(y_pred, tf.float32)
+
+
+def kl_divergence(clean_logits, adv_logits):
+    """Per-example KL(p(clean) || p(adv)) with p = softmax of the logits.
+
+    Example:
+
+    >>> z = tf.constant([[1.0, 2.0]])
+    >>> float(kl_divergence(z, z)[0])
+    0.0
+    """
+    log_p = tf.nn.log_softmax(clean_logits)
+    log_q = tf.nn.log_softmax(adv_logits)
+    return tf.reduce_sum(tf.exp(log_p) * (log_p - log_q), axis=-1)
+
+
+def weighted_mean(values, sample_weight=None):
+    """Mean over the batch of per-example `values` times `sample_weight`
+    (Keras' "sum_over_batch_size" reduction).
+
+    Example:
+
+    >>> float(weighted_mean(tf.constant([1.0, 3.0]), tf.constant([1.0, 0.0])))
+    0.5
+    """
+    values = tf.cast(values, tf.float32)
+    if sample_weight is not None:
+        w = tf.cast(tf.reshape(sample_weight, [-1]), tf.float32)
+        values = values * w
+    return tf.reduce_sum(values) / tf.cast(tf.shape(values)[0], tf.float32)
+
+
+def scaled_step(step_size, eps, full_eps, default_ratio):
+    """The step size for budget `eps`: `default_ratio * eps` when
+    `step_size` is None, else `step_size * eps / full_eps` (a warm-up shrinks
+    explicit steps in proportion).
+
+    Example: `scaled_step(0.01, 0.15, 0.3, 0.25)` is 0.005.
+    """
+    if step_size is None:
+        return default_ratio * eps
+    if full_eps == 0:
+        return tf.zeros_like(eps) if tf.is_tensor(eps) else 0.0
+    return step_size * (eps / full_eps)
+
+
+def resolve_eps(defense, eps):
+    """`eps` (or the defense's budget when None) as a float32 scalar tensor.
+
+    Example: `resolve_eps(defense, None)`.
+    """
+    if eps is None:
+        eps = defense.eps
+    elif not tf.is_tensor(eps) and not isinstance(eps, tf.Variable):
+        eps = _finite("eps", eps)
+    return tf.cast(eps, tf.float32)
+
+
+def pgd_perturb(model, x, y, *, eps, alpha, steps, norm, clip, random_start):
+    """PGD on cross-entropy with the attack core (inference mode), from a
+    uniform random start (or none). Returns a tensor like `x`.
+
+    Example: `pgd_perturb(model, x, y, eps=0.3, alpha=0.01, steps=40,
+    norm="linf", clip=(0.0, 1.0), random_start=True)`.
+    """
+    from keras_adv.attacks.pgd import pgd_loop
+
+    x = tf.convert_to_tensor(x)
+    if not x.dtype.is_floating:
+        x = tf.cast(x, tf.float32)
+    labels = int_labels(y)
+    return pgd_loop(
+        model, x, labels, labels, eps, alpha, core.seed_tensor(None),
+        steps=steps, restarts=1, momentum=0.0, norm=norm, loss="ce",
+        targeted=False, random_start=random_start, clip=clip,
+        from_logits=None, eot_samples=1,
+    )
+
+
+def gaussian_start_ascent(model, x, objective, *, eps, alpha, steps, norm,
+                          clip):
+    """Sign (L-inf) or normalised (L2) gradient ascent on
+    `objective(adv_logits) -> per-example values` from x + 0.001 N(0, I),
+    projected onto the eps-ball and the `clip` box after each step (the
+    TRADES and MART inner maximisation). The model runs in inference mode and
+    only the input gradient is computed.
+
+    Example: `gaussian_start_ascent(model, x, lambda z: kl(p, z), eps=0.3,
+    alpha=0.01, steps=40, norm="linf", clip=(0.0, 1.0))`.
+    """
+    x = tf.convert_to_tensor(x)
+    in_dtype = x.dtype if x.dtype.is_floating else tf.float32
+    x0 = tf.cast(x, tf.float32)
+    adv = x0 + 0.001 * tf.random.normal(tf.shape(x0))
+    adv = core.clip_box(x0 + core.project(adv - x0, eps, norm), clip)
+    for _ in range(steps):
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(adv)
+            logits = core.model_logits(model, tf.cast(adv, in_dtype))
+            total = tf.reduce_sum(objective(logits))
+        grad = tape.gradient(total, adv)
+        adv = adv + alpha * core.steepest_step(grad, norm)
+        adv = core.clip_box(x0 + core.project(adv - x0, eps, norm), clip)
+    return tf.stop_gradient(tf.cast(adv, in_dtype))
+
+
+def serializable(cls):
+    """Registers a defense class for `keras.saving` (package "keras_adv").
+
+    Example: `@serializable` above a `Defense` dataclass.
+    """
+    return keras.saving.register_keras_serializable(package="keras_adv")(cls)

@@ -1,0 +1,74 @@
+"""Fast adversarial training (Wong, Rice and Kolter 2020)."""
+
+import dataclasses
+
+from keras_adv.defenses import base
+
+
+@base.serializable
+@dataclasses.dataclass(frozen=True)
+class FastTraining(base.Defense):
+    """"Fast is better than free": FGSM from a random start.
+
+    Wong, Rice and Kolter, ICLR 2020. delta ~ U(-eps, eps), one gradient-sign
+    step of size `step_size` (1.25 eps by default), projection onto the
+    eps-ball and the input box; the model trains on `x + delta` only.
+    Prone to catastrophic overfitting (PGD accuracy collapses within an
+    epoch while FGSM accuracy stays high): train with
+    `keras_adv.callbacks.CatastrophicOverfittingGuard`.
+
+    Args:
+        eps: perturbation budget (>= 0).
+        step_size: FGSM step (> 0); `None` means `1.25 * eps`. During warm-up
+            it shrinks in proportion to eps.
+        norm: `"linf"` or `"l2"`.
+        clip: `(min, max)` box of valid inputs, or `None`.
+        warmup_epochs: linear eps warm-up over this many epochs (0: none).
+
+    Loss terms logged by `fit`: `adv_loss`.
+
+    Raises:
+        ValueError: eps negative or NaN, step_size <= 0, an unknown norm, a
+            bad clip box or warmup_epochs < 0.
+
+    Example:
+
+    >>> keras_adv.defenses.FastTraining(eps=0.2).step_size is None
+    True
+    """
+
+    eps: float
+    step_size: float = None
+    norm: str = "linf"
+    clip: tuple = (0.0, 1.0)
+    warmup_epochs: float = 0.0
+
+    loss_terms = ("adv_loss",)
+
+    def __post_init__(self):
+        base.validate_common(self)
+        base._set(self, "step_size", base.check_number(
+            "step_size", self.step_size, positive=True, allow_none=True))
+
+    def perturb(self, model, x, y, eps=None):
+        """Random start plus one FGSM step (see `Defense.perturb`).
+
+        Example: `x_adv = defense.perturb(model, x, y)`.
+        """
+        eps = base.resolve_eps(self, eps)
+        alpha = base.scaled_step(self.step_size, eps, self.eps, 1.25)
+        return base.pgd_perturb(model, x, y, eps=eps, alpha=alpha, steps=1,
+                                norm=self.norm, clip=self.clip,
+                                random_start=True)
+
+    def loss(self, model, x, y, x_adv, *, task_loss, sample_weight=None,
+             training=True):
+        """`L(x_adv)` only (see `Defense.loss`).
+
+        Example: `result = defense.loss(model, x, y, x_adv,
+        task_loss=loss_fn)`.
+        """
+        del x
+        y_adv = model(x_adv, training=training)
+        adv = task_loss(y, y_adv, sample_weight)
+        return base.LossResult(adv, {"adv_loss": adv}, None, y_adv)

@@ -1,0 +1,21 @@
+"""Robustness evaluation: worst-case reports, masking checks and metrics.
+
+`evaluate_robustness` runs an attack suite (AutoAttack's APGD-CE, APGD-T and
+Square by default) on the points still robust after each attack, checks for
+gradient masking, and returns a `RobustnessReport`. Evaluation calls the
+attacks in `keras_adv.attacks`; the attacks never import it.
+"""
+
+from keras_adv.evaluation.metrics import empirical_robustness, loss_sensitivity
+from keras_adv.evaluation.report import MaskingWarning, RobustnessReport
+from keras_adv.evaluation.suite import ATTACKS, STANDARD, evaluate_robustness
+
+__all__ = [
+    "ATTACKS",
+    "STANDARD",
+    "MaskingWarning",
+    "RobustnessReport",
+    "empirical_robustness",
+    "evaluate_robustness",
+    "loss_sensitivity",
+]

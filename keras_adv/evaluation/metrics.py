@@ -1,0 +1,140 @@
+"""Robustness metrics that need no eps: DeepFool's empirical robustness and
+the loss sensitivity."""
+
+import numpy as np
+import tensorflow as tf
+
+from keras_adv.attacks import core
+from keras_adv.attacks.deepfool import deepfool
+from keras_adv.attacks.losses import attack_objective
+
+
+def empirical_robustness(model, x, y=None, *, norm="l2", clip=(0.0, 1.0),
+                         steps=50, overshoot=0.02, batch_size=256,
+                         from_logits=None):
+    """Empirical robustness: the DeepFool minimal perturbation relative to
+    the input, rho = ||r|| / ||x||, over correctly classified examples.
+
+    Moosavi-Dezfooli et al. 2016 report the mean; the median is given too,
+    since a few examples far from every boundary dominate the mean. Examples
+    that DeepFool does not flip within `steps` are left out and counted in
+    `"failed"`.
+
+    Args:
+        model: Keras model or callable returning logits.
+        x: inputs `(batch, ...)` inside `clip`.
+        y: labels; `None` uses the predictions (every example counts).
+        norm: `"l2"` or `"linf"` (both r and x are measured in it).
+        clip: box of valid inputs, or `None`.
+        steps: DeepFool iterations.
+        overshoot: DeepFool overshoot.
+        batch_size: examples per DeepFool call.
+        from_logits: see `keras_adv.attacks.pgd`.
+
+    Returns:
+        A dict with `"median"`, `"mean"` (NaN when nothing was flipped),
+        `"evaluated"` (correct examples) and `"failed"` (not flipped).
+
+    Example:
+
+    >>> er = empirical_robustness(model, x_test[:100], y_test[:100])  # doctest: +SKIP
+    >>> 0 < er["median"] < 1  # doctest: +SKIP
+    True
+    """
+    norm = core.check_norm(norm)
+    batch_size = core.check_int("batch_size", batch_size)
+    x = np.asarray(core.check_x(x, core.check_clip(clip)))
+    pred = _predict(model, x, batch_size, from_logits)
+    y = pred if y is None else np.asarray(
+        core.sparse_labels(y, len(x), _num_classes(model, x, from_logits)))
+    keep = np.flatnonzero(pred == y)
+    rhos, failed = [], 0
+    for start in range(0, keep.size, batch_size):
+        idx = keep[start:start + batch_size]
+        adv = deepfool(model, x[idx], y[idx], norm=norm, clip=clip,
+                       steps=steps, overshoot=overshoot,
+                       from_logits=from_logits).numpy()
+        flipped = _predict(model, adv, batch_size, from_logits) != y[idx]
+        failed += int((~flipped).sum())
+        r = (adv - x[idx]).reshape(len(idx), -1)
+        base = x[idx].reshape(len(idx), -1)
+        if norm == "l2":
+            ratio = np.linalg.norm(r, axis=1) / (np.linalg.norm(base, axis=1)
+                                                 + 1e-12)
+        else:
+            ratio = np.abs(r).max(1) / (np.abs(base).max(1) + 1e-12)
+        rhos.append(ratio[flipped])
+    rhos = np.concatenate(rhos) if rhos else np.zeros(0)
+    return {
+        "median": float(np.median(rhos)) if rhos.size else float("nan"),
+        "mean": float(np.mean(rhos)) if rhos.size else float("nan"),
+        "evaluated": int(keep.size),
+        "failed": failed,
+    }
+
+
+def loss_sensitivity(model, x, y, *, batch_size=256, from_logits=None):
+    """Loss sensitivity: the mean L2 norm of the input gradient of the
+    cross-entropy, E ||grad_x L(x, y)||_2 (as in ART's metric of that name;
+    Arpit et al. 2017). Large values mean the loss changes quickly around
+    the data; values of exactly 0 mean the gradient vanishes.
+
+    Args:
+        model: Keras model or callable returning logits.
+        x: inputs `(batch, ...)`.
+        y: labels, sparse or one-hot.
+        batch_size: examples per gradient call.
+        from_logits: see `keras_adv.attacks.pgd`.
+
+    Returns:
+        A float.
+
+    Example:
+
+    >>> loss_sensitivity(model, x_test[:100], y_test[:100])  # doctest: +SKIP
+    0.83
+    """
+    batch_size = core.check_int("batch_size", batch_size)
+    x = np.asarray(core.check_x(x, None))
+    y = np.asarray(core.sparse_labels(y, len(x),
+                                      _num_classes(model, x, from_logits)))
+    norms = []
+    for start in range(0, len(x), batch_size):
+        grad = input_gradient(model, x[start:start + batch_size],
+                              y[start:start + batch_size], from_logits)
+        if grad is None:
+            raise ValueError(
+                "model gives no gradient with respect to its input. Received: "
+                "a model whose output does not depend differentiably on x"
+            )
+        norms.append(np.linalg.norm(grad.reshape(len(grad), -1), axis=1))
+    return float(np.mean(np.concatenate(norms)))
+
+
+def input_gradient(model, x, y, from_logits=None, loss="ce"):
+    """Per-example input gradient of the attack objective as a NumPy array,
+    or `None` when the model gives no gradient.
+
+    Example: `g = input_gradient(model, x[:8], y[:8])`.
+    """
+    xt = tf.convert_to_tensor(np.asarray(x, np.float32))
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+        tape.watch(xt)
+        logits = core.model_logits(model, xt, from_logits)
+        obj = attack_objective(logits, tf.constant(y), loss)
+        total = tf.reduce_sum(obj)
+    grad = tape.gradient(total, xt)
+    return None if grad is None else grad.numpy()
+
+
+def _predict(model, x, batch_size, from_logits):
+    out = []
+    for start in range(0, len(x), batch_size):
+        logits = core.model_logits(model, tf.constant(x[start:start + batch_size]),
+                                   from_logits)
+        out.append(np.argmax(logits.numpy(), axis=-1))
+    return np.concatenate(out)
+
+
+def _num_classes(model, x, from_logits):
+    return int(core.model_logits(model, tf.constant(x[:1]), from_logits).shape[-1])

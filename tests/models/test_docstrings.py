@@ -1,0 +1,34 @@
+"""The Example blocks of the adversarial-training modules run as written."""
+
+import doctest
+import importlib
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_adv
+
+MODULES = [
+    "keras_adv.defenses.base",
+    "keras_adv.defenses.fgsm_training",
+    "keras_adv.defenses.pgd_training",
+    "keras_adv.defenses.fast_training",
+    "keras_adv.defenses.free_training",
+    "keras_adv.defenses.trades",
+    "keras_adv.defenses.mart",
+    "keras_adv.defenses.functional",
+    "keras_adv.models.adversarial",
+    "keras_adv.callbacks",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_examples_run(name):
+    module = importlib.import_module(name)
+    globs = {"keras": keras, "keras_adv": keras_adv, "np": np, "tf": tf}
+    result = doctest.testmod(module, extraglobs=globs, verbose=False,
+                             optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
+    assert result.attempted > 0
