@@ -49,10 +49,10 @@ def train(strategy=None, random_start=False, epochs=2):
 """
 
 
-def run_script(body, timeout=600):
-    """Runs a Python snippet in a fresh interpreter; returns its last line as
-    JSON."""
-    code = PRELUDE + textwrap.dedent(body)
+def run_script(*parts, timeout=600):
+    """Runs Python snippets in a fresh interpreter; returns its last printed
+    line as JSON."""
+    code = "\n".join(textwrap.dedent(p) for p in (PRELUDE,) + parts)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True,
                           text=True, timeout=timeout, env=env, cwd=ROOT)
@@ -65,7 +65,7 @@ def test_mirrored_strategy_matches_single_device():
         cpus = tf.config.list_physical_devices("CPU")
         tf.config.set_logical_device_configuration(
             cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
-    """ + COMMON + """
+    """, COMMON, """
         _, single = train()
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         _, mirrored = train(strategy)
@@ -81,7 +81,7 @@ def test_mirrored_strategy_matches_single_device():
 def test_op_determinism_gives_bit_identical_runs():
     out = run_script("""
         tf.config.experimental.enable_op_determinism()
-    """ + COMMON + """
+    """, COMMON, """
         runs = []
         for _ in range(2):
             model, hist = train(random_start=True)
@@ -102,7 +102,7 @@ def test_op_determinism_gives_bit_identical_runs():
 
 
 def test_backup_and_restore_resumes_to_the_same_weights(tmp_path):
-    out = run_script(COMMON + f"""
+    out = run_script(COMMON, f"""
         backup = {str(tmp_path / "backup")!r}
 
         class Interrupt(keras.callbacks.Callback):

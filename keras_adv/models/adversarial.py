@@ -175,6 +175,8 @@ class AdversarialModel(keras.Model):
                 "that defines call(). Received: base=None"
             )
         self.base = base
+        if base is not None and base.built:
+            self.built = True  # nothing to build (BackupAndRestore needs it)
         object.__setattr__(self, "_adv_state", _State())
         object.__setattr__(self, "_adv_metrics", None)
         object.__setattr__(self, "_term_trackers", {})
@@ -288,7 +290,11 @@ class AdversarialModel(keras.Model):
     # ------------------------------------------------------------------
 
     def _task_loss(self, y, y_pred, sample_weight=None):
-        return self._compile_loss(y, y_pred, sample_weight)
+        # Under a distribution strategy Keras losses come divided by the
+        # replica count; undo it so that every term (Keras loss, KL, margin)
+        # is a per-replica mean and logs as such. `_apply` divides the total
+        # once before the cross-replica gradient sum.
+        return self._compile_loss(y, y_pred, sample_weight) * _replicas()
 
     def _regularization(self):
         extra = [tf.cast(tf.reduce_sum(v), tf.float32) for v in self.losses]
@@ -299,8 +305,10 @@ class AdversarialModel(keras.Model):
 
     def _apply(self, tape, loss, extra_sources=()):
         weights = self.trainable_weights
-        if self.optimizer is not None:
-            loss = self.optimizer.scale_loss(loss)
+        with tape:  # both scalings must be on the tape
+            loss = loss / _replicas()  # gradients are summed over replicas
+            if self.optimizer is not None:
+                loss = self.optimizer.scale_loss(loss)  # mixed_float16
         grads = tape.gradient(loss, list(weights) + list(extra_sources))
         if weights:
             self.optimizer.apply(grads[: len(weights)], weights)
@@ -561,6 +569,11 @@ class AdversarialModel(keras.Model):
         target = self.base if self.base is not None else super()
         return target.export(filepath, format=format, verbose=verbose,
                              input_signature=input_signature, **kwargs)
+
+
+def _replicas():
+    """Replicas in sync of the current distribution strategy (1 without)."""
+    return tf.distribute.get_strategy().num_replicas_in_sync
 
 
 class _EpsWarmup(keras.callbacks.Callback):
