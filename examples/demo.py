@@ -12,7 +12,7 @@ On the embedded mnist5k data (no download) this script
 5. exports the defended model as a SavedModel (`--out/defended_savedmodel`)
    and saves both models as `.keras` files.
 
-    python3 dev.py demo                     # about 5-10 minutes on 2 CPU cores
+    python3 dev.py demo                     # about 2 minutes on 2 idle CPU cores
     python3 dev.py demo --quick             # a one-minute smoke run
     python3 dev.py demo --full_suite        # AutoAttack budgets (slower)
     python3 dev.py demo --dataset mnist     # tensorflow-datasets (network)
