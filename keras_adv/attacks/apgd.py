@@ -142,8 +142,7 @@ def _schedule(steps):
 def _run(model, x, y, *, eps, norm, loss, targeted, clip, steps, restarts,
          target_classes, rho, momentum, seed, eot_samples, from_logits,
          return_success):
-    if not callable(model):
-        raise ValueError(f"model must be callable. Received: model={model!r}")
+    core.check_model(model)
     core.check_number("eps", eps)
     steps = core.check_int("steps", steps)
     restarts = core.check_int("restarts", restarts)
@@ -167,11 +166,7 @@ def _run(model, x, y, *, eps, norm, loss, targeted, clip, steps, restarts,
     norm = core.check_norm(norm)
     loss = core.check_loss(loss)
     clip = core.check_clip(clip)
-    if from_logits not in (None, True, False):
-        raise ValueError(
-            "from_logits must be None, True or False. Received: "
-            f"from_logits={from_logits!r}"
-        )
+    core.check_from_logits(from_logits)
     top = target_classes is not None
     if top:
         x, labels, source = _prepare_top(model, x, y, clip, from_logits, loss,

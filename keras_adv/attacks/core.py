@@ -27,6 +27,25 @@ _TINY = 1e-12
 # --------------------------------------------------------------------------
 
 
+def check_model(model):
+    """Raises `ValueError` unless `model` is callable. Example:
+    `check_model(keras_model)`."""
+    if not callable(model):
+        raise ValueError(f"model must be callable. Received: model={model!r}")
+    return model
+
+
+def check_from_logits(from_logits):
+    """Validates `from_logits` (None, True or False). Example:
+    `check_from_logits(None)`."""
+    if from_logits not in (None, True, False):
+        raise ValueError(
+            "from_logits must be None, True or False. Received: "
+            f"from_logits={from_logits!r}"
+        )
+    return from_logits
+
+
 def check_norm(norm):
     """Returns the canonical norm name (`"linf"` or `"l2"`).
 

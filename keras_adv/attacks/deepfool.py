@@ -65,19 +65,14 @@ def deepfool(
     >>> bool((pred(x_adv) != pred(x)).all())
     True
     """
-    if not callable(model):
-        raise ValueError(f"model must be callable. Received: model={model!r}")
+    core.check_model(model)
     core.check_number("eps", eps, allow_none=True)
     norm = core.check_norm(norm)
     clip = core.check_clip(clip)
     steps = core.check_int("steps", steps)
     overshoot = float(core.check_number("overshoot", overshoot))
     candidates = core.check_int("candidates", candidates, minimum=2)
-    if from_logits not in (None, True, False):
-        raise ValueError(
-            "from_logits must be None, True or False. Received: "
-            f"from_logits={from_logits!r}"
-        )
+    core.check_from_logits(from_logits)
     x, labels, _ = core.prepare(model, x, y, clip=clip, targeted=False,
                                 from_logits=from_logits, loss="ce")
     logits = core.model_logits(model, x, from_logits)

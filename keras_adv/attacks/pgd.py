@@ -104,8 +104,7 @@ def pgd(
 def _run(model, x, y, *, eps, steps, step_size, norm, random_start, restarts,
          momentum, loss, targeted, clip, seed, eot_samples, from_logits):
     """Validates arguments and runs the (compiled) PGD loop."""
-    if not callable(model):
-        raise ValueError(f"model must be callable. Received: model={model!r}")
+    core.check_model(model)
     check = core.check_number
     check("eps", eps)
     steps = core.check_int("steps", steps)
@@ -116,11 +115,7 @@ def _run(model, x, y, *, eps, steps, step_size, norm, random_start, restarts,
     norm = core.check_norm(norm)
     loss = core.check_loss(loss)
     clip = core.check_clip(clip)
-    if from_logits not in (None, True, False):
-        raise ValueError(
-            f"from_logits must be None, True or False. Received: "
-            f"from_logits={from_logits!r}"
-        )
+    core.check_from_logits(from_logits)
     x, labels, source = core.prepare(
         model, x, y, clip=clip, targeted=bool(targeted),
         from_logits=from_logits, loss=loss,

@@ -82,8 +82,7 @@ def square(
     >>> bool(np.abs(x_adv - x).max() <= 0.1 + 1e-6)
     True
     """
-    if not callable(model):
-        raise ValueError(f"model must be callable. Received: model={model!r}")
+    core.check_model(model)
     core.check_number("eps", eps)
     queries = core.check_int("queries", queries, minimum=2)
     p_init = float(core.check_number("p_init", p_init, positive=True))
@@ -92,11 +91,7 @@ def square(
     norm = core.check_norm(norm)
     loss = core.check_loss(loss)
     clip = core.check_clip(clip)
-    if from_logits not in (None, True, False):
-        raise ValueError(
-            "from_logits must be None, True or False. Received: "
-            f"from_logits={from_logits!r}"
-        )
+    core.check_from_logits(from_logits)
     x, labels, source = core.prepare(
         model, x, y, clip=clip, targeted=bool(targeted),
         from_logits=from_logits, loss=loss,

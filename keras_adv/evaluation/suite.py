@@ -172,11 +172,7 @@ def evaluate_robustness(
         "batch_size", batch_size)
     if seed is not None:
         core.seed_tensor(seed)
-    if from_logits not in (None, True, False):
-        raise ValueError(
-            "from_logits must be None, True or False. Received: "
-            f"from_logits={from_logits!r}"
-        )
+    core.check_from_logits(from_logits)
     x = core.check_x(x, clip).numpy()
     clean = _logits(model, x, batch_size, from_logits)
     if clean.ndim != 2:
