@@ -12,6 +12,7 @@ the command prints one line to stderr and exits with status 2.
 import argparse
 import os
 import sys
+import zipfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -94,6 +95,8 @@ def _evaluate(args):
     from keras_adv.evaluation.suite import parse_attacks
 
     parse_attacks(args.attacks)  # unknown names fail before loading anything
+    for flag, out in (("--json", args.json), ("--plot", args.plot)):
+        _check_output(flag, out)  # before the run, not after it
     x, y = _load_data(args.data, args.n)
     model, from_logits = load_model(args.path, x)
     from keras_adv.evaluation import evaluate_robustness
@@ -105,13 +108,36 @@ def _evaluate(args):
         progress=False if args.no_progress else None,
     )
     print(report.table())
-    if args.json:
-        report.to_json(args.json)
-        print(f"wrote {args.json}")
-    if args.plot:
-        report.plot(args.plot)
-        print(f"wrote {args.plot}")
+    outputs = [p for p in (args.json, args.plot) if p]
+    fresh = [p for p in outputs if not os.path.exists(p)]
+    try:
+        if args.json:
+            report.to_json(args.json)
+        if args.plot:
+            report.plot(args.plot)
+    except BaseException:
+        for path in fresh:  # a failed command leaves no partial output
+            if os.path.isfile(path):
+                os.remove(path)
+        raise
+    for path in outputs:
+        print(f"wrote {path}")
     return 0
+
+
+def _check_output(flag, path):
+    """Raises `UsageError` unless `path` (if given) can be written."""
+    if not path:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise UsageError(
+            f"{flag} must be a file path, not a directory. Received: "
+            f"{flag} {path}")
+    if not os.path.isdir(folder):
+        raise UsageError(
+            f"{flag} must be in an existing directory. Received: {flag} "
+            f"{path} ({folder} does not exist)")
 
 
 def _parse_eps(text):
@@ -182,6 +208,10 @@ def load_model(path, x):
         model = _saved_model(path)
         expected = model.input_shape
     else:
+        if path.endswith(".keras") and not zipfile.is_zipfile(path):
+            raise UsageError(
+                f"cannot load model {path}: not a .keras archive (a zip "
+                "file); it is corrupt or of another format")
         try:
             model = keras.models.load_model(path, compile=False)
         except Exception as e:  # Keras raises many types for bad files

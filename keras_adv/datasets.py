@@ -168,3 +168,161 @@ def _load_tfds(name, data_dir, timeout):
         images, labels = tfds.as_numpy(split)
         out.append((images.astype(np.float32) / 255.0, labels.astype(np.int64)))
     return tuple(out)
+
+
+# --------------------------------------------------------------------------
+# Semi-supervised data (label -1 marks an unlabeled example)
+# --------------------------------------------------------------------------
+
+
+def hide_labels(y, labels_per_class, *, seed=0):
+    """A copy of the sparse labels `y` that keeps `labels_per_class` labels
+    of each class (chosen at random, seeded) and sets the others to -1
+    (unlabeled), the convention of `keras_adv.defenses.VAT` and
+    `DataSparsity`.
+
+    Args:
+        y: sparse integer labels, shape `(n,)`.
+        labels_per_class: labels to keep per class (>= 1, at most the size
+            of the smallest class).
+        seed: random seed of the choice.
+
+    Returns:
+        An int64 array like `y` with -1 for the hidden labels.
+
+    Raises:
+        ValueError: `y` is not a 1-D array of integers >= 0, or
+            `labels_per_class` is out of range.
+
+    Example:
+
+    >>> y = np.array([0, 1, 0, 1, 0, 1])
+    >>> hidden = hide_labels(y, 1, seed=0)
+    >>> int((hidden >= 0).sum()), sorted(hidden[hidden >= 0].tolist())
+    (2, [0, 1])
+    """
+    y = np.asarray(y)
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or (
+        y.size and y.min() < 0
+    ):
+        raise ValueError(
+            "y must be a 1-D array of integer labels >= 0. Received: y with "
+            f"shape {y.shape} and dtype {y.dtype}"
+        )
+    counts = np.bincount(y) if y.size else np.zeros(0, int)
+    smallest = int(counts[counts > 0].min()) if counts.any() else 0
+    if isinstance(labels_per_class, bool) or not isinstance(
+            labels_per_class, (int, np.integer)) or not (
+            1 <= labels_per_class <= smallest):
+        raise ValueError(
+            f"labels_per_class must be an integer in [1, {smallest}] (the "
+            "smallest class). Received: "
+            f"labels_per_class={labels_per_class!r}"
+        )
+    rng = np.random.RandomState(seed)
+    out = np.full(y.shape, -1, np.int64)
+    for c in np.flatnonzero(counts):
+        keep = rng.choice(np.flatnonzero(y == c), labels_per_class,
+                          replace=False)
+        out[keep] = c
+    return out
+
+
+def semi_supervised_dataset(x_labeled, y_labeled, x_unlabeled, *,
+                            batch_size=128, labeled_share=0.25, seed=0):
+    """A `tf.data.Dataset` of `(x, y)` batches that each hold a fixed share
+    of labeled examples; the rest are unlabeled, with label -1.
+
+    Each batch has `round(labeled_share * batch_size)` labeled examples
+    followed by unlabeled ones. One epoch is one pass over the unlabeled
+    set (reshuffled every epoch, the last incomplete batch dropped); the
+    labeled set is repeated and reshuffled as often as needed, so a small
+    labeled set is seen many times per epoch (as in the VAT paper, which
+    draws separate labeled and unlabeled minibatches). Feed it to
+    `AdversarialModel(base, defense=VAT(...)).fit(dataset)`.
+
+    Args:
+        x_labeled: labeled inputs, `(n_l, ...)`.
+        y_labeled: their sparse labels, `(n_l,)`, integers >= 0.
+        x_unlabeled: unlabeled inputs, `(n_u, ...)` (the same trailing
+            shape).
+        batch_size: examples per batch (>= 2).
+        labeled_share: the labeled fraction of each batch, in (0, 1).
+        seed: shuffle seed.
+
+    Returns:
+        A `tf.data.Dataset` of `(x, y)` with y int64.
+
+    Raises:
+        ValueError: empty sets, mismatched shapes, labels < 0, or a share
+            that leaves no labeled or no unlabeled example in a batch.
+
+    Example:
+
+    >>> x_l = np.zeros((10, 4), "float32"); y_l = np.arange(10) % 2
+    >>> x_u = np.ones((90, 4), "float32")
+    >>> ds = semi_supervised_dataset(x_l, y_l, x_u, batch_size=20,
+    ...                              labeled_share=0.25)
+    >>> x, y = next(iter(ds))
+    >>> int((y.numpy() >= 0).sum()), int((y.numpy() == -1).sum())
+    (5, 15)
+    """
+    x_labeled = np.asarray(x_labeled)
+    y_labeled = np.asarray(y_labeled)
+    x_unlabeled = np.asarray(x_unlabeled)
+    if len(x_labeled) == 0 or len(x_labeled) != len(y_labeled):
+        raise ValueError(
+            "x_labeled and y_labeled must be non-empty and of the same "
+            f"length. Received: x_labeled with {len(x_labeled)} rows, "
+            f"y_labeled with {len(y_labeled)}"
+        )
+    if y_labeled.ndim != 1 or not np.issubdtype(y_labeled.dtype, np.integer) \
+            or y_labeled.min() < 0:
+        raise ValueError(
+            "y_labeled must be 1-D integer labels >= 0. Received: y_labeled "
+            f"with shape {y_labeled.shape}, dtype {y_labeled.dtype}"
+        )
+    if len(x_unlabeled) == 0 or x_unlabeled.shape[1:] != x_labeled.shape[1:]:
+        raise ValueError(
+            "x_unlabeled must be non-empty with the trailing shape of "
+            f"x_labeled {x_labeled.shape[1:]}. Received: x_unlabeled with "
+            f"shape {x_unlabeled.shape}"
+        )
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or (
+            batch_size < 2):
+        raise ValueError(
+            f"batch_size must be an integer >= 2. Received: batch_size={batch_size!r}"
+        )
+    share = labeled_share
+    n_l = round(float(share) * batch_size) if isinstance(
+        share, (int, float)) and not isinstance(share, bool) else 0
+    if not (isinstance(share, (int, float)) and 0 < share < 1
+            and 1 <= n_l < batch_size):
+        raise ValueError(
+            "labeled_share must be a number in (0, 1) that leaves at least "
+            f"one labeled and one unlabeled example in a batch of "
+            f"{batch_size}. Received: labeled_share={labeled_share!r}"
+        )
+    n_u = batch_size - n_l
+    if len(x_unlabeled) < n_u:
+        raise ValueError(
+            f"x_unlabeled must have at least {n_u} rows (one batch). "
+            f"Received: x_unlabeled with {len(x_unlabeled)} rows"
+        )
+    labeled = (tf.data.Dataset.from_tensor_slices(
+        (x_labeled, y_labeled.astype(np.int64)))
+        .shuffle(len(x_labeled), seed=seed, reshuffle_each_iteration=True)
+        .repeat().batch(n_l))
+    unlabeled = (tf.data.Dataset.from_tensor_slices(x_unlabeled)
+                 .shuffle(len(x_unlabeled), seed=seed + 1,
+                          reshuffle_each_iteration=True)
+                 .batch(n_u, drop_remainder=True))
+
+    def merge(x_u, pair):
+        x_l, y_l = pair
+        x = tf.concat([x_l, tf.cast(x_u, x_l.dtype)], axis=0)
+        y = tf.concat([y_l, -tf.ones([tf.shape(x_u)[0]], tf.int64)], axis=0)
+        return x, y
+
+    return (tf.data.Dataset.zip(unlabeled, labeled).map(merge)
+            .prefetch(tf.data.AUTOTUNE))

@@ -49,3 +49,11 @@ def test_export_for_serving(tmp_path):
     out = run("export_for_serving.py", "--dir", str(tmp_path / "serving"),
               tmp_path=tmp_path)
     assert "fresh process: signature 'classify'" in out
+
+
+@pytest.mark.parametrize("combine", ["none", "pgd"])
+def test_semi_supervised_vat(tmp_path, combine):
+    out = run("semi_supervised_vat.py", "--combine", combine,
+              "--save", str(tmp_path / "m.keras"), tmp_path=tmp_path)
+    assert "labels only: test accuracy" in out
+    assert (tmp_path / "m.keras").exists()

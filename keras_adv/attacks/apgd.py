@@ -192,7 +192,7 @@ def _run(model, x, y, *, eps, norm, loss, targeted, clip, steps, restarts,
     if not tf.executing_eagerly():
         return _graph_runs(model, x, runs, eps_t, seed_t, restarts, static,
                            return_success)
-    fn = core.compiled(model, apgd_loop, **static)
+    fn = core.compiled(model, apgd_loop, input_rank=x.shape.rank, **static)
     out = tf.cast(x, tf.float32).numpy().copy()
     found = np.zeros(out.shape[0], bool)
     best_obj = np.full(out.shape[0], -np.inf, np.float32)

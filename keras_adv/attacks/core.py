@@ -101,6 +101,11 @@ def check_number(name, value, *, positive=False, allow_none=False):
         if allow_none:
             return None
         raise ValueError(f"{name} is required. Received: {name}=None")
+    if isinstance(value, (str, bytes)) or (
+        (tf.is_tensor(value) or isinstance(value, tf.Variable))
+        and not (value.dtype.is_floating or value.dtype.is_integer)
+    ):
+        raise ValueError(f"{name} must be a number. Received: {name}={value!r}")
     if tf.is_tensor(value) or isinstance(value, tf.Variable):
         if not tf.executing_eagerly():
             return value
@@ -147,6 +152,12 @@ def check_clip(clip):
             f"clip must be finite with min < max. Received: clip={clip!r}"
         )
     return (lo, hi)
+
+
+def _short(value, limit=60):
+    """`repr(value)`, cut to `limit` characters for error messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # --------------------------------------------------------------------------
@@ -203,13 +214,22 @@ def model_logits(model, x, from_logits=None):
 def check_x(x, clip):
     """Converts `x` to a float tensor and checks it (eagerly, in NumPy).
 
-    Raises `ValueError` for a non-float dtype, rank < 2, an empty batch,
-    NaN or inf values, or values outside the `clip` box.
+    Raises `ValueError` for a value that is not an array of numbers, a
+    non-float dtype, rank < 2, an empty batch, NaN or inf values, or values
+    outside the `clip` box.
 
     Example: `x = check_x(np.zeros((2, 4), "float32"), (0.0, 1.0))`.
     """
     if not tf.is_tensor(x):
-        arr = np.asarray(x)
+        try:
+            arr = np.asarray(x)
+        except (TypeError, ValueError):
+            arr = None
+        if arr is None or arr.dtype == object:
+            raise ValueError(
+                "x must be an array or tensor of numbers, of shape (batch, "
+                f"...). Received: x={_short(x)}"
+            )
         if arr.dtype == np.float64:
             arr = arr.astype(np.float32)
         x = tf.convert_to_tensor(arr)
@@ -255,20 +275,63 @@ def check_x(x, clip):
     return x
 
 
+def check_input_shape(model, x):
+    """Raises `ValueError` when `x` does not fit the input shape a Keras
+    model declares (same rank, a known size that differs).
+
+    Inputs of another rank are left to the model (Keras adds or drops a
+    trailing axis of size 1 itself), as are models without a single
+    declared input.
+
+    Example: `check_input_shape(model, x)`.
+    """
+    if not hasattr(model, "get_config"):
+        return  # not a Keras model: no declared input shape
+    try:
+        expected = model.input_shape
+    except (AttributeError, ValueError, RuntimeError):
+        return
+    if not isinstance(expected, tuple) or any(
+        not (e is None or isinstance(e, int)) for e in expected
+    ):
+        return
+    got = tuple(x.shape)
+    if len(expected) != len(got):
+        return
+    if any(e is not None and g is not None and e != g
+           for e, g in zip(expected[1:], got[1:])):
+        raise ValueError(
+            f"x must match the input shape of the model {expected}. "
+            f"Received: x with shape {got}"
+        )
+
+
 def sparse_labels(y, batch, num_classes, name="y"):
     """Converts sparse or one-hot labels to an int32 vector and checks them.
 
     Accepts shapes `(batch,)`, `(batch, 1)` and one-hot `(batch, classes)`.
-    Eagerly, raises `ValueError` for a wrong length or shape, non-integer
-    values, or classes outside `[0, num_classes)`; in a graph the range check
-    is a `tf.debugging` assertion.
+    Raises `ValueError` for a non-numeric dtype (strings, booleans); eagerly
+    also for a wrong length or shape, non-integer values, or classes outside
+    `[0, num_classes)`; in a graph the range check is a `tf.debugging`
+    assertion.
 
     Example:
 
     >>> sparse_labels(np.eye(3)[[2, 0]], 2, 3).numpy().tolist()
     [2, 0]
     """
-    y = tf.convert_to_tensor(y)
+    try:
+        y = tf.convert_to_tensor(y)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must be an array or tensor of class indices. Received: "
+            f"{name}={_short(y)}"
+        ) from None
+    if not (y.dtype.is_integer or y.dtype.is_floating):
+        raise ValueError(
+            f"{name} must hold integer class indices or one-hot rows. "
+            f"Received: {name} with dtype {y.dtype.name}"
+        )
     shape = tuple(y.shape)
     rank = y.shape.rank
     if rank == 2 and shape[1] not in (1, None) and shape[1] != num_classes:
@@ -330,6 +393,7 @@ def prepare(model, x, y, *, clip, targeted, from_logits, loss):
             "targeted=True"
         )
     x = check_x(x, clip)
+    check_input_shape(model, x)
     known = _declared_classes(model)
     if known is not None and y is not None and not (targeted and loss == "dlr"):
         # The labels and the class count are known: skip the forward pass.
@@ -508,19 +572,23 @@ def random_start(shape, eps, norm, seed):
 _CACHE = weakref.WeakKeyDictionary()
 
 
-def compiled(model, impl, **static):
+def compiled(model, impl, *, input_rank=None, **static):
     """Runs `impl(model, *args, **static)` through a cached `tf.function`.
 
-    One function is built per (`model`, `impl`, static configuration) and
-    wrapped with `tf.function(reduce_retracing=True, autograph=False)` (the
-    loops are Python loops over static counts): plain graph mode, since
-    on CPU XLA was measured several times slower. The function holds the model
-    weakly, so caching never keeps a model alive. Models that cannot be
-    weakly referenced get a fresh function per call.
+    One function is built per (`model`, `impl`, `input_rank`, static
+    configuration) and wrapped with `tf.function(reduce_retracing=True,
+    autograph=False)` (the loops are Python loops over static counts): plain
+    graph mode, since on CPU XLA was measured several times slower. The
+    function holds the model weakly, so caching never keeps a model alive.
+    Models that cannot be weakly referenced get a fresh function per call.
+    `input_rank` (the rank of `x`) only keys the cache: one function serving
+    inputs of two ranks would be retraced with an input of unknown rank,
+    which Keras models reject.
 
-    Example: `fn = compiled(model, pgd_loop, steps=10, ...); fn(x, y, ...)`.
+    Example: `fn = compiled(model, pgd_loop, input_rank=2, steps=10, ...);
+    fn(x, y, ...)`.
     """
-    key = (impl, tuple(sorted(static.items())))
+    key = (impl, input_rank, tuple(sorted(static.items())))
     try:
         per_model = _CACHE.setdefault(model, {})
         ref = weakref.ref(model)

@@ -85,7 +85,8 @@ def deepfool(
                   bounded=eps is not None, from_logits=from_logits)
     eps_t = tf.cast(0.0 if eps is None else eps, tf.float32)
     if tf.executing_eagerly():
-        fn = core.compiled(model, deepfool_loop, **static)
+        fn = core.compiled(model, deepfool_loop, input_rank=x.shape.rank,
+                           **static)
         return core.run_relaxed(fn, x, cand, eps_t)
     return deepfool_loop(model, x, cand, eps_t, **static)
 

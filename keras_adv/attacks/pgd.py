@@ -134,7 +134,7 @@ def _run(model, x, y, *, eps, steps, step_size, norm, random_start, restarts,
     )
     seed_t = core.seed_tensor(seed)
     if tf.executing_eagerly():
-        fn = core.compiled(model, pgd_loop, **static)
+        fn = core.compiled(model, pgd_loop, input_rank=x.shape.rank, **static)
         return fn(x, labels, source, eps_t, alpha, seed_t)
     return pgd_loop(model, x, labels, source, eps_t, alpha, seed_t, **static)
 

@@ -14,6 +14,8 @@ Example:
 """
 
 from keras_adv.defenses.base import Defense, LossResult
+from keras_adv.defenses.combined import Combined
+from keras_adv.defenses.data_sparsity import DataSparsity
 from keras_adv.defenses.distillation import Temperature, defensive_distillation
 from keras_adv.defenses.fast_training import FastTraining
 from keras_adv.defenses.fgsm_training import FGSMTraining
@@ -28,10 +30,14 @@ from keras_adv.defenses.mixture import (
 from keras_adv.defenses.pgd_training import PGDTraining
 from keras_adv.defenses.sap import insert_sap
 from keras_adv.defenses.trades import TRADES
+from keras_adv.defenses.vat import VAT
 
 __all__ = [
     "MART",
     "TRADES",
+    "VAT",
+    "Combined",
+    "DataSparsity",
     "Defense",
     "FGSMTraining",
     "FastTraining",

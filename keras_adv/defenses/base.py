@@ -19,12 +19,14 @@ terms in `loss_terms`, and are registered with
 saved `AdversarialModel` restores them with `safe_mode=True`.
 """
 
+import contextlib
 import dataclasses
 import math
 import numbers
 from typing import NamedTuple
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from keras_adv.attacks import core
@@ -82,6 +84,8 @@ class Defense:
 
     loss_terms = ()
     replays = None
+    uses_unlabeled = False
+    penalty_terms = ()
 
     # ------------------------------------------------------------------
     # Hooks
@@ -116,6 +120,45 @@ class Defense:
             training: passed to the model's forward passes.
         """
         raise NotImplementedError
+
+    def penalty(self, model, x, y, x_adv, *, sample_weight=None,
+                training=True, y_pred=None):
+        """The unsupervised term of a regulariser defense (VAT,
+        DataSparsity), without the supervised loss, for use after another
+        defense in a `Combined` (call inside the tape).
+
+        Returns a `LossResult` whose terms are `penalty_terms`; `y_pred` and
+        `y_pred_adv` cover the whole batch. `y_pred` may pass a
+        training-mode output on `x` to reuse. Defenses that need labels do
+        not have a penalty.
+
+        Example: `defense.penalty(model, x, y, x_adv).loss`.
+        """
+        raise ValueError(
+            f"{type(self).__name__} is not a regulariser: it can only be the "
+            "supervised (first) member of a combination. Received: "
+            f"defense={self!r}"
+        )
+
+    def attack(self, model, x, y):
+        """The perturbation `evaluate(adversarial=True)` uses: `perturb` at
+        the full budget.
+
+        Example: `x_adv = defense.attack(model, x, y)`.
+        """
+        return self.perturb(model, x, y)
+
+    def __add__(self, other):
+        """`a + b` is `Combined([a, b])`: the supervised member's loss plus
+        the penalties of the regulariser members.
+
+        Example: `PGDTraining(eps=0.3) + VAT(eps=2.0)`.
+        """
+        from keras_adv.defenses.combined import Combined
+
+        if not isinstance(other, Defense):
+            return NotImplemented
+        return Combined([self, other])
 
     # ------------------------------------------------------------------
     # Schedule
@@ -311,6 +354,140 @@ def resolve_eps(defense, eps):
     elif not tf.is_tensor(eps) and not isinstance(eps, tf.Variable):
         eps = _finite("eps", eps)
     return tf.cast(eps, tf.float32)
+
+
+def labeled_mask(y):
+    """Boolean `(batch,)` mask of the labeled examples: sparse labels >= 0,
+    one-hot rows without a negative entry. A sparse label of -1 (or a one-hot
+    row of -1) marks an unlabeled example.
+
+    Example:
+
+    >>> labeled_mask(tf.constant([3, -1, 0])).numpy().tolist()
+    [True, False, True]
+    """
+    y = tf.convert_to_tensor(y)
+    if y.shape.rank == 2 and y.shape[-1] is not None and y.shape[-1] > 1:
+        return tf.reduce_all(y >= 0, axis=-1)
+    return tf.reshape(y, [-1]) >= 0
+
+
+def labeled_rows(mask, *tensors):
+    """The rows of each tensor where `mask` is true (`None` stays `None`).
+
+    Example: `y_l, y_pred_l = labeled_rows(labeled_mask(y), y, y_pred)`.
+    """
+    return tuple(None if t is None else tf.boolean_mask(t, mask)
+                 for t in tensors)
+
+
+def labeled_task_loss(task_loss, y, y_pred, sample_weight=None):
+    """The supervised loss over the labeled examples only (the mean over
+    them with Keras' default reduction); 0 for a batch without labels.
+    Unlabeled rows (label -1) enter neither the numerator nor the count.
+
+    Example: `labeled_task_loss(loss_fn, [0, -1], logits)` is the loss of
+    the first example.
+    """
+    mask = labeled_mask(y)
+    y_l, pred_l, w_l = labeled_rows(mask, y, y_pred, sample_weight)
+    # Keras returns an empty tensor for an empty batch; the sum of a scalar
+    # is itself.
+    return tf.reduce_sum(task_loss(y_l, pred_l, w_l))
+
+
+def check_batch(x, y, *, clip, num_classes=None, unlabeled=False):
+    """`(x, y)` checked before a training step: x finite and inside `clip`
+    (float inputs), sparse labels integers in `[0, num_classes)` (and -1
+    for unlabeled examples when `unlabeled`). Eagerly a `ValueError` naming
+    the argument; inside `tf.function` `tf.debugging` assertions that run
+    before any use of x and y (so a bad batch never reaches the weights).
+
+    Example: `x, y = check_batch(x, y, clip=(0.0, 1.0), num_classes=10)`.
+    """
+    if keras.tree.is_nested(x):
+        return x, y  # several inputs: left to the model
+    x = tf.convert_to_tensor(x)
+    if x.dtype.is_floating:
+        x = core.check_x(x, clip)
+    if y is None or keras.tree.is_nested(y):
+        return x, y
+    y = tf.convert_to_tensor(y)
+    if (y.shape.rank == 2 and y.shape[-1] is not None and y.shape[-1] > 1) \
+            or not (y.dtype.is_integer or y.dtype.is_floating):
+        return x, y  # one-hot rows and other label kinds: left to the loss
+    lo = -1 if unlabeled else 0
+    upper = f", {num_classes})" if num_classes else ", classes)"
+    rule = f"y must hold classes in [{lo}{upper}"
+    hint = "" if unlabeled else (
+        " (-1 marks an unlabeled example, which this defense cannot use: "
+        "use VAT or DataSparsity, alone or after it, e.g. PGDTraining(...) "
+        "+ VAT(...), or drop the unlabeled examples)")
+    if tf.executing_eagerly():
+        arr = y.numpy().reshape(-1)
+        bad = arr.size and (arr.min() < lo or (
+            num_classes and arr.max() >= num_classes))
+        if bad or (y.dtype.is_floating and np.any(arr != np.round(arr))):
+            unlabeled_given = arr.size and arr.min() == -1 and not unlabeled
+            raise ValueError(
+                f"{rule}{hint if unlabeled_given else ''}. Received: y with "
+                f"values in [{arr.min()}, {arr.max()}]")
+        return x, y
+    flat = tf.reshape(y, [-1])
+    checks = [tf.debugging.assert_greater_equal(
+        flat, tf.cast(lo, flat.dtype), message=rule + hint + ". Received: y")]
+    if num_classes:
+        checks.append(tf.debugging.assert_less(
+            flat, tf.cast(num_classes, flat.dtype),
+            message=rule + ". Received: y"))
+    with tf.control_dependencies(checks):
+        return x, tf.identity(y)
+
+
+@contextlib.contextmanager
+def frozen_batch_statistics(model):
+    """Within the block, training-mode calls of `model` do not change the
+    moving statistics of its BatchNormalization layers (they are restored
+    on exit, also inside `tf.function`, where the reads and writes keep
+    program order). Used for the perturbed forward passes of VAT and
+    DataSparsity.
+
+    Example:
+
+    ```python
+    with frozen_batch_statistics(model):
+        y_adv = model(x_adv, training=True)
+    ```
+    """
+    variables = []
+    layers = getattr(model, "_flatten_layers", None)
+    if layers is not None:
+        for layer in layers(include_self=True, recursive=True):
+            if isinstance(layer, keras.layers.BatchNormalization):
+                variables += [layer.moving_mean, layer.moving_variance]
+    saved = [tf.identity(v.value) for v in variables]
+    try:
+        yield
+    finally:
+        for v, value in zip(variables, saved):
+            v.assign(value)
+
+
+def l2_normalize(d):
+    """Per-example unit L2 vectors, computed stably for tiny inputs (scaled
+    by the largest entry first); an all-zero example stays zero.
+
+    Example:
+
+    >>> v = l2_normalize(tf.constant([[3e-9, 4e-9]]))
+    >>> [round(float(t), 4) for t in v[0]]
+    [0.6, 0.8]
+    """
+    d = tf.cast(d, tf.float32)
+    axes = list(range(1, d.shape.rank))
+    d = d / (1e-12 + tf.reduce_max(tf.abs(d), axis=axes, keepdims=True))
+    return d / tf.sqrt(1e-12 + tf.reduce_sum(tf.square(d), axis=axes,
+                                             keepdims=True))
 
 
 def pgd_perturb(model, x, y, *, eps, alpha, steps, norm, clip, random_start):

@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from keras_adv.attacks import core
 from keras_adv.defenses import base
 
 
@@ -40,7 +41,9 @@ def adversarial_loss(model, x, y, defense, *, loss=None, sample_weight=None,
         `.y_pred` and `.y_pred_adv` (outputs on x and x_adv, or None).
 
     Raises:
-        ValueError: `defense` is not a Defense, or is a `FreeTraining`.
+        ValueError: `defense` is not a Defense, or is a `FreeTraining`; x
+            with NaN/inf or outside `defense.clip`; labels out of range
+            (eagerly; inside `tf.function` these are assertion errors).
 
     Example:
 
@@ -69,7 +72,9 @@ def adversarial_loss(model, x, y, defense, *, loss=None, sample_weight=None,
     x = tf.convert_to_tensor(x)
     if x.dtype == tf.float64:
         x = tf.cast(x, tf.float32)
-    y = tf.convert_to_tensor(y)
+    x, y = base.check_batch(x, y, clip=defense.clip,
+                            num_classes=core._declared_classes(model),
+                            unlabeled=defense.uses_unlabeled)
     task_loss = make_task_loss(loss, y)
     if x_adv is None:
         x_adv = defense.perturb(model, x, y, eps=eps)

@@ -41,6 +41,7 @@ def empirical_robustness(model, x, y=None, *, norm="l2", clip=(0.0, 1.0),
     >>> 0 < er["median"] < 1  # doctest: +SKIP
     True
     """
+    core.check_model(model)
     norm = core.check_norm(norm)
     batch_size = core.check_int("batch_size", batch_size)
     x = np.asarray(core.check_x(x, core.check_clip(clip)))
@@ -94,6 +95,7 @@ def loss_sensitivity(model, x, y, *, batch_size=256, from_logits=None):
     >>> loss_sensitivity(model, x_test[:100], y_test[:100])  # doctest: +SKIP
     0.83
     """
+    core.check_model(model)
     batch_size = core.check_int("batch_size", batch_size)
     x = np.asarray(core.check_x(x, None))
     y = np.asarray(core.sparse_labels(y, len(x),

@@ -2,6 +2,7 @@
 with gradient-masking checks."""
 
 import dataclasses
+import inspect
 import math
 import sys
 import time
@@ -27,6 +28,13 @@ class _Attack:
     white_box: bool
     iterative: bool
     run: object  # (model, x, y, eps, **common, **options) -> x_adv
+    fn: object = None  # the attack function that receives the options
+    fixed: tuple = ()  # its arguments that the suite sets itself
+
+    def option_names(self):
+        """The options a user may pass to this attack (sorted)."""
+        params = inspect.signature(self.fn).parameters
+        return sorted(set(params) - {"model", "x", "y"} - set(self.fixed))
 
 
 def _fgsm(model, x, y, *, eps, norm, clip, seed, eot, from_logits, classes,
@@ -72,14 +80,17 @@ def _deepfool(model, x, y, *, eps, norm, clip, seed, eot, from_logits,
                     from_logits=from_logits, **opts)
 
 
+_SET = ("eps", "norm", "clip", "from_logits", "seed", "eot_samples")
 ATTACKS = {
-    "fgsm": _Attack("fgsm", True, False, _fgsm),
-    "pgd": _Attack("pgd", True, True, _pgd),
-    "apgd-ce": _Attack("apgd-ce", True, True, _apgd("ce", False)),
-    "apgd-dlr": _Attack("apgd-dlr", True, True, _apgd("dlr", False)),
-    "apgd-t": _Attack("apgd-t", True, True, _apgd("dlr", True)),
-    "deepfool": _Attack("deepfool", True, True, _deepfool),
-    "square": _Attack("square", False, True, _square),
+    "fgsm": _Attack("fgsm", True, False, _fgsm, pgd,
+                    _SET + ("steps", "random_start")),
+    "pgd": _Attack("pgd", True, True, _pgd, pgd, _SET),
+    "apgd-ce": _Attack("apgd-ce", True, True, _apgd("ce", False), apgd, _SET),
+    "apgd-dlr": _Attack("apgd-dlr", True, True, _apgd("dlr", False), apgd,
+                        _SET),
+    "apgd-t": _Attack("apgd-t", True, True, _apgd("dlr", True), apgd, _SET),
+    "deepfool": _Attack("deepfool", True, True, _deepfool, deepfool, _SET),
+    "square": _Attack("square", False, True, _square, square, _SET),
 }
 
 
@@ -150,8 +161,10 @@ def evaluate_robustness(
         A `RobustnessReport`.
 
     Raises:
-        ValueError: naming the argument, for an unknown attack or norm,
-            a negative or non-numeric eps, bad labels or `x` outside `clip`.
+        ValueError: naming the argument, for a model that is not
+            callable, an unknown attack, attack option or norm, a negative
+            or non-numeric eps, bad labels, or `x` that is empty,
+            non-finite, outside `clip` or not of the model's input shape.
 
     Example:
 
@@ -162,6 +175,7 @@ def evaluate_robustness(
     >>> report.plot("robustness.png")  # doctest: +SKIP
     """
     t_start = time.perf_counter()
+    core.check_model(model)
     norm = core.check_norm(norm)
     clip = core.check_clip(clip)
     eps_list, scalar = check_eps(eps)
@@ -173,7 +187,9 @@ def evaluate_robustness(
     if seed is not None:
         core.seed_tensor(seed)
     core.check_from_logits(from_logits)
-    x = core.check_x(x, clip).numpy()
+    x = core.check_x(x, clip)
+    core.check_input_shape(model, x)
+    x = x.numpy()
     clean = _logits(model, x, batch_size, from_logits)
     if clean.ndim != 2:
         raise ValueError(
@@ -384,7 +400,15 @@ def parse_attacks(attacks):
                 f"'standard'. Received: attacks={attacks!r} (unknown: "
                 f"{item!r})"
             )
-        plan.append((ATTACKS[item], dict(options)))
+        attack = ATTACKS[item]
+        unknown = sorted(set(options) - set(attack.option_names()))
+        if unknown:
+            raise ValueError(
+                f"attacks options for {item!r} must be among "
+                f"{attack.option_names()}. Received: attacks={attacks!r} "
+                f"(unknown options: {unknown})"
+            )
+        plan.append((attack, dict(options)))
     if len({a.name for a, _ in plan}) != len(plan):
         raise ValueError(
             f"attacks must not repeat an attack. Received: attacks={attacks!r}"

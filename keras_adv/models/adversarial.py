@@ -3,6 +3,7 @@
 import inspect
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras.src.trainers.compile_utils import CompileMetrics
 
@@ -106,6 +107,15 @@ class AdversarialModel(keras.Model):
     `evaluate` reports clean metrics, and adversarial ones (`adv_loss`,
     `adv_accuracy`) with `evaluate(..., adversarial=True)`.
 
+    Semi-supervised data: a sparse label of -1 (or a one-hot row of -1)
+    marks an unlabeled example. Defenses that use unlabeled data (`VAT`,
+    `DataSparsity`, and combinations containing them) take the supervised
+    loss over the labeled examples only (their mean, exactly) and their
+    penalty over every example; metrics count labeled examples only.
+    Other defenses raise an error on -1 labels. A list of defenses,
+    `defense=[PGDTraining(...), VAT(...)]`, is a
+    `keras_adv.defenses.Combined`.
+
     A defense with `warmup_epochs > 0` ramps eps linearly over that many
     epochs during `fit` (per batch, from the epoch and the batch index);
     `model.current_eps` shows the value in use.
@@ -117,7 +127,8 @@ class AdversarialModel(keras.Model):
     Args:
         base: the `keras.Model` to train (wrapper form), or `None` in a
             subclass that defines `call`.
-        defense: a `keras_adv.defenses.Defense` configuration.
+        defense: a `keras_adv.defenses.Defense` configuration, or a list of
+            them (a `Combined` defense).
         **kwargs: passed to `keras.Model` (`name`, ...).
 
     Raises:
@@ -195,10 +206,15 @@ class AdversarialModel(keras.Model):
 
     @defense.setter
     def defense(self, defense):
+        if isinstance(defense, (list, tuple)):
+            from keras_adv.defenses.combined import Combined
+
+            defense = Combined(list(defense))
         if not isinstance(defense, defense_base.Defense):
             raise ValueError(
                 "defense must be a keras_adv.defenses.Defense (FGSMTraining, "
-                "PGDTraining, FastTraining, FreeTraining, TRADES, MART, ...). "
+                "PGDTraining, FastTraining, FreeTraining, TRADES, MART, VAT, "
+                "DataSparsity, ...) or a list of them. "
                 f"Received: defense={defense!r}"
             )
         object.__setattr__(self, "_defense", defense)
@@ -282,7 +298,10 @@ class AdversarialModel(keras.Model):
         terms = list(self._term_trackers.values())
         loss = [m for m in metrics[:1] if m is self._loss_tracker]
         rest = metrics[len(loss):]
-        adv = [self._adv_metrics] if self._adv_metrics is not None else []
+        # Built at the first adversarial update (not by evaluate's clean
+        # pass, which would otherwise ask an unbuilt metric for its result).
+        adv = self._adv_metrics
+        adv = [adv] if adv is not None and adv.built else []
         return loss + terms + rest + adv
 
     # ------------------------------------------------------------------
@@ -295,6 +314,11 @@ class AdversarialModel(keras.Model):
         # is a per-replica mean and logs as such. `_apply` divides the total
         # once before the cross-replica gradient sum.
         return self._compile_loss(y, y_pred, sample_weight) * _replicas()
+
+    def _num_classes(self):
+        """The class count the model declares (None when unknown)."""
+        model = self.base if self.base is not None else self
+        return core._declared_classes(model)
 
     def _regularization(self):
         extra = [tf.cast(tf.reduce_sum(v), tf.float32) for v in self.losses]
@@ -324,6 +348,9 @@ class AdversarialModel(keras.Model):
             raise ValueError(
                 "Adversarial training needs labels. Received: data without y"
             )
+        x, y = defense_base.check_batch(
+            x, y, clip=self.defense.clip, num_classes=self._num_classes(),
+            unlabeled=self.defense.uses_unlabeled)
         if self.defense.replays is not None:
             return self._replay_step(x, y, sample_weight)
         x_adv = self.defense.perturb(self, x, y, eps=self._eps())
@@ -399,18 +426,26 @@ class AdversarialModel(keras.Model):
             tracker = self._term_trackers[name]
             tracker.update_state(result.terms[name], sample_weight=batch)
             logs[name] = tracker.result()
+        y_pred = result.y_pred
+        if self._compile_metrics is not None and y_pred is None:
+            y_pred = self(x, training=False)
+        y_adv = None
+        if self._adv_metrics is not None and not adv_done:
+            y_adv = result.y_pred_adv
+            if y_adv is None:
+                y_adv = self(x_adv, training=False)
+        y_m, w_m = y, sample_weight
+        if self.defense.uses_unlabeled:
+            # Metrics count the labeled examples only.
+            y_m, y_pred, y_adv, w_m = defense_base.labeled_rows(
+                defense_base.labeled_mask(y), y, y_pred, y_adv,
+                sample_weight)
         if self._compile_metrics is not None:
-            y_pred = result.y_pred
-            if y_pred is None:
-                y_pred = self(x, training=False)
-            self._compile_metrics.update_state(y, y_pred, sample_weight)
+            self._compile_metrics.update_state(y_m, y_pred, w_m)
             logs.update(self._compile_metrics.result())
         if self._adv_metrics is not None:
             if not adv_done:
-                y_adv = result.y_pred_adv
-                if y_adv is None:
-                    y_adv = self(x_adv, training=False)
-                self._adv_metrics.update_state(y, y_adv, sample_weight)
+                self._adv_metrics.update_state(y_m, y_adv, w_m)
             logs.update(self._adv_metrics.result())
         return logs
 
@@ -420,6 +455,13 @@ class AdversarialModel(keras.Model):
 
         Example: `model.fit(train_ds, validation_data=val_ds, epochs=10)`.
         """
+        if _is_array(x) and _is_array(y):
+            # Check in-memory data once, eagerly: a clear error before any
+            # step (tf.data batches are checked in the graph by train_step).
+            defense_base.check_batch(
+                x, y, clip=self.defense.clip,
+                num_classes=self._num_classes(),
+                unlabeled=self.defense.uses_unlabeled)
         callbacks = list(callbacks or [])
         if self.defense.warmup_epochs > 0:
             callbacks.insert(0, _EpsWarmup())
@@ -437,10 +479,12 @@ class AdversarialModel(keras.Model):
         Args:
             x, y, *args, **kwargs: as `keras.Model.evaluate`.
             adversarial: `False` (clean only); `True` attacks with the
-                defense's own `perturb` at its full eps (for single-step
-                defenses that is FGSM, which masked models resist: prefer a
-                strong attack); or a callable `attack(model, x, y) -> x_adv`
-                traced inside the test step, for example
+                defense's own `attack` (its `perturb` at the full eps; for
+                single-step defenses that is FGSM, which masked models
+                resist, for VAT the virtual adversarial point and for
+                DataSparsity a noise point: prefer a strong attack); or a
+                callable `attack(model, x, y) -> x_adv` traced inside the
+                test step, for example
                 `functools.partial(keras_adv.attacks.pgd, eps=0.3, steps=40)`.
 
         Example: `model.evaluate(x, y, adversarial=True, return_dict=True)`.
@@ -475,6 +519,10 @@ class AdversarialModel(keras.Model):
         Example: called by `evaluate`.
         """
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if y is not None and self.defense.uses_unlabeled:
+            # Semi-supervised data: evaluate the labeled examples only.
+            x, y, sample_weight = defense_base.labeled_rows(
+                defense_base.labeled_mask(y), x, y, sample_weight)
         y_pred = self(x, training=False)
         loss = self._compute_loss(x=x, y=y, y_pred=y_pred,
                                   sample_weight=sample_weight, training=False)
@@ -493,7 +541,7 @@ class AdversarialModel(keras.Model):
                 "without y"
             )
         if attack is True:
-            x_adv = self.defense.perturb(self, x, y)
+            x_adv = self.defense.attack(self, x, y)
         else:
             x_adv = attack(self, x, y)
         y_adv = self(x_adv, training=False)
@@ -569,6 +617,12 @@ class AdversarialModel(keras.Model):
         target = self.base if self.base is not None else super()
         return target.export(filepath, format=format, verbose=verbose,
                              input_signature=input_signature, **kwargs)
+
+
+def _is_array(value):
+    """A NumPy array or an eager tensor (not a dataset or generator)."""
+    return isinstance(value, np.ndarray) or (
+        tf.is_tensor(value) and hasattr(value, "numpy"))
 
 
 def _replicas():

@@ -1,4 +1,4 @@
-"""The Example blocks of the adversarial-training modules run as written."""
+"""The Example blocks of the defense, model and data modules run as written."""
 
 import doctest
 import importlib
@@ -19,8 +19,12 @@ MODULES = [
     "keras_adv.defenses.trades",
     "keras_adv.defenses.mart",
     "keras_adv.defenses.functional",
+    "keras_adv.defenses.vat",
+    "keras_adv.defenses.data_sparsity",
+    "keras_adv.defenses.combined",
     "keras_adv.models.adversarial",
     "keras_adv.callbacks",
+    "keras_adv.datasets",
 ]
 
 
