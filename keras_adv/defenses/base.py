@@ -213,6 +213,34 @@ class Defense:
         return cls(**config)
 
 
+class Regularizer(Defense):
+    """Base class of the defenses whose penalty needs no labels (VAT,
+    DataSparsity): they train on unlabeled examples (label -1) too, and can
+    follow an adversarial-training defense in a `Combined`. Subclasses
+    implement `perturb` and `penalty`; the loss is the supervised loss over
+    the labeled examples plus the penalty over all of them.
+
+    Example: `class MyPenalty(Regularizer): ...`.
+    """
+
+    uses_unlabeled = True
+
+    def loss(self, model, x, y, x_adv, *, task_loss, sample_weight=None,
+             training=True):
+        """The supervised loss on the labeled examples plus `penalty` (see
+        `Defense.loss`).
+
+        Example: `result = defense.loss(model, x, y, x_adv,
+        task_loss=loss_fn)`.
+        """
+        y_pred = model(x, training=training)
+        clean = labeled_task_loss(task_loss, y, y_pred, sample_weight)
+        reg = self.penalty(model, x, y, x_adv, sample_weight=sample_weight,
+                           training=training, y_pred=y_pred)
+        return LossResult(clean + reg.loss, {"clean_loss": clean, **reg.terms},
+                          y_pred, reg.y_pred_adv)
+
+
 # --------------------------------------------------------------------------
 # Argument checks shared by the configurations
 # --------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from keras_adv.defenses import base
 
 @base.serializable
 @dataclasses.dataclass(frozen=True)
-class DataSparsity(base.Defense):
+class DataSparsity(base.Regularizer):
     """Smoothness outside the data support, from generated unlabeled points.
 
     Paknezhad, Ngo, Win, ... and Lee, "Explaining adversarial vulnerability
@@ -85,7 +85,6 @@ class DataSparsity(base.Defense):
     warmup_epochs = 0.0
     loss_terms = ("clean_loss", "smoothness_loss")
     penalty_terms = ("smoothness_loss",)
-    uses_unlabeled = True
 
     def __post_init__(self):
         base._set(self, "noise_std", base.check_number("noise_std",
@@ -162,19 +161,3 @@ class DataSparsity(base.Defense):
         y_adv = outputs[:batch] if self.unlabeled_per_example else None
         return base.LossResult(self.weight * smooth,
                                {"smoothness_loss": smooth}, y_pred, y_adv)
-
-    def loss(self, model, x, y, x_adv, *, task_loss, sample_weight=None,
-             training=True):
-        """The supervised loss on the labeled examples plus `penalty` (see
-        `Defense.loss`).
-
-        Example: `result = defense.loss(model, x, y, points,
-        task_loss=loss_fn)`.
-        """
-        y_pred = model(x, training=training)
-        clean = base.labeled_task_loss(task_loss, y, y_pred, sample_weight)
-        reg = self.penalty(model, x, y, x_adv, sample_weight=sample_weight,
-                           training=training, y_pred=y_pred)
-        return base.LossResult(clean + reg.loss,
-                               {"clean_loss": clean, **reg.terms},
-                               y_pred, reg.y_pred_adv)

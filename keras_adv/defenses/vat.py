@@ -10,7 +10,7 @@ from keras_adv.defenses import base
 
 @base.serializable
 @dataclasses.dataclass(frozen=True)
-class VAT(base.Defense):
+class VAT(base.Regularizer):
     """Virtual adversarial training: a label-free smoothness penalty.
 
     Miyato, Maeda, Koyama and Ishii, "Virtual Adversarial Training: a
@@ -93,7 +93,6 @@ class VAT(base.Defense):
     norm = "l2"
     loss_terms = ("clean_loss", "vat_loss", "entropy_loss")
     penalty_terms = ("vat_loss", "entropy_loss")
-    uses_unlabeled = True
 
     def __post_init__(self):
         base._set(self, "eps", base.check_number("eps", self.eps))
@@ -178,19 +177,3 @@ class VAT(base.Defense):
             total = total + self.entropy_weight * entropy
         return base.LossResult(
             total, {"vat_loss": kl, "entropy_loss": entropy}, y_pred, y_adv)
-
-    def loss(self, model, x, y, x_adv, *, task_loss, sample_weight=None,
-             training=True):
-        """The supervised loss on the labeled examples plus `penalty` (see
-        `Defense.loss`).
-
-        Example: `result = defense.loss(model, x, y, x_adv,
-        task_loss=loss_fn)`.
-        """
-        y_pred = model(x, training=training)
-        clean = base.labeled_task_loss(task_loss, y, y_pred, sample_weight)
-        reg = self.penalty(model, x, y, x_adv, sample_weight=sample_weight,
-                           training=training, y_pred=y_pred)
-        return base.LossResult(clean + reg.loss,
-                               {"clean_loss": clean, **reg.terms},
-                               y_pred, reg.y_pred_adv)
