@@ -38,7 +38,8 @@ flags.DEFINE_integer("steps", 10, "PGD-AT training steps (part 2).")
 flags.DEFINE_float("train_eps", 0.3, "PGD-AT L-inf eps (part 2).")
 flags.DEFINE_float("warmup", 4.0, "PGD-AT eps warm-up epochs (part 2).")
 flags.DEFINE_float("ds_noise", 0.004, "DataSparsity noise_std (sigma_u).")
-flags.DEFINE_float("ds_weight", 1e3, "DataSparsity weight (lambda).")
+flags.DEFINE_list("ds_weight", ["1e3", "1e4"],
+                  "DataSparsity weights (lambda): a pair of rows each.")
 flags.DEFINE_list("eval_eps", ["0.05", "0.1", "0.2", "0.3"],
                   "L-inf budgets of the PGD evaluation.")
 flags.DEFINE_integer("eval_steps", 40, "PGD steps of the evaluation.")
@@ -134,24 +135,24 @@ def part_sparsity(train, test):
         return defenses.PGDTraining(eps=FLAGS.train_eps, steps=FLAGS.steps,
                                     warmup_epochs=FLAGS.warmup)
 
-    def sparsity():
-        return defenses.DataSparsity(noise_std=FLAGS.ds_noise,
-                                     weight=FLAGS.ds_weight)
+    def sparsity(weight):
+        return defenses.DataSparsity(noise_std=FLAGS.ds_noise, weight=weight)
 
-    variants = {
-        "undefended": None,
-        "DataSparsity": sparsity(),
-        "DataSparsity + PGD-AT": pgd_at() + sparsity(),
-        "PGD-AT": pgd_at(),
-    }
+    weights = [float(w) for w in FLAGS.ds_weight]
+    variants = {"undefended": None}
+    for w in weights:
+        variants[f"DataSparsity l={w:g}"] = sparsity(w)
+    for w in weights:
+        variants[f"DS l={w:g} + PGD-AT"] = pgd_at() + sparsity(w)
+    variants["PGD-AT"] = pgd_at()
     print(f"\nPart 2: 4000 labels, {FLAGS.epochs} epochs, batch "
           f"{FLAGS.batch}; DataSparsity noise_std {FLAGS.ds_noise}, "
-          f"neighbour std {FLAGS.ds_noise / 10}, lambda {FLAGS.ds_weight}; "
+          f"neighbour std {FLAGS.ds_noise / 10}, lambda (l) {weights}; "
           f"PGD-AT L-inf eps {FLAGS.train_eps}, {FLAGS.steps} steps, "
           f"warm-up {FLAGS.warmup} epochs; evaluation PGD-"
           f"{FLAGS.eval_steps} x {FLAGS.eval_restarts} restarts on "
           f"{len(x_test)} test images")
-    header = (f"{'model':24s} {'clean':>6s} "
+    header = (f"{'model':26s} {'clean':>6s} "
               + " ".join(f"{'pgd ' + str(e):>9s}" for e in eval_eps)
               + f" {'rho med':>8s} {'train s':>8s}")
     lines = []
@@ -173,7 +174,7 @@ def part_sparsity(train, test):
                 correct[i:i + 250] = pred == yb
             robust.append(float(correct.mean()))
         rho = evaluation.empirical_robustness(base, x_test, y_test)
-        line = (f"{name:24s} {clean:6.3f} "
+        line = (f"{name:26s} {clean:6.3f} "
                 + " ".join(f"{r:9.3f}" for r in robust)
                 + f" {rho['median']:8.4f} {t:8.0f}")
         lines.append(line)

@@ -162,3 +162,36 @@ def test_mixed_precision_trains_and_attacks(policy, mnist5k):
         assert np.abs(x_adv.numpy() - x).max() <= 0.2 + 1e-6
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_mirrored_strategy_semi_supervised_combination_with_metrics():
+    """Metrics (built before the distributed step), -1 labels split across
+    replicas, BatchNormalization and a three-member combination."""
+    out = run_script("""
+        cpus = tf.config.list_physical_devices("CPU")
+        tf.config.set_logical_device_configuration(
+            cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+        import keras
+        import keras_adv
+        from keras_adv.defenses import DataSparsity, PGDTraining, VAT
+
+        rng = np.random.RandomState(0)
+        x = rng.rand(64, 6).astype("float32")
+        y = np.where(np.arange(64) % 3 == 0, np.arange(64) % 4, -1)
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        with strategy.scope():
+            base = keras.Sequential([
+                keras.Input((6,)), keras.layers.Dense(8),
+                keras.layers.BatchNormalization(), keras.layers.ReLU(),
+                keras.layers.Dense(4)])
+            model = keras_adv.models.AdversarialModel(base, defense=[
+                PGDTraining(eps=0.1, steps=2), VAT(eps=1.0),
+                DataSparsity(weight=1.0)])
+            model.compile("adam", keras.losses.SparseCategoricalCrossentropy(
+                from_logits=True), metrics=["accuracy"])
+        logs = model.fit(x, y, batch_size=16, epochs=2, verbose=0).history
+        print(json.dumps({k: v for k, v in logs.items()}))
+    """)
+    for key in ("loss", "adv_loss", "vat_loss", "smoothness_loss",
+                "accuracy", "adv_accuracy"):
+        assert np.all(np.isfinite(out[key])), key

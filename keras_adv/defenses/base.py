@@ -344,7 +344,7 @@ def kl_divergence(clean_logits, adv_logits):
 
 def weighted_mean(values, sample_weight=None):
     """Mean over the batch of per-example `values` times `sample_weight`
-    (Keras' "sum_over_batch_size" reduction).
+    (Keras' "sum_over_batch_size" reduction); 0 for an empty batch.
 
     Example:
 
@@ -355,7 +355,9 @@ def weighted_mean(values, sample_weight=None):
     if sample_weight is not None:
         w = tf.cast(tf.reshape(sample_weight, [-1]), tf.float32)
         values = values * w
-    return tf.reduce_sum(values) / tf.cast(tf.shape(values)[0], tf.float32)
+    # An empty batch (e.g. no labeled row on a replica) gives 0, not NaN.
+    count = tf.maximum(tf.cast(tf.shape(values)[0], tf.float32), 1.0)
+    return tf.reduce_sum(values) / count
 
 
 def scaled_step(step_size, eps, full_eps, default_ratio):

@@ -197,26 +197,14 @@ class Combined(base.Defense):
         x_adv = dict(zip(map(id, self.defenses), x_adv))
         main = self._main
         mask = self._subset(main, y)
+        shared = y_pred = y_pred_adv = None
+        total, terms = 0.0, {}
         if mask is None:
             r = main.loss(model, x, y, x_adv[id(main)], task_loss=task_loss,
                           sample_weight=sample_weight, training=training)
             y_pred, y_pred_adv = r.y_pred, r.y_pred_adv
             shared = y_pred  # a training-mode output on the whole batch
-        else:
-            x_l, y_l, w_l = base.labeled_rows(mask, x, y, sample_weight)
-            r = main.loss(model, x_l, y_l, x_adv[id(main)],
-                          task_loss=task_loss, sample_weight=w_l,
-                          training=training)
-            y_adv = r.y_pred_adv
-            if y_adv is None:
-                y_adv = tf.stop_gradient(model(x_adv[id(main)],
-                                               training=False))
-            y_pred_adv = _scatter_rows(mask, y_adv)
-            y_pred = None if r.y_pred is None else _scatter_rows(mask,
-                                                                 r.y_pred)
-            shared = None
-        total = r.loss
-        terms = dict(r.terms)
+            total, terms = r.loss, dict(r.terms)
         for d in self.regularizers:
             p = d.penalty(model, x, y, x_adv[id(d)],
                           sample_weight=sample_weight, training=training,
@@ -225,7 +213,45 @@ class Combined(base.Defense):
                 shared = y_pred = p.y_pred
             total = total + p.loss
             terms.update(p.terms)
+        if mask is not None:
+            loss, main_terms, y_pred_adv = self._labeled_loss(
+                model, x, y, x_adv[id(main)], mask, task_loss, sample_weight,
+                training, like=y_pred)
+            total = loss + total
+            terms = {**main_terms, **terms}
         return base.LossResult(total, terms, y_pred, y_pred_adv)
+
+    def _labeled_loss(self, model, x, y, x_adv, mask, task_loss,
+                      sample_weight, training, like):
+        """The supervised member's loss on the labeled rows, its terms, and
+        its adversarial predictions scattered to the whole batch (zeros
+        elsewhere). A batch without labeled rows skips the member (a
+        training-mode pass on an empty batch would put NaN into
+        BatchNormalization statistics) and gives zeros."""
+        main = self._main
+        x_l, y_l, w_l = base.labeled_rows(mask, x, y, sample_weight)
+
+        def subset_loss(y_true, y_pred, weight=None):
+            return tf.reduce_sum(task_loss(y_true, y_pred, weight))
+
+        def run():
+            r = main.loss(model, x_l, y_l, x_adv, task_loss=subset_loss,
+                          sample_weight=w_l, training=training)
+            y_adv = r.y_pred_adv
+            if y_adv is None:
+                y_adv = tf.stop_gradient(model(x_adv, training=False))
+            values = tuple(tf.cast(r.terms[t], tf.float32)
+                           for t in main.loss_terms)
+            return (tf.cast(r.loss, tf.float32), values,
+                    tf.cast(_scatter_rows(mask, y_adv), like.dtype))
+
+        def skip():
+            zero = tf.constant(0.0)
+            return (zero, tuple(zero for _ in main.loss_terms),
+                    tf.zeros_like(like))
+
+        loss, values, y_adv = tf.cond(tf.reduce_any(mask), run, skip)
+        return loss, dict(zip(main.loss_terms, values)), y_adv
 
     def get_config(self):
         """`{"defenses": [serialised members]}`.

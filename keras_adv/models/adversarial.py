@@ -5,6 +5,7 @@ import inspect
 import keras
 import numpy as np
 import tensorflow as tf
+from keras.src import backend as keras_backend
 from keras.src.trainers.compile_utils import CompileMetrics
 
 from keras_adv.attacks import core
@@ -290,6 +291,33 @@ class AdversarialModel(keras.Model):
         self.compile(**config)
         if getattr(self, "optimizer", None) is not None and self.built:
             self.optimizer.build(self.trainable_variables)
+
+    def _symbolic_build(self, iterator=None, data_batch=None):
+        # Keras builds the compiled metrics from symbolic tensors before the
+        # (possibly distributed) train function is traced; the adversarial
+        # metrics must be built there too: creating their variables inside a
+        # replica context fails under a distribution strategy.
+        adv = self._adv_metrics
+        if adv is None or adv.built:
+            return super()._symbolic_build(iterator=iterator,
+                                           data_batch=data_batch)
+        if data_batch is None:
+            for _, _, data in iterator:  # the first batch, as Keras takes it
+                data_batch = data[0] if isinstance(data, (list, tuple)) \
+                    else next(data)
+                break
+        super()._symbolic_build(data_batch=data_batch)
+        spec = keras.tree.map_structure(
+            lambda v: None if v is None else keras.KerasTensor(
+                v.shape, keras_backend.standardize_dtype(v.dtype)),
+            data_batch)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(spec)
+        if y is None:
+            return None
+        y_pred = keras_backend.compute_output_spec(self, x, training=False)
+        keras_backend.compute_output_spec(adv.update_state, y, y_pred,
+                                          sample_weight)
+        return None
 
     @property
     def metrics(self):

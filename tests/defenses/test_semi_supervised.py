@@ -284,6 +284,29 @@ def test_combined_is_supervised_loss_on_labeled_rows_plus_penalties():
     assert np.all(r.y_pred_adv.numpy()[~keep] == 0)
 
 
+@pytest.mark.parametrize("main", [
+    PGDTraining(eps=0.1, steps=2), TRADES(eps=0.1, steps=2),
+    MART(eps=0.1, steps=2)], ids=["pgd", "trades", "mart"])
+def test_combined_batch_without_labels_is_the_penalty_alone(main):
+    """A batch (or a replica's shard) without any labeled row: the
+    supervised member contributes exactly 0, not NaN."""
+    model, _, _ = linear_model(seed=11)
+    x = np.random.RandomState(9).rand(6, 6).astype("float32")
+    y = -np.ones(6, int)
+    vat = VAT(eps=1.0)
+    combo = main + vat
+    var = model.trainable_weights[0]
+    with tf.GradientTape() as tape:
+        x_adv = combo.perturb(model, x, y)
+        r = combo.loss(model, x, y, x_adv, task_loss=_task_loss)
+    for name, value in r.terms.items():
+        assert np.isfinite(float(value)), name
+    assert np.all(np.isfinite(tape.gradient(r.loss, var).numpy()))
+    tf.random.set_seed(0)
+    pen = vat.penalty(model, x, y, x_adv[1])
+    assert float(r.loss) == pytest.approx(float(pen.loss), rel=1e-5)
+
+
 def test_combination_forms_and_errors():
     pgd, vat = PGDTraining(eps=0.3, warmup_epochs=2), VAT(eps=2.0)
     assert pgd + vat == Combined([pgd, vat]) == Combined([vat, pgd]) or True
