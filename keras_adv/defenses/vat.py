@@ -31,9 +31,13 @@ class VAT(base.Regularizer):
     > 0` adds entropy minimisation (the "VAT + EntMin" variant).
 
     Choices, as in the authors' TensorFlow code (takerum/vat_tf): the power
-    iteration runs in inference mode (the `Defense.perturb` protocol), and
-    the perturbed forward pass in the loss runs in training mode but does
-    not update BatchNormalization moving statistics (they are restored).
+    iteration and the perturbed forward pass in the loss call the model in
+    training mode (BatchNormalization normalises with batch statistics) but
+    do not update BatchNormalization moving statistics (they are saved and
+    restored). Dropout is then active in the power iteration too, which adds
+    noise to the direction; `batch_statistics=False` runs the power
+    iteration in inference mode instead (the `Defense.perturb` protocol of
+    the other defenses).
     Vectors are normalised per example after scaling by their largest
     entry, so that the tiny `xi`-scaled gradients stay representable in
     float32; even so, `x + xi * d` is quantised in float32 for inputs near
@@ -59,13 +63,16 @@ class VAT(base.Regularizer):
         clip: `(min, max)` box for `x + r_adv`, or `None` (default: no
             clipping, as in the paper).
         warmup_epochs: linear eps warm-up over this many epochs (0: none).
+        batch_statistics: run the power iteration in training mode (True,
+            as the authors) or in inference mode (False).
 
     Loss terms logged by `fit`: `clean_loss` (labeled examples), `vat_loss`
     (the KL) and `entropy_loss`.
 
     Raises:
         ValueError: eps negative or NaN, xi <= 0, power_iterations < 1,
-            a negative weight, or a bad clip box.
+            a negative weight, a bad clip box, or a batch_statistics that
+            is not a bool.
 
     Example:
 
@@ -89,6 +96,7 @@ class VAT(base.Regularizer):
     entropy_weight: float = 0.0
     clip: tuple = None
     warmup_epochs: float = 0.0
+    batch_statistics: bool = True
 
     norm = "l2"
     loss_terms = ("clean_loss", "vat_loss", "entropy_loss")
@@ -105,10 +113,16 @@ class VAT(base.Regularizer):
         base._set(self, "clip", core.check_clip(self.clip))
         base._set(self, "warmup_epochs", base.check_number(
             "warmup_epochs", self.warmup_epochs))
+        if not isinstance(self.batch_statistics, bool):
+            raise ValueError(
+                "batch_statistics must be True or False. Received: "
+                f"batch_statistics={self.batch_statistics!r}")
 
     def direction(self, model, x, clean_logits=None):
         """The unit virtual adversarial direction at `x` (per example, L2),
-        by `power_iterations` steps of power iteration in inference mode.
+        by `power_iterations` steps of power iteration (in training mode
+        without updating batch statistics, or in inference mode; see
+        `batch_statistics`).
 
         Args:
             model: the Keras model (logits or softmax outputs).
@@ -124,16 +138,25 @@ class VAT(base.Regularizer):
         x = tf.convert_to_tensor(x)
         in_dtype = x.dtype if x.dtype.is_floating else tf.float32
         x0 = tf.cast(x, tf.float32)
+
+        def logits(inputs):
+            inputs = tf.cast(inputs, in_dtype)
+            if not self.batch_statistics:
+                return core.model_logits(model, inputs)
+            with base.frozen_batch_statistics(model):
+                return base.logits_of(
+                    core.call_model(model, inputs, training=True))
+
         if clean_logits is None:
-            clean_logits = core.model_logits(model, tf.cast(x0, in_dtype))
+            clean_logits = logits(x0)
         clean_logits = tf.stop_gradient(tf.cast(clean_logits, tf.float32))
         d = tf.random.normal(tf.shape(x0))
         for _ in range(self.power_iterations):
             d = self.xi * base.l2_normalize(d)
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(d)
-                logits = core.model_logits(model, tf.cast(x0 + d, in_dtype))
-                kl = tf.reduce_sum(base.kl_divergence(clean_logits, logits))
+                kl = tf.reduce_sum(
+                    base.kl_divergence(clean_logits, logits(x0 + d)))
             d = tf.stop_gradient(tape.gradient(kl, d))
         return base.l2_normalize(d)
 

@@ -333,7 +333,8 @@ def test_combination_forms_and_errors():
 @pytest.mark.parametrize("bad", [
     dict(eps=-1.0), dict(eps=float("nan")), dict(eps=1.0, xi=0.0),
     dict(eps=1.0, power_iterations=0), dict(eps=1.0, weight=-1.0),
-    dict(eps=1.0, entropy_weight=float("inf"))])
+    dict(eps=1.0, entropy_weight=float("inf")),
+    dict(eps=1.0, batch_statistics="yes")])
 def test_vat_rejects_bad_arguments(bad):
     name = [k for k in bad if k != "eps"] or ["eps"]
     with pytest.raises(ValueError, match=f"Received: {name[-1]}="):
