@@ -138,11 +138,25 @@ def spread(ratios):
     return f"per-round {min(ratios):.2f}x to {max(ratios):.2f}x"
 
 
+def timed_speeds(fns, examples, rec):
+    """Times `fns` (one per policy) interleaved, prints examples/second per
+    policy and the bf16/fp32 ratio with its per-round spread; returns the
+    ratio."""
+    from benchmarks.common import interleaved_timing
+
+    times = interleaved_timing(fns, FLAGS.repeats)
+    for p in POLICIES:
+        print(f"   {p:16s} {examples / times[p]:9.1f} ex/s")
+    ratio = times["float32"] / times["mixed_bfloat16"]
+    print(f"   bf16 / fp32 speed: {ratio:.2f}x "
+          f"({spread(rec.round_ratios('float32', 'mixed_bfloat16'))})")
+    return ratio
+
+
 def part_attack(x, y, weights):
     """(a) PGD throughput and success rate under both policies."""
     import numpy as np
 
-    from benchmarks.common import interleaved_timing
     from keras_adv import attacks, models
 
     nets = {p: build(p, lambda: models.small_cnn(seed=FLAGS.seed))
@@ -157,12 +171,7 @@ def part_attack(x, y, weights):
           f"random start), batch {len(x)} of mnist5k test images, small_cnn "
           f"trained {FLAGS.epochs} epochs in float32 (bf16 model: same "
           f"weights); median of {FLAGS.repeats} interleaved runs")
-    times = interleaved_timing(fns, FLAGS.repeats)
-    for p in POLICIES:
-        print(f"   {p:16s} {len(x) / times[p]:9.1f} ex/s")
-    ratio = times["float32"] / times["mixed_bfloat16"]
-    print(f"   bf16 / fp32 speed: {ratio:.2f}x "
-          f"({spread(rec.round_ratios('float32', 'mixed_bfloat16'))})")
+    ratio = timed_speeds(fns, len(x), rec)
 
     print("   correctness (same examples, seed and weights):")
     ok = True
@@ -194,7 +203,6 @@ def part_training(x_train, y_train, x_test, y_test):
     import numpy as np
     import tensorflow as tf
 
-    from benchmarks.common import interleaved_timing
 
     n, b = FLAGS.train_batches, FLAGS.train_batch
     batches = [(tf.constant(x_train[i * b:(i + 1) * b]),
@@ -217,12 +225,7 @@ def part_training(x_train, y_train, x_test, y_test):
           f"{b} mnist5k training images, Adam 1e-3, same initial weights; "
           f"after one warm-up batch, median of {FLAGS.repeats} interleaved "
           "runs")
-    times = interleaved_timing(fns, FLAGS.repeats)
-    for p in POLICIES:
-        print(f"   {p:16s} {n * b / times[p]:9.1f} ex/s")
-    ratio = times["float32"] / times["mixed_bfloat16"]
-    print(f"   bf16 / fp32 speed: {ratio:.2f}x "
-          f"({spread(rec.round_ratios('float32', 'mixed_bfloat16'))})")
+    ratio = timed_speeds(fns, n * b, rec)
     ok = all(np.isfinite(v).all() for v in losses.values())
     acc = {p: float(np.mean(np.argmax(models_[p].predict(x_test, verbose=0), 1)
                             == y_test)) for p in POLICIES}

@@ -55,6 +55,11 @@ flags.DEFINE_list("eval_eps", ["0.05", "0.1", "0.2", "0.3"],
 flags.DEFINE_integer("eval_steps", 40, "PGD steps of the evaluation.")
 flags.DEFINE_integer("eval_restarts", 2, "PGD restarts of the evaluation.")
 flags.DEFINE_integer("test_n", 1000, "Test images used.")
+flags.DEFINE_integer("suite_n", 0,
+                     "Part 2: also run evaluate_robustness (APGD-CE, APGD-T, "
+                     "Square, masking checks) on this many test images "
+                     "(0: off).")
+flags.DEFINE_list("suite_eps", ["0.05", "0.1"], "Budgets of that suite.")
 flags.DEFINE_bool("skip_ssl", False, "Skip part 1.")
 flags.DEFINE_bool("skip_sparsity", False, "Skip part 2.")
 flags.DEFINE_integer("seed", 0, "Random seed.")
@@ -193,7 +198,7 @@ def part_sparsity(train, test):
     header = (f"{'model':26s} {'clean':>6s} "
               + " ".join(f"{'pgd ' + str(e):>9s}" for e in eval_eps)
               + f" {'rho med':>8s} {'train s':>8s}")
-    lines = []
+    lines, suites = [], []
     for name, defense in variants.items():
         model, base = compiled(defense)
         t = timed_fit(model, x_train, y_train, batch_size=FLAGS.batch,
@@ -212,6 +217,12 @@ def part_sparsity(train, test):
                 correct[i:i + 250] = pred == yb
             robust.append(float(correct.mean()))
         rho = evaluation.empirical_robustness(base, x_test, y_test)
+        if FLAGS.suite_n:
+            report = evaluation.evaluate_robustness(
+                base, x_test[: FLAGS.suite_n], y_test[: FLAGS.suite_n],
+                eps=[float(e) for e in FLAGS.suite_eps], seed=FLAGS.seed,
+                progress=False, metrics=False)
+            suites.append(f"--- {name}\n{report.table()}")
         line = (f"{name:26s} {clean:6.3f} "
                 + " ".join(f"{r:9.3f}" for r in robust)
                 + f" {rho['median']:8.4f} {t:8.0f}")
@@ -219,6 +230,8 @@ def part_sparsity(train, test):
         print(line, flush=True)
     print("\n" + header)
     print("\n".join(lines))
+    for table in suites:
+        print("\n" + table)
 
 
 def main(argv):

@@ -17,7 +17,7 @@ Reports test accuracy and saves the model as `.keras`.
 from absl import app, flags
 
 flags.DEFINE_integer("labels_per_class", 10, "Labels kept per class.")
-flags.DEFINE_float("eps", 3.0, "VAT L2 eps (inputs in [0, 1]).")
+flags.DEFINE_float("eps", 5.0, "VAT L2 eps (inputs in [0, 1]).")
 flags.DEFINE_float("entropy_weight", 0.0,
                    "Entropy minimisation weight (VAT + EntMin: 1.0).")
 flags.DEFINE_enum("combine", "none", ["none", "pgd", "sparsity"],
