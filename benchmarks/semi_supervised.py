@@ -37,9 +37,9 @@ flags.DEFINE_float("vat_eps", 5.0, "VAT L2 eps (inputs in [0, 1]).")
 flags.DEFINE_float("vat_xi", 1e-6, "VAT power-iteration scale xi.")
 flags.DEFINE_bool("lr_decay", True,
                   "Part 1: Adam 1e-3 decayed to 0 (cosine) over the run.")
-flags.DEFINE_enum("ssl_model", "cnn", ["cnn", "mlp"],
+flags.DEFINE_enum("ssl_model", "cnn", ["cnn", "mlp", "mlp_nobn"],
                   "Part 1 network: small_cnn, or the VAT paper's MNIST MLP "
-                  "(1200-600-300-150-150 with batch norm).")
+                  "(1200-600-300-150-150 with batch norm, or without).")
 flags.DEFINE_list("ssl_methods", ["supervised", "vat", "vat_entmin"],
                   "Part 1 runs.")
 flags.DEFINE_integer("epochs", 8, "Training epochs (part 2).")
@@ -66,28 +66,31 @@ flags.DEFINE_integer("seed", 0, "Random seed.")
 FLAGS = flags.FLAGS
 
 
-def vat_mlp():
+def vat_mlp(batch_norm=True):
     """The VAT paper's MNIST network: dense 1200-600-300-150-150, each with
-    batch norm and ReLU, then 10 logits."""
+    batch norm (optional) and ReLU, then 10 logits."""
     import keras
 
     layers = [keras.Input((28, 28, 1)), keras.layers.Flatten()]
     for units in (1200, 600, 300, 150, 150):
-        layers += [keras.layers.Dense(units),
-                   keras.layers.BatchNormalization(), keras.layers.ReLU()]
+        layers.append(keras.layers.Dense(units))
+        if batch_norm:
+            layers.append(keras.layers.BatchNormalization())
+        layers.append(keras.layers.ReLU())
     return keras.Sequential(layers + [keras.layers.Dense(10)])
 
 
-def compiled(defense=None, decay_steps=None, mlp=False):
-    """small_cnn (or `vat_mlp`) with the same initial weights, wrapped when
-    defended; Adam 1e-3, decayed to 0 over `decay_steps` (cosine) when
-    given."""
+def compiled(defense=None, decay_steps=None, mlp=None):
+    """small_cnn (or `vat_mlp` when `mlp` is "mlp" or "mlp_nobn") with the
+    same initial weights, wrapped when defended; Adam 1e-3, decayed to 0
+    over `decay_steps` (cosine) when given."""
     import keras
 
     from keras_adv import models
 
     keras.utils.set_random_seed(FLAGS.seed)
-    base = vat_mlp() if mlp else models.small_cnn(seed=FLAGS.seed)
+    base = (models.small_cnn(seed=FLAGS.seed) if mlp is None else
+            vat_mlp(batch_norm=mlp == "mlp"))
     model = base if defense is None else models.AdversarialModel(
         base, defense=defense)
     lr = 1e-3 if not decay_steps else keras.optimizers.schedules.CosineDecay(
@@ -133,7 +136,7 @@ def part_ssl(train, test):
           f"{', cosine-decayed to 0' if FLAGS.lr_decay else ''}")
     rows = []
     decay = steps * FLAGS.ssl_epochs if FLAGS.lr_decay else None
-    mlp = FLAGS.ssl_model == "mlp"
+    mlp = None if FLAGS.ssl_model == "cnn" else FLAGS.ssl_model
     if "supervised" in FLAGS.ssl_methods:
         model, base = compiled(decay_steps=decay, mlp=mlp)
         sup = (tf.data.Dataset.from_tensor_slices((x_l, y_l))
