@@ -51,8 +51,10 @@ class VAT(base.Regularizer):
     mixes a labeled and an unlabeled set in each batch). Metrics (accuracy)
     count the labeled examples only.
 
-    eps is an L2 budget and depends on the input scale: for MNIST in [0, 1]
-    about 2.0 to 5.0 (the paper's 0.3 was in another normalisation).
+    eps is an L2 budget and depends on the input scale and the network:
+    for MNIST in [0, 1], 5.0 suited `small_cnn`, while an MLP collapsed with
+    VAT alone at 2.0 and needed 0.5, or entropy minimisation
+    (`docs/benchmarks.md`).
 
     Args:
         eps: L2 norm of the virtual adversarial perturbation (>= 0).
