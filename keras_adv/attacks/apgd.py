@@ -142,8 +142,8 @@ def _schedule(steps):
 def _run(model, x, y, *, eps, norm, loss, targeted, clip, steps, restarts,
          target_classes, rho, momentum, seed, eot_samples, from_logits,
          return_success):
-    core.check_model(model)
-    core.check_number("eps", eps)
+    norm, loss, clip = core.check_attack(model, eps=eps, norm=norm, loss=loss,
+                                         clip=clip, from_logits=from_logits)
     steps = core.check_int("steps", steps)
     restarts = core.check_int("restarts", restarts)
     eot_samples = core.check_int("eot_samples", eot_samples)
@@ -155,18 +155,8 @@ def _run(model, x, y, *, eps, norm, loss, targeted, clip, steps, restarts,
                 "targeted=False. Received: target_classes="
                 f"{target_classes!r} with targeted=True"
             )
-    rho = float(core.check_number("rho", rho))
-    if rho > 1:
-        raise ValueError(f"rho must be in [0, 1]. Received: rho={rho!r}")
-    momentum = float(core.check_number("momentum", momentum))
-    if momentum > 1:
-        raise ValueError(
-            f"momentum must be in [0, 1]. Received: momentum={momentum!r}"
-        )
-    norm = core.check_norm(norm)
-    loss = core.check_loss(loss)
-    clip = core.check_clip(clip)
-    core.check_from_logits(from_logits)
+    rho = float(core.check_number("rho", rho, upper=1))
+    momentum = float(core.check_number("momentum", momentum, upper=1))
     top = target_classes is not None
     if top:
         x, labels, source = _prepare_top(model, x, y, clip, from_logits, loss,

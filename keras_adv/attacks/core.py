@@ -86,8 +86,10 @@ def check_int(name, value, minimum=1):
     return int(value)
 
 
-def check_number(name, value, *, positive=False, allow_none=False):
-    """Validates a finite scalar >= 0 (> 0 when `positive`).
+def check_number(name, value, *, positive=False, allow_none=False,
+                 upper=None):
+    """Validates a finite scalar >= 0 (> 0 when `positive`, <= `upper` when
+    given).
 
     Tensors are checked when their value is known (eagerly); symbolic tensors
     are checked by the caller's graph assertions.
@@ -123,12 +125,33 @@ def check_number(name, value, *, positive=False, allow_none=False):
         )
     v = float(arr)
     bad = not math.isfinite(v) or v < 0 or (positive and v == 0)
+    if upper is not None:
+        bad = bad or v > upper
     if bad:
         rule = "> 0" if positive else ">= 0"
+        if upper is not None:
+            rule = f"in {'(' if positive else '['}0, {upper}]"
         raise ValueError(
             f"{name} must be a finite number {rule}. Received: {name}={value!r}"
         )
     return value
+
+
+def check_attack(model, *, eps, norm, loss, clip, from_logits):
+    """The checks every gradient or score attack starts with: a callable
+    model, `eps >= 0`, a known norm and loss, a valid box and `from_logits`.
+    Returns the normalised `(norm, loss, clip)`.
+
+    Example: `norm, loss, clip = check_attack(model, eps=0.3, norm="linf",
+    loss="ce", clip=(0.0, 1.0), from_logits=None)`.
+    """
+    check_model(model)
+    check_number("eps", eps)
+    norm = check_norm(norm)
+    loss = check_loss(loss)
+    clip = check_clip(clip)
+    check_from_logits(from_logits)
+    return norm, loss, clip
 
 
 def check_clip(clip):

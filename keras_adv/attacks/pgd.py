@@ -104,18 +104,14 @@ def pgd(
 def _run(model, x, y, *, eps, steps, step_size, norm, random_start, restarts,
          momentum, loss, targeted, clip, seed, eot_samples, from_logits):
     """Validates arguments and runs the (compiled) PGD loop."""
-    core.check_model(model)
-    check = core.check_number
-    check("eps", eps)
+    norm, loss, clip = core.check_attack(model, eps=eps, norm=norm, loss=loss,
+                                         clip=clip, from_logits=from_logits)
     steps = core.check_int("steps", steps)
     restarts = core.check_int("restarts", restarts)
     eot_samples = core.check_int("eot_samples", eot_samples)
-    step_size = check("step_size", step_size, positive=True, allow_none=True)
-    momentum = float(check("momentum", momentum))
-    norm = core.check_norm(norm)
-    loss = core.check_loss(loss)
-    clip = core.check_clip(clip)
-    core.check_from_logits(from_logits)
+    step_size = core.check_number("step_size", step_size, positive=True,
+                                  allow_none=True)
+    momentum = float(core.check_number("momentum", momentum))
     x, labels, source = core.prepare(
         model, x, y, clip=clip, targeted=bool(targeted),
         from_logits=from_logits, loss=loss,

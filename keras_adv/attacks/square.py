@@ -82,16 +82,10 @@ def square(
     >>> bool(np.abs(x_adv - x).max() <= 0.1 + 1e-6)
     True
     """
-    core.check_model(model)
-    core.check_number("eps", eps)
+    norm, loss, clip = core.check_attack(model, eps=eps, norm=norm, loss=loss,
+                                         clip=clip, from_logits=from_logits)
     queries = core.check_int("queries", queries, minimum=2)
-    p_init = float(core.check_number("p_init", p_init, positive=True))
-    if p_init > 1:
-        raise ValueError(f"p_init must be in (0, 1]. Received: p_init={p_init!r}")
-    norm = core.check_norm(norm)
-    loss = core.check_loss(loss)
-    clip = core.check_clip(clip)
-    core.check_from_logits(from_logits)
+    p_init = float(core.check_number("p_init", p_init, positive=True, upper=1))
     x, labels, source = core.prepare(
         model, x, y, clip=clip, targeted=bool(targeted),
         from_logits=from_logits, loss=loss,

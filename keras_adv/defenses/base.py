@@ -21,7 +21,6 @@ saved `AdversarialModel` restores them with `safe_mode=True`.
 
 import contextlib
 import dataclasses
-import math
 import numbers
 from typing import NamedTuple
 
@@ -241,21 +240,59 @@ class Regularizer(Defense):
                           y_pred, reg.y_pred_adv)
 
 
+class AdversarialOnly(Defense):
+    """Base class of the defenses whose loss is the supervised loss at the
+    perturbed batch alone, `L(x_adv)` (PGD-AT, Fast-AT, Free-AT).
+
+    Example: `class MyAttackTraining(AdversarialOnly): ...`.
+    """
+
+    loss_terms = ("adv_loss",)
+
+    def loss(self, model, x, y, x_adv, *, task_loss, sample_weight=None,
+             training=True):
+        """`L(x_adv)` only (see `Defense.loss`).
+
+        Example: `result = defense.loss(model, x, y, x_adv,
+        task_loss=loss_fn)`.
+        """
+        del x
+        y_adv = model(x_adv, training=training)
+        adv = task_loss(y, y_adv, sample_weight)
+        return LossResult(adv, {"adv_loss": adv}, None, y_adv)
+
+
 # --------------------------------------------------------------------------
 # Argument checks shared by the configurations
 # --------------------------------------------------------------------------
 
 
-def validate_common(obj):
-    """Checks and normalises `eps`, `norm`, `clip` and `warmup_epochs` of a
-    frozen dataclass defense (called from `__post_init__`).
+# The optional fields of the configurations and how each is checked.
+_FIELD_CHECKS = {
+    "steps": lambda v: core.check_int("steps", v, minimum=1),
+    "replays": lambda v: core.check_int("replays", v, minimum=1),
+    "step_size": lambda v: _finite("step_size", v, positive=True,
+                                   allow_none=True),
+    "beta": lambda v: _finite("beta", v),
+    "clean_weight": lambda v: _finite("clean_weight", v, upper=1.0),
+    "random_start": bool,
+}
 
-    Example: `validate_common(self)`.
+
+def validate_common(obj, *fields):
+    """Checks and normalises `eps`, `norm`, `clip` and `warmup_epochs` of a
+    frozen dataclass defense, then each named optional field (`steps`,
+    `replays`, `step_size`, `beta`, `clean_weight`, `random_start`); called
+    from `__post_init__`.
+
+    Example: `validate_common(self, "steps", "step_size")`.
     """
     _set(obj, "eps", _finite("eps", obj.eps))
     _set(obj, "norm", core.check_norm(obj.norm))
     _set(obj, "clip", core.check_clip(obj.clip))
     _set(obj, "warmup_epochs", _finite("warmup_epochs", obj.warmup_epochs))
+    for name in fields:
+        _set(obj, name, _FIELD_CHECKS[name](getattr(obj, name)))
 
 
 def _set(obj, name, value):
@@ -263,23 +300,14 @@ def _set(obj, name, value):
 
 
 def _finite(name, value, *, positive=False, allow_none=False, upper=None):
-    """A float >= 0 (> 0 if `positive`, <= `upper` if given)."""
+    """A Python number checked by `core.check_number`, as a float (tensors
+    and booleans are refused: configurations hold plain values)."""
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a number. Received: {name}={value!r}")
-    v = float(value)
-    ok = math.isfinite(v) and v >= 0 and not (positive and v == 0)
-    if upper is not None:
-        ok = ok and v <= upper
-    if not ok:
-        rule = "> 0" if positive else ">= 0"
-        if upper is not None:
-            rule = f"in [0, {upper}]"
-        raise ValueError(
-            f"{name} must be a finite number {rule}. Received: {name}={value!r}"
-        )
-    return v
+    return float(core.check_number(name, value, positive=positive,
+                                   upper=upper))
 
 
 def check_positive_int(name, value):

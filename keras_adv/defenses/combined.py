@@ -231,11 +231,8 @@ class Combined(base.Defense):
         main = self._main
         x_l, y_l, w_l = base.labeled_rows(mask, x, y, sample_weight)
 
-        def subset_loss(y_true, y_pred, weight=None):
-            return tf.reduce_sum(task_loss(y_true, y_pred, weight))
-
         def run():
-            r = main.loss(model, x_l, y_l, x_adv, task_loss=subset_loss,
+            r = main.loss(model, x_l, y_l, x_adv, task_loss=task_loss,
                           sample_weight=w_l, training=training)
             y_adv = r.y_pred_adv
             if y_adv is None:

@@ -7,7 +7,7 @@ from keras_adv.defenses import base
 
 @base.serializable
 @dataclasses.dataclass(frozen=True)
-class FastTraining(base.Defense):
+class FastTraining(base.AdversarialOnly):
     """"Fast is better than free": FGSM from a random start.
 
     Wong, Rice and Kolter, ICLR 2020. delta ~ U(-eps, eps), one gradient-sign
@@ -43,12 +43,8 @@ class FastTraining(base.Defense):
     clip: tuple = (0.0, 1.0)
     warmup_epochs: float = 0.0
 
-    loss_terms = ("adv_loss",)
-
     def __post_init__(self):
-        base.validate_common(self)
-        base._set(self, "step_size", base.check_number(
-            "step_size", self.step_size, positive=True, allow_none=True))
+        base.validate_common(self, "step_size")
 
     def perturb(self, model, x, y, eps=None):
         """Random start plus one FGSM step (see `Defense.perturb`).
@@ -60,15 +56,3 @@ class FastTraining(base.Defense):
         return base.pgd_perturb(model, x, y, eps=eps, alpha=alpha, steps=1,
                                 norm=self.norm, clip=self.clip,
                                 random_start=True)
-
-    def loss(self, model, x, y, x_adv, *, task_loss, sample_weight=None,
-             training=True):
-        """`L(x_adv)` only (see `Defense.loss`).
-
-        Example: `result = defense.loss(model, x, y, x_adv,
-        task_loss=loss_fn)`.
-        """
-        del x
-        y_adv = model(x_adv, training=training)
-        adv = task_loss(y, y_adv, sample_weight)
-        return base.LossResult(adv, {"adv_loss": adv}, None, y_adv)

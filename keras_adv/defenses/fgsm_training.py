@@ -49,9 +49,7 @@ class FGSMTraining(base.Defense):
     loss_terms = ("clean_loss", "adv_loss")
 
     def __post_init__(self):
-        base.validate_common(self)
-        base._set(self, "clean_weight", base.check_number(
-            "clean_weight", self.clean_weight, upper=1.0))
+        base.validate_common(self, "clean_weight")
 
     def perturb(self, model, x, y, eps=None):
         """One FGSM step of size eps (see `Defense.perturb`).

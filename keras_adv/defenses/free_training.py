@@ -7,7 +7,7 @@ from keras_adv.defenses import base
 
 @base.serializable
 @dataclasses.dataclass(frozen=True)
-class FreeTraining(base.Defense):
+class FreeTraining(base.AdversarialOnly):
     """"Adversarial training for free": minibatch replays.
 
     Shafahi et al., NeurIPS 2019. Each minibatch is replayed `replays` times;
@@ -49,12 +49,8 @@ class FreeTraining(base.Defense):
     clip: tuple = (0.0, 1.0)
     warmup_epochs: float = 0.0
 
-    loss_terms = ("adv_loss",)
-
     def __post_init__(self):
-        base.validate_common(self)
-        base._set(self, "replays",
-                  base.check_positive_int("replays", self.replays))
+        base.validate_common(self, "replays")
 
     def perturb(self, model, x, y, eps=None):
         """An FGSM step of size eps from a uniform random start (Free-AT's
@@ -67,15 +63,3 @@ class FreeTraining(base.Defense):
         return base.pgd_perturb(model, x, y, eps=eps, alpha=eps, steps=1,
                                 norm=self.norm, clip=self.clip,
                                 random_start=True)
-
-    def loss(self, model, x, y, x_adv, *, task_loss, sample_weight=None,
-             training=True):
-        """`L(x_adv)`, the loss of one replay (see `Defense.loss`).
-
-        Example: `result = defense.loss(model, x, y, x + delta,
-        task_loss=loss_fn)`.
-        """
-        del x
-        y_adv = model(x_adv, training=training)
-        adv = task_loss(y, y_adv, sample_weight)
-        return base.LossResult(adv, {"adv_loss": adv}, None, y_adv)

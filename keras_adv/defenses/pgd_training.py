@@ -7,7 +7,7 @@ from keras_adv.defenses import base
 
 @base.serializable
 @dataclasses.dataclass(frozen=True)
-class PGDTraining(base.Defense):
+class PGDTraining(base.AdversarialOnly):
     """PGD adversarial training: minimise the loss at the PGD point.
 
     Madry et al., "Towards Deep Learning Models Resistant to Adversarial
@@ -49,14 +49,8 @@ class PGDTraining(base.Defense):
     clip: tuple = (0.0, 1.0)
     warmup_epochs: float = 0.0
 
-    loss_terms = ("adv_loss",)
-
     def __post_init__(self):
-        base.validate_common(self)
-        base._set(self, "steps", base.check_positive_int("steps", self.steps))
-        base._set(self, "step_size", base.check_number(
-            "step_size", self.step_size, positive=True, allow_none=True))
-        base._set(self, "random_start", bool(self.random_start))
+        base.validate_common(self, "steps", "step_size", "random_start")
 
     def perturb(self, model, x, y, eps=None):
         """PGD-`steps` on cross-entropy (see `Defense.perturb`).
@@ -69,15 +63,3 @@ class PGDTraining(base.Defense):
         return base.pgd_perturb(model, x, y, eps=eps, alpha=alpha,
                                 steps=self.steps, norm=self.norm,
                                 clip=self.clip, random_start=self.random_start)
-
-    def loss(self, model, x, y, x_adv, *, task_loss, sample_weight=None,
-             training=True):
-        """`L(x_adv)` only (see `Defense.loss`).
-
-        Example: `result = defense.loss(model, x, y, x_adv,
-        task_loss=loss_fn)`.
-        """
-        del x
-        y_adv = model(x_adv, training=training)
-        adv = task_loss(y, y_adv, sample_weight)
-        return base.LossResult(adv, {"adv_loss": adv}, None, y_adv)

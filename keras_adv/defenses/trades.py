@@ -59,11 +59,7 @@ class TRADES(base.Defense):
     loss_terms = ("clean_loss", "kl_loss")
 
     def __post_init__(self):
-        base.validate_common(self)
-        base._set(self, "steps", base.check_positive_int("steps", self.steps))
-        base._set(self, "step_size", base.check_number(
-            "step_size", self.step_size, positive=True, allow_none=True))
-        base._set(self, "beta", base.check_number("beta", self.beta))
+        base.validate_common(self, "steps", "step_size", "beta")
 
     def perturb(self, model, x, y, eps=None):
         """Maximises KL(p(x) || p(x')) over the eps-ball (see
