@@ -6,7 +6,10 @@
 
 Each command first makes `.venv` and installs the project into it with its
 test and example extras (again only when setup.py or pyproject.toml change).
-Other subcommands: `bench NAME` runs benchmarks/NAME.py, `lint` runs ruff.
+Other subcommands: `bench NAME` runs benchmarks/NAME.py, `lint` runs ruff,
+`compat` runs the compatibility smoke job (`ci/compat_smoke.py`) in a second
+environment, `.venv-compat`, holding the oldest supported TensorFlow/Keras
+pair (`OLDEST` below, the lower bounds of setup.py).
 """
 
 import hashlib
@@ -21,6 +24,8 @@ VENV = ROOT / ".venv"
 PY = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 STAMP = VENV / ".installed"
 TEST_COMMAND = ["-m", "pytest", "-m", "not slow", "tests"]
+COMPAT_VENV = ROOT / ".venv-compat"
+OLDEST = ["tensorflow==2.17.1", "keras==3.4.1"]  # setup.py's lower bounds
 
 
 def _fingerprint():
@@ -30,29 +35,39 @@ def _fingerprint():
     return h.hexdigest()
 
 
-def ensure_env():
-    """Creates .venv and installs the project when needed."""
-    if not PY.exists():
-        print("dev.py: creating .venv", flush=True)
-        venv.EnvBuilder(with_pip=True).create(VENV)
-    if STAMP.exists() and STAMP.read_text() == _fingerprint():
-        return
-    print("dev.py: installing keras_adv and its dependencies into .venv "
-          "(first run takes a few minutes)", flush=True)
-    pip = [str(PY), "-m", "pip", "install", "--disable-pip-version-check"]
-    subprocess.check_call(pip + ["-q", "-e", ".[dev,examples]"], cwd=ROOT)
-    STAMP.write_text(_fingerprint())
+def _python(env_dir):
+    return env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
-def run(args):
+def ensure_env(env_dir=VENV, requirements=(".[dev,examples]",)):
+    """Creates `env_dir` and installs the project into it when needed."""
+    py, stamp = _python(env_dir), env_dir / ".installed"
+    wanted = _fingerprint() + " ".join(requirements)
+    if not py.exists():
+        print(f"dev.py: creating {env_dir.name}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(env_dir)
+    if stamp.exists() and stamp.read_text() == wanted:
+        return py
+    print(f"dev.py: installing keras_adv and its dependencies into "
+          f"{env_dir.name} (first run takes a few minutes)", flush=True)
+    pip = [str(py), "-m", "pip", "install", "--disable-pip-version-check"]
+    subprocess.check_call(pip + ["-q", "-e"] + list(requirements), cwd=ROOT)
+    stamp.write_text(wanted)
+    return py
+
+
+def run(args, py=PY):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONHASHSEED="0")
-    return subprocess.call([str(PY)] + args, cwd=ROOT, env=env)
+    return subprocess.call([str(py)] + args, cwd=ROOT, env=env)
 
 
 def main(argv):
-    if not argv or argv[0] not in ("demo", "test", "bench", "lint"):
+    if not argv or argv[0] not in ("demo", "test", "bench", "lint", "compat"):
         print(__doc__)
         return 2
+    if argv[0] == "compat":
+        py = ensure_env(COMPAT_VENV, (".",) + tuple(OLDEST))
+        return run(["ci/compat_smoke.py"] + argv[1:], py)
     ensure_env()
     cmd, rest = argv[0], argv[1:]
     if cmd == "demo":

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_adv.attacks import core
+from keras_adv import validation
 from keras_adv.attacks.pgd import pgd
 
 
@@ -86,7 +86,7 @@ def robust_accuracy(model, data, *, attack=None, eps=None, steps=20,
             norm = defense.norm if defense is not None else "linf"
         if clip is None:
             clip = defense.clip if defense is not None else (0.0, 1.0)
-        core.check_number("eps", eps)
+        validation.check_number("eps", eps)
     correct = total = 0
     for xb, yb in _batches(data, batch_size, max_examples):
         if attack is None:
@@ -143,7 +143,7 @@ class RobustValidation(keras.callbacks.Callback):
         super().__init__()
         self.validation_data = validation_data
         self.name = name
-        self.freq = core.check_int("freq", freq)
+        self.freq = validation.check_int("freq", freq)
         self.attack_kwargs = attack_kwargs
 
     def on_epoch_end(self, epoch, logs=None):

@@ -86,6 +86,16 @@ def _fail(message, status):
     raise SystemExit(status)
 
 
+def _parse_eps(text):
+    """`--eps` as a list of floats (`keras_adv.validation.parse_eps`)."""
+    from keras_adv.validation import parse_eps  # lazy: imports TensorFlow
+
+    try:
+        return parse_eps(text, name="--eps")[0]
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
 def _evaluate(args):
     eps = _parse_eps(args.eps)
     if args.n < 1:
@@ -138,23 +148,6 @@ def _check_output(flag, path):
         raise UsageError(
             f"{flag} must be in an existing directory. Received: {flag} "
             f"{path} ({folder} does not exist)")
-
-
-def _parse_eps(text):
-    values = []
-    for part in text.split(","):
-        try:
-            v = float(part)
-        except ValueError:
-            raise UsageError(
-                f"--eps must be numbers separated by commas. Received: "
-                f"--eps {text}"
-            ) from None
-        if not v >= 0 or v == float("inf"):
-            raise UsageError(
-                f"--eps must be finite and >= 0. Received: --eps {text}")
-        values.append(v)
-    return values
 
 
 def _load_data(spec, n):

@@ -4,6 +4,7 @@ checkpoints, the white-box core of AutoAttack."""
 import numpy as np
 import tensorflow as tf
 
+from keras_adv import ops, validation
 from keras_adv.attacks import core
 
 
@@ -120,7 +121,7 @@ def apgd_checkpoints(steps):
     >>> apgd_checkpoints(100)
     [22, 41, 57, 70, 80, 87, 93, 99]
     """
-    steps = core.check_int("steps", steps)
+    steps = validation.check_int("steps", steps)
     first, decr, least = _schedule(steps)
     points, at, k = [], first, first
     while at <= steps:
@@ -142,21 +143,21 @@ def _schedule(steps):
 def _run(model, x, y, *, eps, norm, loss, targeted, clip, steps, restarts,
          target_classes, rho, momentum, seed, eot_samples, from_logits,
          return_success):
-    norm, loss, clip = core.check_attack(model, eps=eps, norm=norm, loss=loss,
+    norm, loss, clip = validation.check_attack(model, eps=eps, norm=norm, loss=loss,
                                          clip=clip, from_logits=from_logits)
-    steps = core.check_int("steps", steps)
-    restarts = core.check_int("restarts", restarts)
-    eot_samples = core.check_int("eot_samples", eot_samples)
+    steps = validation.check_int("steps", steps)
+    restarts = validation.check_int("restarts", restarts)
+    eot_samples = validation.check_int("eot_samples", eot_samples)
     if target_classes is not None:
-        target_classes = core.check_int("target_classes", target_classes)
+        target_classes = validation.check_int("target_classes", target_classes)
         if targeted:
             raise ValueError(
                 "target_classes picks the targets itself and needs "
                 "targeted=False. Received: target_classes="
                 f"{target_classes!r} with targeted=True"
             )
-    rho = float(core.check_number("rho", rho, upper=1))
-    momentum = float(core.check_number("momentum", momentum, upper=1))
+    rho = float(validation.check_number("rho", rho, upper=1))
+    momentum = float(validation.check_number("momentum", momentum, upper=1))
     top = target_classes is not None
     if top:
         x, labels, source = _prepare_top(model, x, y, clip, from_logits, loss,
@@ -172,7 +173,7 @@ def _run(model, x, y, *, eps, norm, loss, targeted, clip, steps, restarts,
         misclassify=top, clip=clip, from_logits=from_logits,
         eot_samples=eot_samples, rho=rho, momentum=momentum,
     )
-    seed_t = core.seed_tensor(seed)
+    seed_t = ops.seed_tensor(seed)
     if top:
         # labels: the true classes; source: the clean logits.
         runs = [(_target(source, labels, t), labels)
@@ -214,7 +215,7 @@ def _prepare_top(model, x, y, clip, from_logits, loss, target_classes):
     """For APGD-T: checked x, true labels and the clean logits."""
     x, labels, _ = core.prepare(model, x, y, clip=clip, targeted=False,
                                 from_logits=from_logits, loss="ce")
-    logits = core.model_logits(model, x, from_logits)
+    logits = ops.model_logits(model, x, from_logits)
     num_classes = logits.shape[-1]
     if num_classes is not None and target_classes >= num_classes:
         raise ValueError(
@@ -274,7 +275,7 @@ def _start(shape, eps, norm, seed):
                             keepdims=True)
         return eps * t / (big + 1e-12)
     t = tf.random.stateless_normal(shape, seed)
-    return eps * t / (core.l2_norm(t) + 1e-12)
+    return eps * t / (ops.l2_norm(t) + 1e-12)
 
 
 def apgd_loop(model, x, labels, source, eps, seed, *, steps, norm, loss,
@@ -309,9 +310,9 @@ def apgd_loop(model, x, labels, source, eps, seed, *, steps, norm, loss,
         return hit if targeted else tf.logical_not(hit)
 
     def to_ball(z):
-        return core.clip_box(x0 + core.project(z - x0, eps, norm), clip)
+        return ops.clip_box(x0 + ops.project(z - x0, eps, norm), clip)
 
-    adv = core.clip_box(x0 + _start(tf.shape(x0), eps, norm, seed), clip)
+    adv = ops.clip_box(x0 + _start(tf.shape(x0), eps, norm, seed), clip)
     obj, logits, grad = core.objective_and_gradient(model, adv, labels,
                                                     **grad_kw)
     found = success(logits)
@@ -330,7 +331,7 @@ def apgd_loop(model, x, labels, source, eps, seed, *, steps, norm, loss,
         grad2 = adv - adv_old
         adv_old = adv
         a = momentum if i > 0 else 1.0
-        z = to_ball(adv + eta * core.steepest_step(grad, norm))
+        z = to_ball(adv + eta * ops.steepest_step(grad, norm))
         adv = to_ball(adv + (z - adv) * a + grad2 * (1.0 - a))
         obj, logits, grad = core.objective_and_gradient(model, adv, labels,
                                                         **grad_kw)

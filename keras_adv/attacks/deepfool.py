@@ -3,6 +3,7 @@ iterative linearisation."""
 
 import tensorflow as tf
 
+from keras_adv import ops, validation
 from keras_adv.attacks import core
 
 
@@ -65,17 +66,17 @@ def deepfool(
     >>> bool((pred(x_adv) != pred(x)).all())
     True
     """
-    core.check_model(model)
-    core.check_number("eps", eps, allow_none=True)
-    norm = core.check_norm(norm)
-    clip = core.check_clip(clip)
-    steps = core.check_int("steps", steps)
-    overshoot = float(core.check_number("overshoot", overshoot))
-    candidates = core.check_int("candidates", candidates, minimum=2)
-    core.check_from_logits(from_logits)
+    validation.check_model(model)
+    validation.check_number("eps", eps, allow_none=True)
+    norm = validation.check_norm(norm)
+    clip = validation.check_clip(clip)
+    steps = validation.check_int("steps", steps)
+    overshoot = float(validation.check_number("overshoot", overshoot))
+    candidates = validation.check_int("candidates", candidates, minimum=2)
+    validation.check_from_logits(from_logits)
     x, labels, _ = core.prepare(model, x, y, clip=clip, targeted=False,
                                 from_logits=from_logits, loss="ce")
-    logits = core.model_logits(model, x, from_logits)
+    logits = ops.model_logits(model, x, from_logits)
     k = min(candidates, logits.shape[-1])
     # The label first, then the k - 1 most likely other classes.
     boosted = tf.where(tf.one_hot(labels, logits.shape[-1]) > 0.5,
@@ -110,18 +111,18 @@ def deepfool_loop(model, x, cand, eps, *, norm, clip, steps, overshoot,
     def apply(r):
         delta = (1.0 + overshoot) * r
         if bounded:
-            delta = core.project(delta, eps, norm)
-        return core.clip_box(x0 + delta, clip)
+            delta = ops.project(delta, eps, norm)
+        return ops.clip_box(x0 + delta, clip)
 
     def dual(t):
-        return core.l2_norm(t) if norm == "l2" else core.l1_norm(t)
+        return ops.l2_norm(t) if norm == "l2" else ops.l1_norm(t)
 
     def body(i, r, active):
         adv = apply(r)
         with tf.GradientTape(persistent=True,
                              watch_accessed_variables=False) as tape:
             tape.watch(adv)
-            logits = core.model_logits(model, tf.cast(adv, in_dtype),
+            logits = ops.model_logits(model, tf.cast(adv, in_dtype),
                                        from_logits)
             picked = tf.gather(logits, cand, axis=-1, batch_dims=1)
             sums = [tf.reduce_sum(picked[:, j]) for j in range(k)]
@@ -149,9 +150,9 @@ def deepfool_loop(model, x, cand, eps, *, norm, clip, steps, overshoot,
             best_w = tf.where(tf.reshape(closer, col), w, best_w)
         scale = tf.reshape(best_f + 1e-4, col)
         if norm == "l2":
-            step = scale * best_w / (tf.square(core.l2_norm(best_w)) + 1e-8)
+            step = scale * best_w / (tf.square(ops.l2_norm(best_w)) + 1e-8)
         else:
-            step = scale * tf.sign(best_w) / (core.l1_norm(best_w) + 1e-8)
+            step = scale * tf.sign(best_w) / (ops.l1_norm(best_w) + 1e-8)
         r = r + tf.where(tf.reshape(active, col), step, 0.0)
         return i + 1, r, active
 

@@ -8,7 +8,7 @@ both cases.
 
 import tensorflow as tf
 
-LOSSES = ("ce", "margin", "dlr")
+from keras_adv.validation import LOSSES
 
 
 def _other_max(logits, labels):

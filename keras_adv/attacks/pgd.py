@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from keras_adv import ops, validation
 from keras_adv.attacks import core
 from keras_adv.attacks.losses import attack_objective, is_successful
 
@@ -104,14 +105,14 @@ def pgd(
 def _run(model, x, y, *, eps, steps, step_size, norm, random_start, restarts,
          momentum, loss, targeted, clip, seed, eot_samples, from_logits):
     """Validates arguments and runs the (compiled) PGD loop."""
-    norm, loss, clip = core.check_attack(model, eps=eps, norm=norm, loss=loss,
+    norm, loss, clip = validation.check_attack(model, eps=eps, norm=norm, loss=loss,
                                          clip=clip, from_logits=from_logits)
-    steps = core.check_int("steps", steps)
-    restarts = core.check_int("restarts", restarts)
-    eot_samples = core.check_int("eot_samples", eot_samples)
-    step_size = core.check_number("step_size", step_size, positive=True,
+    steps = validation.check_int("steps", steps)
+    restarts = validation.check_int("restarts", restarts)
+    eot_samples = validation.check_int("eot_samples", eot_samples)
+    step_size = validation.check_number("step_size", step_size, positive=True,
                                   allow_none=True)
-    momentum = float(core.check_number("momentum", momentum))
+    momentum = float(validation.check_number("momentum", momentum))
     x, labels, source = core.prepare(
         model, x, y, clip=clip, targeted=bool(targeted),
         from_logits=from_logits, loss=loss,
@@ -128,7 +129,7 @@ def _run(model, x, y, *, eps, steps, step_size, norm, random_start, restarts,
         loss=loss, targeted=bool(targeted), random_start=bool(random_start),
         clip=clip, from_logits=from_logits, eot_samples=eot_samples,
     )
-    seed_t = core.seed_tensor(seed)
+    seed_t = ops.seed_tensor(seed)
     if tf.executing_eagerly():
         fn = core.compiled(model, pgd_loop, input_rank=x.shape.rank, **static)
         return fn(x, labels, source, eps_t, alpha, seed_t)
@@ -153,24 +154,24 @@ def pgd_loop(model, x, labels, source, eps, alpha, seed, *, steps, restarts,
     best = best_obj = best_hit = None
     for r in range(restarts):
         if random_start:
-            start = core.random_start(
+            start = ops.random_start(
                 tf.shape(x0), eps, norm, seed + tf.constant([0, 1], tf.int64) * r
             )
-            adv = core.clip_box(x0 + start, clip)
+            adv = ops.clip_box(x0 + start, clip)
         else:
             adv = x0
         velocity = tf.zeros_like(x0) if momentum else None
         for _ in range(steps):
             _, _, grad = core.objective_and_gradient(model, adv, labels, **grad_kw)
             if momentum:
-                velocity = momentum * velocity + grad / (core.l1_norm(grad) + 1e-12)
+                velocity = momentum * velocity + grad / (ops.l1_norm(grad) + 1e-12)
                 grad = velocity
-            adv = adv + alpha * core.steepest_step(grad, norm)
-            adv = core.clip_box(x0 + core.project(adv - x0, eps, norm), clip)
+            adv = adv + alpha * ops.steepest_step(grad, norm)
+            adv = ops.clip_box(x0 + ops.project(adv - x0, eps, norm), clip)
         if restarts == 1:
             best = adv
             break
-        logits = core.model_logits(model, tf.cast(adv, in_dtype), from_logits)
+        logits = ops.model_logits(model, tf.cast(adv, in_dtype), from_logits)
         obj = attack_objective(logits, labels, loss, targeted, source)
         hit = is_successful(logits, labels, targeted)
         if best is None:

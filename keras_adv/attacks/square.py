@@ -5,6 +5,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from keras_adv import ops, validation
 from keras_adv.attacks import core
 from keras_adv.attacks.losses import attack_objective, is_successful
 
@@ -82,10 +83,10 @@ def square(
     >>> bool(np.abs(x_adv - x).max() <= 0.1 + 1e-6)
     True
     """
-    norm, loss, clip = core.check_attack(model, eps=eps, norm=norm, loss=loss,
+    norm, loss, clip = validation.check_attack(model, eps=eps, norm=norm, loss=loss,
                                          clip=clip, from_logits=from_logits)
-    queries = core.check_int("queries", queries, minimum=2)
-    p_init = float(core.check_number("p_init", p_init, positive=True, upper=1))
+    queries = validation.check_int("queries", queries, minimum=2)
+    p_init = float(validation.check_number("p_init", p_init, positive=True, upper=1))
     x, labels, source = core.prepare(
         model, x, y, clip=clip, targeted=bool(targeted),
         from_logits=from_logits, loss=loss,
@@ -101,7 +102,7 @@ def square(
                   from_logits=from_logits, p_init=p_init, queries=queries,
                   in_shape=tuple(x.shape[1:]), in_dtype=x.dtype.name)
     eps_t = tf.cast(eps, tf.float32)
-    seed_t = core.seed_tensor(seed)
+    seed_t = ops.seed_tensor(seed)
     if not tf.executing_eagerly():
         adv, _, _, _ = square_loop(
             model, x4, labels, source, eps_t, seed_t, tf.constant(0),
@@ -143,7 +144,7 @@ def _loss_and_hit(model, x4, labels, source, *, loss, targeted, from_logits,
                   in_shape, in_dtype):
     """The loss to minimise and the success flags, from one forward pass."""
     xin = tf.cast(tf.reshape(x4, (-1,) + in_shape), in_dtype)
-    logits = core.model_logits(model, xin, from_logits)
+    logits = ops.model_logits(model, xin, from_logits)
     obj = attack_objective(logits, labels, loss, targeted, source)
     return -obj, is_successful(logits, labels, targeted)
 
@@ -167,10 +168,10 @@ def square_init(model, x4, labels, source, eps, seed, *, norm, loss, targeted,
     h, w, c = x4.shape[1], x4.shape[2], x4.shape[3]
     if norm == "linf":
         signs = _signs(tf.stack([shape[0], 1, w, c]), _seed(seed, -1, 1))
-        cand = core.clip_box(x4 + eps * signs, clip)
+        cand = ops.clip_box(x4 + eps * signs, clip)
     else:
         delta = _l2_init(shape, h, w, c, _seed(seed, -1, 1))
-        cand = core.clip_box(x4 + eps * delta / (core.l2_norm(delta) + 1e-12),
+        cand = ops.clip_box(x4 + eps * delta / (ops.l2_norm(delta) + 1e-12),
                              clip)
     loss1, hit1 = _loss_and_hit(model, cand, labels, source, **kw)
     take = tf.logical_not(done) & ((loss1 < loss0) | hit1)
@@ -326,7 +327,7 @@ def square_loop(model, x4, labels, source, eps, seed, start, count, best,
             sh, sw = _sizes(p, h, w, odd=False)
             mask, _, _ = _window(batch, h, w, sh, sw, _seed(seed, i, 1))
             signs = _signs(tf.stack([batch, 1, 1, c]), _seed(seed, i, 2))
-            cand = tf.where(mask, core.clip_box(x4 + eps * signs, clip), best)
+            cand = tf.where(mask, ops.clip_box(x4 + eps * signs, clip), best)
         else:
             sh, sw = _sizes(p, h, w, odd=True)
             mask1, rows, cols = _window(batch, h, w, sh, sw, _seed(seed, i, 1))
@@ -340,8 +341,8 @@ def square_loop(model, x4, labels, source, eps, seed, start, count, best,
             both = tf.cast(mask1 | mask2, tf.float32)
             win1 = tf.sqrt(tf.reduce_sum(tf.square(delta * m1), [1, 2],
                                          keepdims=True))
-            total = core.l2_norm(delta)
-            around = core.l2_norm(delta * both)
+            total = ops.l2_norm(delta)
+            around = ops.l2_norm(delta * both)
             new = pattern * signs + delta * m1 / (win1 + 1e-12)
             new = new / (tf.sqrt(tf.reduce_sum(tf.square(new * m1), [1, 2],
                                                keepdims=True)) + 1e-12)
@@ -349,7 +350,7 @@ def square_loop(model, x4, labels, source, eps, seed, start, count, best,
             new = new * tf.sqrt(room + around * around)
             delta = tf.where(mask2, 0.0, delta)
             delta = tf.where(mask1, new, delta)
-            cand = core.clip_box(x4 + core.project(delta, eps, "l2"), clip)
+            cand = ops.clip_box(x4 + ops.project(delta, eps, "l2"), clip)
         new_loss, hit = _loss_and_hit(model, cand, labels, source, **kw)
         live = tf.logical_not(done)
         take = live & ((new_loss < loss_min) | hit)

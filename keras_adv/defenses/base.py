@@ -21,14 +21,12 @@ saved `AdversarialModel` restores them with `safe_mode=True`.
 
 import contextlib
 import dataclasses
-import numbers
 from typing import NamedTuple
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from keras_adv.attacks import core
+from keras_adv import ops, validation
 
 
 class LossResult(NamedTuple):
@@ -269,14 +267,23 @@ class AdversarialOnly(Defense):
 
 # The optional fields of the configurations and how each is checked.
 _FIELD_CHECKS = {
-    "steps": lambda v: core.check_int("steps", v, minimum=1),
-    "replays": lambda v: core.check_int("replays", v, minimum=1),
-    "step_size": lambda v: _finite("step_size", v, positive=True,
-                                   allow_none=True),
-    "beta": lambda v: _finite("beta", v),
-    "clean_weight": lambda v: _finite("clean_weight", v, upper=1.0),
+    "steps": lambda v: validation.check_int("steps", v, minimum=1),
+    "replays": lambda v: validation.check_int("replays", v, minimum=1),
+    "step_size": lambda v: config_number("step_size", v, positive=True,
+                                         allow_none=True),
+    "beta": lambda v: config_number("beta", v),
+    "clean_weight": lambda v: config_number("clean_weight", v, upper=1.0),
     "random_start": bool,
 }
+
+
+def config_number(name, value, **kwargs):
+    """`validation.check_number` for a configuration field: a plain Python
+    number (tensors refused), returned as a float.
+
+    Example: `config_number("beta", 6.0)`.
+    """
+    return validation.check_number(name, value, allow_tensor=False, **kwargs)
 
 
 def validate_common(obj, *fields):
@@ -287,10 +294,10 @@ def validate_common(obj, *fields):
 
     Example: `validate_common(self, "steps", "step_size")`.
     """
-    _set(obj, "eps", _finite("eps", obj.eps))
-    _set(obj, "norm", core.check_norm(obj.norm))
-    _set(obj, "clip", core.check_clip(obj.clip))
-    _set(obj, "warmup_epochs", _finite("warmup_epochs", obj.warmup_epochs))
+    _set(obj, "eps", config_number("eps", obj.eps))
+    _set(obj, "norm", validation.check_norm(obj.norm))
+    _set(obj, "clip", validation.check_clip(obj.clip))
+    _set(obj, "warmup_epochs", config_number("warmup_epochs", obj.warmup_epochs))
     for name in fields:
         _set(obj, name, _FIELD_CHECKS[name](getattr(obj, name)))
 
@@ -299,75 +306,15 @@ def _set(obj, name, value):
     object.__setattr__(obj, name, value)
 
 
-def _finite(name, value, *, positive=False, allow_none=False, upper=None):
-    """A Python number checked by `core.check_number`, as a float (tensors
-    and booleans are refused: configurations hold plain values)."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a number. Received: {name}={value!r}")
-    return float(core.check_number(name, value, positive=positive,
-                                   upper=upper))
-
-
-def check_positive_int(name, value):
-    """An integer >= 1. Example: `check_positive_int("steps", 10)`."""
-    return core.check_int(name, value, minimum=1)
-
-
-def check_number(name, value, **kwargs):
-    """A finite float, see `_finite`. Example: `check_number("beta", 6.0)`."""
-    return _finite(name, value, **kwargs)
-
-
 # --------------------------------------------------------------------------
 # Tensor helpers used by the defenses
 # --------------------------------------------------------------------------
 
 
-def int_labels(y):
-    """Sparse int32 labels from sparse `(batch,)`, `(batch, 1)` or one-hot /
-    soft `(batch, classes)` labels (graph-safe, no checks).
-
-    Example:
-
-    >>> int_labels(tf.constant([[0.0, 1.0], [1.0, 0.0]])).numpy().tolist()
-    [1, 0]
-    """
-    y = tf.convert_to_tensor(y)
-    if y.shape.rank == 2 and y.shape[-1] is not None and y.shape[-1] > 1:
-        return tf.argmax(y, axis=-1, output_type=tf.int32)
-    return tf.cast(tf.reshape(y, [-1]), tf.int32)
 
 
-def logits_of(y_pred):
-    """Float32 logits of a model output: the pre-softmax tensor Keras attaches
-    to softmax outputs, otherwise the output itself.
-
-    Example: `logits_of(model(x))`.
-    """
-    if isinstance(y_pred, (list, tuple)):
-        raise ValueError(
-            "Adversarial training needs a model with a single output of shape "
-            f"(batch, classes). Received: a model returning {len(y_pred)} "
-            "outputs"
-        )
-    y_pred = getattr(y_pred, "_keras_logits", y_pred)
-    return tf.cast(y_pred, tf.float32)
 
 
-def kl_divergence(clean_logits, adv_logits):
-    """Per-example KL(p(clean) || p(adv)) with p = softmax of the logits.
-
-    Example:
-
-    >>> z = tf.constant([[1.0, 2.0]])
-    >>> float(kl_divergence(z, z)[0])
-    0.0
-    """
-    log_p = tf.nn.log_softmax(clean_logits)
-    log_q = tf.nn.log_softmax(adv_logits)
-    return tf.reduce_sum(tf.exp(log_p) * (log_p - log_q), axis=-1)
 
 
 def weighted_mean(values, sample_weight=None):
@@ -410,7 +357,7 @@ def resolve_eps(defense, eps):
     if eps is None:
         eps = defense.eps
     elif not tf.is_tensor(eps) and not isinstance(eps, tf.Variable):
-        eps = _finite("eps", eps)
+        eps = config_number("eps", eps)
     return tf.cast(eps, tf.float32)
 
 
@@ -454,52 +401,6 @@ def labeled_task_loss(task_loss, y, y_pred, sample_weight=None):
     return tf.reduce_sum(task_loss(y_l, pred_l, w_l))
 
 
-def check_batch(x, y, *, clip, num_classes=None, unlabeled=False):
-    """`(x, y)` checked before a training step: x finite and inside `clip`
-    (float inputs), sparse labels integers in `[0, num_classes)` (and -1
-    for unlabeled examples when `unlabeled`). Eagerly a `ValueError` naming
-    the argument; inside `tf.function` `tf.debugging` assertions that run
-    before any use of x and y (so a bad batch never reaches the weights).
-
-    Example: `x, y = check_batch(x, y, clip=(0.0, 1.0), num_classes=10)`.
-    """
-    if keras.tree.is_nested(x):
-        return x, y  # several inputs: left to the model
-    x = tf.convert_to_tensor(x)
-    if x.dtype.is_floating:
-        x = core.check_x(x, clip)
-    if y is None or keras.tree.is_nested(y):
-        return x, y
-    y = tf.convert_to_tensor(y)
-    if (y.shape.rank == 2 and y.shape[-1] is not None and y.shape[-1] > 1) \
-            or not (y.dtype.is_integer or y.dtype.is_floating):
-        return x, y  # one-hot rows and other label kinds: left to the loss
-    lo = -1 if unlabeled else 0
-    upper = f", {num_classes})" if num_classes else ", classes)"
-    rule = f"y must hold classes in [{lo}{upper}"
-    hint = "" if unlabeled else (
-        " (-1 marks an unlabeled example, which this defense cannot use: "
-        "use VAT or DataSparsity, alone or after it, e.g. PGDTraining(...) "
-        "+ VAT(...), or drop the unlabeled examples)")
-    if tf.executing_eagerly():
-        arr = y.numpy().reshape(-1)
-        bad = arr.size and (arr.min() < lo or (
-            num_classes and arr.max() >= num_classes))
-        if bad or (y.dtype.is_floating and np.any(arr != np.round(arr))):
-            unlabeled_given = arr.size and arr.min() == -1 and not unlabeled
-            raise ValueError(
-                f"{rule}{hint if unlabeled_given else ''}. Received: y with "
-                f"values in [{arr.min()}, {arr.max()}]")
-        return x, y
-    flat = tf.reshape(y, [-1])
-    checks = [tf.debugging.assert_greater_equal(
-        flat, tf.cast(lo, flat.dtype), message=rule + hint + ". Received: y")]
-    if num_classes:
-        checks.append(tf.debugging.assert_less(
-            flat, tf.cast(num_classes, flat.dtype),
-            message=rule + ". Received: y"))
-    with tf.control_dependencies(checks):
-        return x, tf.identity(y)
 
 
 @contextlib.contextmanager
@@ -531,21 +432,6 @@ def frozen_batch_statistics(model):
             v.assign(value)
 
 
-def l2_normalize(d):
-    """Per-example unit L2 vectors, computed stably for tiny inputs (scaled
-    by the largest entry first); an all-zero example stays zero.
-
-    Example:
-
-    >>> v = l2_normalize(tf.constant([[3e-9, 4e-9]]))
-    >>> [round(float(t), 4) for t in v[0]]
-    [0.6, 0.8]
-    """
-    d = tf.cast(d, tf.float32)
-    axes = list(range(1, d.shape.rank))
-    d = d / (1e-12 + tf.reduce_max(tf.abs(d), axis=axes, keepdims=True))
-    return d / tf.sqrt(1e-12 + tf.reduce_sum(tf.square(d), axis=axes,
-                                             keepdims=True))
 
 
 def pgd_perturb(model, x, y, *, eps, alpha, steps, norm, clip, random_start):
@@ -560,9 +446,9 @@ def pgd_perturb(model, x, y, *, eps, alpha, steps, norm, clip, random_start):
     x = tf.convert_to_tensor(x)
     if not x.dtype.is_floating:
         x = tf.cast(x, tf.float32)
-    labels = int_labels(y)
+    labels = ops.sparse_labels(y)
     return pgd_loop(
-        model, x, labels, labels, eps, alpha, core.seed_tensor(None),
+        model, x, labels, labels, eps, alpha, ops.seed_tensor(None),
         steps=steps, restarts=1, momentum=0.0, norm=norm, loss="ce",
         targeted=False, random_start=random_start, clip=clip,
         from_logits=None, eot_samples=1,
@@ -584,15 +470,15 @@ def gaussian_start_ascent(model, x, objective, *, eps, alpha, steps, norm,
     in_dtype = x.dtype if x.dtype.is_floating else tf.float32
     x0 = tf.cast(x, tf.float32)
     adv = x0 + 0.001 * tf.random.normal(tf.shape(x0))
-    adv = core.clip_box(x0 + core.project(adv - x0, eps, norm), clip)
+    adv = ops.clip_box(x0 + ops.project(adv - x0, eps, norm), clip)
     for _ in range(steps):
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(adv)
-            logits = core.model_logits(model, tf.cast(adv, in_dtype))
+            logits = ops.model_logits(model, tf.cast(adv, in_dtype))
             total = tf.reduce_sum(objective(logits))
         grad = tape.gradient(total, adv)
-        adv = adv + alpha * core.steepest_step(grad, norm)
-        adv = core.clip_box(x0 + core.project(adv - x0, eps, norm), clip)
+        adv = adv + alpha * ops.steepest_step(grad, norm)
+        adv = ops.clip_box(x0 + ops.project(adv - x0, eps, norm), clip)
     return tf.stop_gradient(tf.cast(adv, in_dtype))
 
 

@@ -4,7 +4,7 @@ import dataclasses
 
 import tensorflow as tf
 
-from keras_adv.attacks import core
+from keras_adv import ops, validation
 from keras_adv.defenses import base
 
 
@@ -87,8 +87,8 @@ class DataSparsity(base.Regularizer):
     penalty_terms = ("smoothness_loss",)
 
     def __post_init__(self):
-        base._set(self, "noise_std", base.check_number("noise_std",
-                                                       self.noise_std))
+        base._set(self, "noise_std", base.config_number("noise_std",
+                                                         self.noise_std))
         if self.neighbor_std is None:
             if self.noise_std == 0:
                 raise ValueError(
@@ -96,12 +96,12 @@ class DataSparsity(base.Regularizer):
                     "defaults to noise_std / 10). Received: neighbor_std=None"
                 )
             base._set(self, "neighbor_std", self.noise_std / 10.0)
-        base._set(self, "neighbor_std", base.check_number(
+        base._set(self, "neighbor_std", base.config_number(
             "neighbor_std", self.neighbor_std, positive=True))
-        base._set(self, "weight", base.check_number("weight", self.weight))
-        base._set(self, "unlabeled_per_example", core.check_int(
+        base._set(self, "weight", base.config_number("weight", self.weight))
+        base._set(self, "unlabeled_per_example", validation.check_int(
             "unlabeled_per_example", self.unlabeled_per_example, minimum=0))
-        base._set(self, "neighbors", base.check_positive_int(
+        base._set(self, "neighbors", validation.check_int(
             "neighbors", self.neighbors))
 
     def perturb(self, model, x, y, eps=None):
@@ -143,14 +143,14 @@ class DataSparsity(base.Regularizer):
         with base.frozen_batch_statistics(model):
             outputs = model(tf.concat([anchors[batch:], neighbours], axis=0),
                             training=training)
-        others = base.logits_of(outputs)
+        others = ops.logits_of(outputs)
         n_generated = tf.shape(anchors)[0] - batch
         anchor_logits = tf.concat(
-            [base.logits_of(y_pred), others[:n_generated]], axis=0)
+            [ops.logits_of(y_pred), others[:n_generated]], axis=0)
         neighbour_logits = others[n_generated:]
         p_a = tf.concat([tf.nn.softmax(anchor_logits)] * self.neighbors, 0)
         p_n = tf.nn.softmax(neighbour_logits)
-        distance = core.l2_norm(tf.cast(step, tf.float32), keepdims=False)
+        distance = ops.l2_norm(tf.cast(step, tf.float32), keepdims=False)
         per_pair = tf.reduce_mean(
             tf.square((p_a - p_n) / distance[:, None]), axis=-1)
         # Mean over neighbours and copies per example, then the batch mean

@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from keras_adv.attacks import core
+from keras_adv import ops, validation
 from keras_adv.defenses import base
 
 
@@ -72,8 +72,8 @@ def adversarial_loss(model, x, y, defense, *, loss=None, sample_weight=None,
     x = tf.convert_to_tensor(x)
     if x.dtype == tf.float64:
         x = tf.cast(x, tf.float32)
-    x, y = base.check_batch(x, y, clip=defense.clip,
-                            num_classes=core._declared_classes(model),
+    x, y = validation.check_batch(x, y, clip=defense.clip,
+                            num_classes=ops.declared_classes(model),
                             unlabeled=defense.uses_unlabeled)
     task_loss = make_task_loss(loss, y)
     if x_adv is None:

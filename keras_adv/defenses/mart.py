@@ -4,6 +4,7 @@ import dataclasses
 
 import tensorflow as tf
 
+from keras_adv import ops
 from keras_adv.defenses import base
 
 
@@ -70,7 +71,7 @@ class MART(base.Defense):
         eps = base.resolve_eps(self, eps)
         alpha = base.scaled_step(self.step_size, eps, self.eps,
                                  2.5 / self.steps)
-        labels = base.int_labels(y)
+        labels = ops.sparse_labels(y)
         return base.gaussian_start_ascent(
             model, x,
             lambda z: tf.nn.sparse_softmax_cross_entropy_with_logits(labels, z),
@@ -84,11 +85,11 @@ class MART(base.Defense):
         Example: `result = defense.loss(model, x, y, x_adv,
         task_loss=loss_fn)`.
         """
-        labels = base.int_labels(y)
+        labels = ops.sparse_labels(y)
         y_pred = model(x, training=training)
         y_adv = model(x_adv, training=training)
-        clean_logits = base.logits_of(y_pred)
-        adv_logits = base.logits_of(y_adv)
+        clean_logits = ops.logits_of(y_pred)
+        adv_logits = ops.logits_of(y_adv)
         adv = task_loss(y, y_adv, sample_weight)
         adv_probs = tf.nn.softmax(adv_logits)
         not_y = 1.0 - tf.one_hot(labels, tf.shape(adv_probs)[-1])
@@ -98,7 +99,7 @@ class MART(base.Defense):
         true_prob = tf.gather(tf.nn.softmax(clean_logits), labels, axis=-1,
                               batch_dims=1)
         kl = base.weighted_mean(
-            base.kl_divergence(clean_logits, adv_logits)
+            ops.kl_divergence(clean_logits, adv_logits)
             * (1.0000001 - true_prob),
             sample_weight)
         total = adv + margin + self.beta * kl

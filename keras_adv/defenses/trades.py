@@ -4,7 +4,7 @@ import dataclasses
 
 import tensorflow as tf
 
-from keras_adv.attacks import core
+from keras_adv import ops
 from keras_adv.defenses import base
 
 
@@ -72,9 +72,9 @@ class TRADES(base.Defense):
         alpha = base.scaled_step(self.step_size, eps, self.eps,
                                  2.5 / self.steps)
         x = tf.convert_to_tensor(x)
-        clean = tf.stop_gradient(core.model_logits(model, x))
+        clean = tf.stop_gradient(ops.model_logits(model, x))
         return base.gaussian_start_ascent(
-            model, x, lambda z: base.kl_divergence(clean, z), eps=eps,
+            model, x, lambda z: ops.kl_divergence(clean, z), eps=eps,
             alpha=alpha, steps=self.steps, norm=self.norm, clip=self.clip)
 
     def loss(self, model, x, y, x_adv, *, task_loss, sample_weight=None,
@@ -88,7 +88,7 @@ class TRADES(base.Defense):
         y_adv = model(x_adv, training=training)
         clean = task_loss(y, y_pred, sample_weight)
         kl = base.weighted_mean(
-            base.kl_divergence(base.logits_of(y_pred), base.logits_of(y_adv)),
+            ops.kl_divergence(ops.logits_of(y_pred), ops.logits_of(y_adv)),
             sample_weight)
         total = clean + self.beta * kl
         return base.LossResult(total, {"clean_loss": clean, "kl_loss": kl},

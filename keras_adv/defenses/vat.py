@@ -4,7 +4,7 @@ import dataclasses
 
 import tensorflow as tf
 
-from keras_adv.attacks import core
+from keras_adv import ops, validation
 from keras_adv.defenses import base
 
 
@@ -105,15 +105,15 @@ class VAT(base.Regularizer):
     penalty_terms = ("vat_loss", "entropy_loss")
 
     def __post_init__(self):
-        base._set(self, "eps", base.check_number("eps", self.eps))
-        base._set(self, "xi", base.check_number("xi", self.xi, positive=True))
-        base._set(self, "power_iterations", base.check_positive_int(
+        base._set(self, "eps", base.config_number("eps", self.eps))
+        base._set(self, "xi", base.config_number("xi", self.xi, positive=True))
+        base._set(self, "power_iterations", validation.check_int(
             "power_iterations", self.power_iterations))
-        base._set(self, "weight", base.check_number("weight", self.weight))
-        base._set(self, "entropy_weight", base.check_number(
+        base._set(self, "weight", base.config_number("weight", self.weight))
+        base._set(self, "entropy_weight", base.config_number(
             "entropy_weight", self.entropy_weight))
-        base._set(self, "clip", core.check_clip(self.clip))
-        base._set(self, "warmup_epochs", base.check_number(
+        base._set(self, "clip", validation.check_clip(self.clip))
+        base._set(self, "warmup_epochs", base.config_number(
             "warmup_epochs", self.warmup_epochs))
         if not isinstance(self.batch_statistics, bool):
             raise ValueError(
@@ -144,23 +144,23 @@ class VAT(base.Regularizer):
         def logits(inputs):
             inputs = tf.cast(inputs, in_dtype)
             if not self.batch_statistics:
-                return core.model_logits(model, inputs)
+                return ops.model_logits(model, inputs)
             with base.frozen_batch_statistics(model):
-                return base.logits_of(
-                    core.call_model(model, inputs, training=True))
+                return ops.logits_of(
+                    ops.call_model(model, inputs, training=True))
 
         if clean_logits is None:
             clean_logits = logits(x0)
         clean_logits = tf.stop_gradient(tf.cast(clean_logits, tf.float32))
         d = tf.random.normal(tf.shape(x0))
         for _ in range(self.power_iterations):
-            d = self.xi * base.l2_normalize(d)
+            d = self.xi * ops.l2_normalize(d)
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(d)
                 kl = tf.reduce_sum(
-                    base.kl_divergence(clean_logits, logits(x0 + d)))
+                    ops.kl_divergence(clean_logits, logits(x0 + d)))
             d = tf.stop_gradient(tape.gradient(kl, d))
-        return base.l2_normalize(d)
+        return ops.l2_normalize(d)
 
     def perturb(self, model, x, y, eps=None):
         """`x + eps * direction` (see `Defense.perturb`; `y` is not used, so
@@ -174,7 +174,7 @@ class VAT(base.Regularizer):
         x = tf.convert_to_tensor(x)
         in_dtype = x.dtype if x.dtype.is_floating else tf.float32
         x_adv = tf.cast(x, tf.float32) + eps * self.direction(model, x)
-        x_adv = core.clip_box(x_adv, self.clip)
+        x_adv = ops.clip_box(x_adv, self.clip)
         return tf.stop_gradient(tf.cast(x_adv, in_dtype))
 
     def penalty(self, model, x, y, x_adv, *, sample_weight=None,
@@ -190,10 +190,10 @@ class VAT(base.Regularizer):
             y_pred = model(x, training=training)
         with base.frozen_batch_statistics(model):
             y_adv = model(x_adv, training=training)
-        logits = base.logits_of(y_pred)
+        logits = ops.logits_of(y_pred)
         kl = base.weighted_mean(
-            base.kl_divergence(tf.stop_gradient(logits),
-                               base.logits_of(y_adv)), sample_weight)
+            ops.kl_divergence(tf.stop_gradient(logits),
+                               ops.logits_of(y_adv)), sample_weight)
         log_p = tf.nn.log_softmax(logits)
         entropy = base.weighted_mean(
             -tf.reduce_sum(tf.exp(log_p) * log_p, axis=-1), sample_weight)

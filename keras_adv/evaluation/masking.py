@@ -5,7 +5,7 @@ and what to do; a normal undefended model triggers none."""
 import numpy as np
 import tensorflow as tf
 
-from keras_adv.attacks import core
+from keras_adv import ops
 from keras_adv.evaluation.metrics import input_gradient
 from keras_adv.evaluation.report import MaskingWarning
 
@@ -85,8 +85,8 @@ def check_randomness(model, x, from_logits=None):
     Example: `warnings, diff = check_randomness(model, x[:64])`.
     """
     xt = tf.constant(x)
-    a = core.model_logits(model, xt, from_logits).numpy()
-    b = core.model_logits(model, xt, from_logits).numpy()
+    a = ops.model_logits(model, xt, from_logits).numpy()
+    b = ops.model_logits(model, xt, from_logits).numpy()
     with np.errstate(invalid="ignore"):
         diff = float(np.nanmax(np.abs(a - b))) if a.size else 0.0
     scale = float(np.nanmax(np.abs(a))) if a.size else 0.0

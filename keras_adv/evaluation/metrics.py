@@ -4,7 +4,7 @@ the loss sensitivity."""
 import numpy as np
 import tensorflow as tf
 
-from keras_adv.attacks import core
+from keras_adv import ops, validation
 from keras_adv.attacks.deepfool import deepfool
 from keras_adv.attacks.losses import attack_objective
 
@@ -41,13 +41,13 @@ def empirical_robustness(model, x, y=None, *, norm="l2", clip=(0.0, 1.0),
     >>> 0 < er["median"] < 1  # doctest: +SKIP
     True
     """
-    core.check_model(model)
-    norm = core.check_norm(norm)
-    batch_size = core.check_int("batch_size", batch_size)
-    x = np.asarray(core.check_x(x, core.check_clip(clip)))
-    pred = _predict(model, x, batch_size, from_logits)
+    validation.check_model(model)
+    norm = validation.check_norm(norm)
+    batch_size = validation.check_int("batch_size", batch_size)
+    x = np.asarray(validation.check_x(x, validation.check_clip(clip)))
+    pred = ops.batched_logits(model, x, batch_size, from_logits).argmax(-1)
     y = pred if y is None else np.asarray(
-        core.sparse_labels(y, len(x), _num_classes(model, x, from_logits)))
+        validation.check_labels(y, len(x), _num_classes(model, x, from_logits)))
     keep = np.flatnonzero(pred == y)
     rhos, failed = [], 0
     for start in range(0, keep.size, batch_size):
@@ -55,7 +55,7 @@ def empirical_robustness(model, x, y=None, *, norm="l2", clip=(0.0, 1.0),
         adv = deepfool(model, x[idx], y[idx], norm=norm, clip=clip,
                        steps=steps, overshoot=overshoot,
                        from_logits=from_logits).numpy()
-        flipped = _predict(model, adv, batch_size, from_logits) != y[idx]
+        flipped = ops.batched_logits(model, adv, batch_size, from_logits).argmax(-1) != y[idx]
         failed += int((~flipped).sum())
         r = (adv - x[idx]).reshape(len(idx), -1)
         base = x[idx].reshape(len(idx), -1)
@@ -95,10 +95,10 @@ def loss_sensitivity(model, x, y, *, batch_size=256, from_logits=None):
     >>> loss_sensitivity(model, x_test[:100], y_test[:100])  # doctest: +SKIP
     0.83
     """
-    core.check_model(model)
-    batch_size = core.check_int("batch_size", batch_size)
-    x = np.asarray(core.check_x(x, None))
-    y = np.asarray(core.sparse_labels(y, len(x),
+    validation.check_model(model)
+    batch_size = validation.check_int("batch_size", batch_size)
+    x = np.asarray(validation.check_x(x, None))
+    y = np.asarray(validation.check_labels(y, len(x),
                                       _num_classes(model, x, from_logits)))
     norms = []
     for start in range(0, len(x), batch_size):
@@ -122,21 +122,12 @@ def input_gradient(model, x, y, from_logits=None, loss="ce"):
     xt = tf.convert_to_tensor(np.asarray(x, np.float32))
     with tf.GradientTape(watch_accessed_variables=False) as tape:
         tape.watch(xt)
-        logits = core.model_logits(model, xt, from_logits)
+        logits = ops.model_logits(model, xt, from_logits)
         obj = attack_objective(logits, tf.constant(y), loss)
         total = tf.reduce_sum(obj)
     grad = tape.gradient(total, xt)
     return None if grad is None else grad.numpy()
 
 
-def _predict(model, x, batch_size, from_logits):
-    out = []
-    for start in range(0, len(x), batch_size):
-        logits = core.model_logits(model, tf.constant(x[start:start + batch_size]),
-                                   from_logits)
-        out.append(np.argmax(logits.numpy(), axis=-1))
-    return np.concatenate(out)
-
-
 def _num_classes(model, x, from_logits):
-    return int(core.model_logits(model, tf.constant(x[:1]), from_logits).shape[-1])
+    return int(ops.model_logits(model, tf.constant(x[:1]), from_logits).shape[-1])

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from keras_adv.attacks import core
+from keras_adv import ops, validation
 from keras_adv.attacks.apgd import apgd
 from keras_adv.attacks.deepfool import deepfool
 from keras_adv.attacks.pgd import pgd
@@ -175,22 +175,22 @@ def evaluate_robustness(
     >>> report.plot("robustness.png")  # doctest: +SKIP
     """
     t_start = time.perf_counter()
-    core.check_model(model)
-    norm = core.check_norm(norm)
-    clip = core.check_clip(clip)
-    eps_list, scalar = check_eps(eps)
+    validation.check_model(model)
+    norm = validation.check_norm(norm)
+    clip = validation.check_clip(clip)
+    eps_list, scalar = validation.parse_eps(eps)
     plan = parse_attacks(attacks)
-    eot = 1 if eot_samples is None else core.check_int("eot_samples",
+    eot = 1 if eot_samples is None else validation.check_int("eot_samples",
                                                        eot_samples)
-    batch_size = 500 if batch_size is None else core.check_int(
+    batch_size = 500 if batch_size is None else validation.check_int(
         "batch_size", batch_size)
     if seed is not None:
-        core.seed_tensor(seed)
-    core.check_from_logits(from_logits)
-    x = core.check_x(x, clip)
-    core.check_input_shape(model, x)
+        ops.seed_tensor(seed)
+    validation.check_from_logits(from_logits)
+    x = validation.check_x(x, clip)
+    validation.check_input_shape(model, x)
     x = x.numpy()
-    clean = _logits(model, x, batch_size, from_logits)
+    clean = ops.batched_logits(model, x, batch_size, from_logits)
     if clean.ndim != 2:
         raise ValueError(
             "model must return logits of shape (batch, classes). Received: "
@@ -198,7 +198,7 @@ def evaluate_robustness(
         )
     classes = clean.shape[-1]
     pred = np.argmax(clean, axis=-1)
-    y = pred.copy() if y is None else core.sparse_labels(
+    y = pred.copy() if y is None else validation.check_labels(
         y, len(x), classes).numpy()
     correct = pred == y
     n = len(x)
@@ -330,40 +330,6 @@ def evaluate_robustness(
     )
 
 
-def check_eps(eps):
-    """Validates eps: a number or a non-empty list of numbers (>= 0).
-
-    Returns `(list of floats, whether a single number was given)`.
-
-    Example:
-
-    >>> check_eps([0.1, 0.3])
-    ([0.1, 0.3], False)
-    """
-    if isinstance(eps, (list, tuple, np.ndarray)):
-        values = list(eps)
-        if not values:
-            raise ValueError("eps must not be empty. Received: eps=[]")
-        scalar = False
-    else:
-        values, scalar = [eps], True
-    out = []
-    for v in values:
-        if isinstance(v, (list, tuple, np.ndarray)) and np.ndim(v) > 0:
-            raise ValueError(
-                f"eps must be a number or a list of numbers. Received: eps={eps!r}"
-            )
-        try:
-            core.check_number("eps", v)
-        except ValueError:
-            raise ValueError(
-                "eps must be a finite number >= 0 or a list of them. "
-                f"Received: eps={eps!r}"
-            ) from None
-        out.append(float(v))
-    return out, scalar
-
-
 def parse_attacks(attacks):
     """Turns the `attacks` argument into a list of `(attack, options)`.
 
@@ -426,7 +392,7 @@ def _attack_points(attack, options, model, x, y, idx, eps, seed, batch_size,
         adv = attack.run(model, x[part], y[part], eps=eps, seed=seed,
                          **dict(common, **options))
         adv = np.asarray(adv)
-        wrong = np.argmax(_logits(model, adv, batch_size,
+        wrong = np.argmax(ops.batched_logits(model, adv, batch_size,
                                   common["from_logits"]), -1) != y[part]
         ok = masking.valid_points(adv, x[part], eps, common["norm"],
                                   common["clip"])
@@ -459,15 +425,6 @@ def _large_eps_accuracy(model, x, y, correct, eps_list, batch_size, common):
             model, x[idx], y[idx], live, big, 0, batch_size, common)
         robust[broken] = False
     return big, float(robust.mean())
-
-
-def _logits(model, x, batch_size, from_logits):
-    out = []
-    for start in range(0, len(x), batch_size):
-        out.append(core.model_logits(
-            model, tf.constant(x[start:start + batch_size]), from_logits
-        ).numpy())
-    return np.concatenate(out)
 
 
 def _no_gradient(model, x, y, from_logits):

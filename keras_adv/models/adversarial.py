@@ -8,7 +8,7 @@ import tensorflow as tf
 from keras.src import backend as keras_backend
 from keras.src.trainers.compile_utils import CompileMetrics
 
-from keras_adv.attacks import core
+from keras_adv import ops, validation
 from keras_adv.defenses import base as defense_base
 
 _ADV_PREFIX = "adv_"
@@ -241,7 +241,7 @@ class AdversarialModel(keras.Model):
 
         Example: `model.set_eps_scale(0.5)`.
         """
-        scale = defense_base.check_number("scale", scale, upper=1.0)
+        scale = validation.check_number("scale", scale, upper=1.0)
         self._adv_state.eps_scale.assign(scale)
 
     def call(self, inputs, training=None):
@@ -346,7 +346,7 @@ class AdversarialModel(keras.Model):
     def _num_classes(self):
         """The class count the model declares (None when unknown)."""
         model = self.base if self.base is not None else self
-        return core._declared_classes(model)
+        return ops.declared_classes(model)
 
     def _regularization(self):
         extra = [tf.cast(tf.reduce_sum(v), tf.float32) for v in self.losses]
@@ -376,7 +376,7 @@ class AdversarialModel(keras.Model):
             raise ValueError(
                 "Adversarial training needs labels. Received: data without y"
             )
-        x, y = defense_base.check_batch(
+        x, y = validation.check_batch(
             x, y, clip=self.defense.clip, num_classes=self._num_classes(),
             unlabeled=self.defense.uses_unlabeled)
         if self.defense.replays is not None:
@@ -398,13 +398,13 @@ class AdversarialModel(keras.Model):
         eps = self._eps()
         x0 = tf.cast(x, tf.float32)
         delta = self._read_delta(x0)
-        delta = core.clip_box(x0 + core.project(delta, eps, d.norm), d.clip) - x0
+        delta = ops.clip_box(x0 + ops.project(delta, eps, d.norm), d.clip) - x0
         sums = {}
         total_sum = 0.0
         for _ in range(d.replays):
             with tf.GradientTape() as tape:
                 tape.watch(delta)
-                x_adv = tf.cast(core.clip_box(x0 + delta, d.clip), x.dtype)
+                x_adv = tf.cast(ops.clip_box(x0 + delta, d.clip), x.dtype)
                 result = d.loss(self, x, y, x_adv, task_loss=self._task_loss,
                                 sample_weight=sample_weight, training=True)
                 total = result.loss + self._regularization()
@@ -412,9 +412,9 @@ class AdversarialModel(keras.Model):
             if self._adv_metrics is not None:
                 self._adv_metrics.update_state(y, result.y_pred_adv,
                                                sample_weight)
-            delta = delta + eps * core.steepest_step(g_delta, d.norm)
-            delta = core.project(delta, eps, d.norm)
-            delta = core.clip_box(x0 + delta, d.clip) - x0
+            delta = delta + eps * ops.steepest_step(g_delta, d.norm)
+            delta = ops.project(delta, eps, d.norm)
+            delta = ops.clip_box(x0 + delta, d.clip) - x0
             total_sum += total
             for k, v in result.terms.items():
                 sums[k] = sums.get(k, 0.0) + v
@@ -486,7 +486,7 @@ class AdversarialModel(keras.Model):
         if _is_array(x) and _is_array(y):
             # Check in-memory data once, eagerly: a clear error before any
             # step (tf.data batches are checked in the graph by train_step).
-            defense_base.check_batch(
+            validation.check_batch(
                 x, y, clip=self.defense.clip,
                 num_classes=self._num_classes(),
                 unlabeled=self.defense.uses_unlabeled)

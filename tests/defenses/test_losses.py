@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_adv import defenses
+from keras_adv import defenses, ops
 from keras_adv.defenses import adversarial_loss
 from tests.conftest import linear_model
 
@@ -72,9 +72,9 @@ def test_trades_kl_gradient_flows_through_clean_branch(setup):
     with tf.GradientTape(persistent=True) as tape:
         r = adversarial_loss(model, x, y, d, x_adv=x_adv)
         z, z_adv = model(x), model(x_adv)
-        fixed = ce(y, z) + 3.0 * tf.reduce_mean(defenses.base.kl_divergence(
+        fixed = ce(y, z) + 3.0 * tf.reduce_mean(ops.kl_divergence(
             tf.stop_gradient(z), z_adv))
-        full = ce(y, z) + 3.0 * tf.reduce_mean(defenses.base.kl_divergence(
+        full = ce(y, z) + 3.0 * tf.reduce_mean(ops.kl_divergence(
             z, z_adv))
     w = model.trainable_weights[0]
     g, g_fixed, g_full = (tape.gradient(t, w).numpy() for t in (r.loss, fixed,

@@ -1,0 +1,210 @@
+"""Tensor helpers shared by attacks, defenses and evaluation, without
+argument checks (see `keras_adv.validation` for those).
+
+One home each: `sparse_labels` (the label converter), `model_logits` and
+`logits_of` (the logits reader), `batched_logits` (batched prediction),
+norms, projections and random starts. This module imports only
+`keras_adv._keras_compat`.
+"""
+
+import numbers
+
+import numpy as np
+import tensorflow as tf
+
+from keras_adv import _keras_compat
+
+_TINY = 1e-12
+
+
+def call_model(model, x, training=False):
+    """Calls a Keras model (in inference mode by default) or a plain callable.
+
+    Example: `call_model(model, x)`.
+    """
+    if hasattr(model, "built") and hasattr(model, "get_config"):
+        return model(x, training=training)
+    return model(x)
+
+
+def model_logits(model, x, from_logits=None):
+    """Float32 logits of `model` at `x` (inference mode).
+
+    `from_logits=None` (the default) detects a softmax output: Keras attaches
+    the pre-softmax tensor to every softmax it computes, and those exact logits
+    are used (no `log` of saturated probabilities). Outputs without that mark
+    are taken as logits. `from_logits=False` declares that the outputs are
+    probabilities; their logarithm is then used as logits, which is exact up
+    to a per-example constant (irrelevant to CE, margin and DLR).
+
+    Example:
+
+    >>> m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2,
+    ...     activation="softmax")])
+    >>> model_logits(m, tf.ones((1, 3))).shape
+    TensorShape([1, 2])
+    """
+    out = call_model(model, x)
+    if from_logits is False:
+        if isinstance(out, (list, tuple)):
+            return logits_of(out)  # raises the single-output error
+        return tf.math.log(tf.maximum(tf.cast(out, tf.float32), 1e-30))
+    return logits_of(out)
+
+
+def batched_logits(model, x, batch_size=256, from_logits=None):
+    """`model_logits` over a NumPy array in batches, as a NumPy array.
+
+    Example: `pred = batched_logits(model, x_test).argmax(-1)`.
+    """
+    out = [
+        model_logits(model, tf.constant(x[start:start + batch_size]),
+                     from_logits).numpy()
+        for start in range(0, len(x), batch_size)
+    ]
+    return np.concatenate(out)
+
+
+def declared_classes(model):
+    """The class count a Keras model declares, or None."""
+    try:
+        shape = model.output_shape
+    except (AttributeError, ValueError, RuntimeError):
+        return None
+    if isinstance(shape, tuple) and len(shape) == 2 and shape[-1]:
+        return int(shape[-1])
+    return None
+
+
+def seed_tensor(seed):
+    """A stateless-RNG seed of shape (2,): fixed for an int, drawn from the
+    global generator for None (so `keras.utils.set_random_seed` governs it).
+
+    Example: `seed_tensor(0)`.
+    """
+    if seed is None:
+        return tf.random.uniform([2], 0, 2**31 - 1, dtype=tf.int64)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        if tf.is_tensor(seed):
+            return tf.cast(tf.reshape(seed, [-1])[:2], tf.int64)
+        raise ValueError(f"seed must be an integer or None. Received: seed={seed!r}")
+    return tf.constant([int(seed), 0], dtype=tf.int64)
+
+
+def _batch_sum(t, keepdims=True):
+    axes = list(range(1, t.shape.rank))
+    return tf.reduce_sum(t, axis=axes, keepdims=keepdims)
+
+
+def l2_norm(t, keepdims=True):
+    """Per-example L2 norm over all non-batch axes. Example: `l2_norm(d)`."""
+    return tf.sqrt(_batch_sum(tf.square(t), keepdims))
+
+
+def l1_norm(t, keepdims=True):
+    """Per-example L1 norm over all non-batch axes. Example: `l1_norm(g)`."""
+    return _batch_sum(tf.abs(t), keepdims)
+
+
+def steepest_step(grad, norm):
+    """The unit-norm steepest-ascent direction: sign(g) for L-inf, g/||g||2
+    for L2. Example: `steepest_step(g, "linf")`."""
+    if norm == "linf":
+        return tf.sign(grad)
+    return grad / (l2_norm(grad) + _TINY)
+
+
+def project(delta, eps, norm):
+    """Projects perturbations onto the eps-ball of `norm`.
+
+    Example: `project(tf.ones((1, 4)), 0.5, "l2")` has L2 norm 0.5.
+    """
+    if norm == "linf":
+        return tf.clip_by_value(delta, -eps, eps)
+    n = l2_norm(delta)
+    return delta * tf.minimum(1.0, eps / (n + _TINY))
+
+
+def clip_box(x_adv, clip):
+    """Clips to the valid input box (no-op for `clip=None`)."""
+    if clip is None:
+        return x_adv
+    return tf.clip_by_value(x_adv, clip[0], clip[1])
+
+
+def random_start(shape, eps, norm, seed):
+    """A uniform random point in the eps-ball (stateless, from `seed`).
+
+    Example: `random_start((2, 4), 0.3, "linf", tf.constant([0, 0]))`.
+    """
+    if norm == "linf":
+        return tf.random.stateless_uniform(shape, seed, -1.0, 1.0) * eps
+    direction = tf.random.stateless_normal(shape, seed)
+    direction = direction / (l2_norm(direction) + _TINY)
+    dim = tf.cast(tf.reduce_prod(shape[1:]), tf.float32)
+    u = tf.random.stateless_uniform(
+        tf.concat([shape[:1], tf.ones_like(shape[1:])], 0), seed + 1
+    )
+    return direction * eps * tf.pow(u, 1.0 / dim)
+
+
+def sparse_labels(y):
+    """Sparse int32 labels from sparse `(batch,)`, `(batch, 1)` or one-hot /
+    soft `(batch, classes)` labels (graph-safe, no checks).
+
+    Example:
+
+    >>> sparse_labels(tf.constant([[0.0, 1.0], [1.0, 0.0]])).numpy().tolist()
+    [1, 0]
+    """
+    y = tf.convert_to_tensor(y)
+    if y.shape.rank == 2 and y.shape[-1] is not None and y.shape[-1] > 1:
+        return tf.argmax(y, axis=-1, output_type=tf.int32)
+    return tf.cast(tf.reshape(y, [-1]), tf.int32)
+
+
+def logits_of(y_pred):
+    """Float32 logits of a model output: the pre-softmax tensor Keras attaches
+    to softmax outputs, otherwise the output itself.
+
+    Example: `logits_of(model(x))`.
+    """
+    if isinstance(y_pred, (list, tuple)):
+        raise ValueError(
+            "model must return a single tensor of shape (batch, classes). "
+            f"Received: a model returning a {type(y_pred).__name__} of "
+            f"{len(y_pred)} outputs"
+        )
+    return tf.cast(_keras_compat.softmax_logits(y_pred), tf.float32)
+
+
+def kl_divergence(clean_logits, adv_logits):
+    """Per-example KL(p(clean) || p(adv)) with p = softmax of the logits.
+
+    Example:
+
+    >>> z = tf.constant([[1.0, 2.0]])
+    >>> float(kl_divergence(z, z)[0])
+    0.0
+    """
+    log_p = tf.nn.log_softmax(clean_logits)
+    log_q = tf.nn.log_softmax(adv_logits)
+    return tf.reduce_sum(tf.exp(log_p) * (log_p - log_q), axis=-1)
+
+
+def l2_normalize(d):
+    """Per-example unit L2 vectors, computed stably for tiny inputs (scaled
+    by the largest entry first); an all-zero example stays zero.
+
+    Example:
+
+    >>> v = l2_normalize(tf.constant([[3e-9, 4e-9]]))
+    >>> [round(float(t), 4) for t in v[0]]
+    [0.6, 0.8]
+    """
+    d = tf.cast(d, tf.float32)
+    axes = list(range(1, d.shape.rank))
+    d = d / (1e-12 + tf.reduce_max(tf.abs(d), axis=axes, keepdims=True))
+    return d / tf.sqrt(1e-12 + tf.reduce_sum(tf.square(d), axis=axes,
+                                             keepdims=True))
+

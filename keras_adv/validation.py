@@ -1,0 +1,453 @@
+"""Every argument and data check of keras_adv, in one place.
+
+Checks raise `ValueError("<what is wanted>. Received: name=value")` before
+any work is done and never modify the caller's data. Called eagerly, data
+checks run in NumPy; inside a `tf.function` they become `tf.debugging`
+assertions that run before the checked tensors are used.
+
+This module is on the ground floor of the package (docs/architecture.md): it
+imports only `keras_adv.ops` (and so `_keras_compat`).
+"""
+
+import math
+import numbers
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+NORMS = ("linf", "l2")
+LOSSES = ("ce", "margin", "dlr")
+_NORM_ALIASES = {"linf": "linf", "inf": "linf", "l2": "l2", 2: "l2"}
+
+
+def check_model(model):
+    """Raises `ValueError` unless `model` is callable. Example:
+    `check_model(keras_model)`."""
+    if not callable(model):
+        raise ValueError(f"model must be callable. Received: model={model!r}")
+    return model
+
+
+def check_from_logits(from_logits):
+    """Validates `from_logits` (None, True or False). Example:
+    `check_from_logits(None)`."""
+    if from_logits not in (None, True, False):
+        raise ValueError(
+            "from_logits must be None, True or False. Received: "
+            f"from_logits={from_logits!r}"
+        )
+    return from_logits
+
+
+def check_norm(norm):
+    """Returns the canonical norm name (`"linf"` or `"l2"`).
+
+    Accepts `"linf"`, `"inf"`, `np.inf`, `"l2"` and `2`.
+
+    Example:
+
+    >>> check_norm(np.inf)
+    'linf'
+    """
+    key = norm.lower() if isinstance(norm, str) else norm
+    if isinstance(key, float) and math.isinf(key) and key > 0:
+        return "linf"
+    try:
+        return _NORM_ALIASES[key]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"norm must be one of {NORMS}. Received: norm={norm!r}"
+        ) from None
+
+
+def check_int(name, value, minimum=1):
+    """Validates an integer argument >= `minimum`. Example:
+    `check_int("steps", 10)`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer. Received: {name}={value!r}")
+    if value < minimum:
+        raise ValueError(
+            f"{name} must be >= {minimum}. Received: {name}={value!r}"
+        )
+    return int(value)
+
+
+def check_number(name, value, *, positive=False, allow_none=False,
+                 upper=None, allow_tensor=True):
+    """Validates a finite scalar >= 0 (> 0 when `positive`, <= `upper` when
+    given). The one number check of keras_adv.
+
+    Returns a Python number as a `float`, a tensor unchanged (checked when its
+    value is known, i.e. eagerly; symbolic tensors are checked by the
+    caller's graph assertions), and `None` when `allow_none`. Booleans and
+    strings are refused; so are tensors when `allow_tensor=False`
+    (configuration objects hold plain values).
+
+    Example:
+
+    >>> check_number("eps", 0.3)
+    0.3
+    """
+    if value is None:
+        if allow_none:
+            return None
+        raise ValueError(f"{name} is required. Received: {name}=None")
+    is_tensor = tf.is_tensor(value) or isinstance(value, tf.Variable)
+    if isinstance(value, (str, bytes, bool, np.bool_)) or (is_tensor and (
+        not allow_tensor
+        or not (value.dtype.is_floating or value.dtype.is_integer)
+    )):
+        raise ValueError(f"{name} must be a number. Received: {name}={value!r}")
+    if is_tensor:
+        if not tf.executing_eagerly():
+            return value
+        arr = np.asarray(value)
+    else:
+        try:
+            arr = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{name} must be a number. Received: {name}={value!r}"
+            ) from None
+    if arr.ndim != 0:
+        raise ValueError(
+            f"{name} must be a scalar. Received: {name} with shape {arr.shape}"
+        )
+    v = float(arr)
+    bad = not math.isfinite(v) or v < 0 or (positive and v == 0)
+    if upper is not None:
+        bad = bad or v > upper
+    if bad:
+        rule = "> 0" if positive else ">= 0"
+        if upper is not None:
+            rule = f"in {'(' if positive else '['}0, {upper}]"
+        raise ValueError(
+            f"{name} must be a finite number {rule}. Received: {name}={value!r}"
+        )
+    return value if is_tensor else v
+
+
+def check_loss(loss):
+    """Validates an attack loss name. Example: `check_loss("dlr")`."""
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}. Received: loss={loss!r}")
+    return loss
+
+
+def parse_eps(eps, name="eps"):
+    """Validates eps: a number, a non-empty list of numbers (>= 0), or a
+    string of comma-separated numbers (the command line's `--eps`).
+
+    Returns `(list of floats, whether a single number was given)`.
+
+    Example:
+
+    >>> parse_eps([0.1, 0.3])
+    ([0.1, 0.3], False)
+    >>> parse_eps("0.1,0.2")
+    ([0.1, 0.2], False)
+    """
+    if isinstance(eps, str):
+        values, scalar = eps.split(","), False
+    elif isinstance(eps, (list, tuple, np.ndarray)):
+        values, scalar = list(eps), False
+    else:
+        values, scalar = [eps], True
+    if not values:
+        raise ValueError(f"{name} must not be empty. Received: {name}={eps!r}")
+    out = []
+    for v in values:
+        try:
+            if isinstance(v, str):
+                v = float(v)
+            if np.ndim(v) > 0:
+                raise ValueError
+            out.append(check_number(name, v, allow_tensor=False))
+        except (ValueError, TypeError):
+            what = ("numbers separated by commas, each finite and >= 0"
+                    if isinstance(eps, str)
+                    else "a finite number >= 0 or a list of them")
+            raise ValueError(
+                f"{name} must be {what}. Received: {name}={eps!r}"
+            ) from None
+    return out, scalar
+
+
+def check_attack(model, *, eps, norm, loss, clip, from_logits):
+    """The checks every gradient or score attack starts with: a callable
+    model, `eps >= 0`, a known norm and loss, a valid box and `from_logits`.
+    Returns the normalised `(norm, loss, clip)`.
+
+    Example: `norm, loss, clip = check_attack(model, eps=0.3, norm="linf",
+    loss="ce", clip=(0.0, 1.0), from_logits=None)`.
+    """
+    check_model(model)
+    check_number("eps", eps)
+    norm = check_norm(norm)
+    loss = check_loss(loss)
+    clip = check_clip(clip)
+    check_from_logits(from_logits)
+    return norm, loss, clip
+
+
+
+
+
+
+# --------------------------------------------------------------------------
+# Model outputs
+# --------------------------------------------------------------------------
+
+
+
+
+
+
+# --------------------------------------------------------------------------
+# Data checks
+# --------------------------------------------------------------------------
+
+
+def check_clip(clip):
+    """Validates `clip`: None or a pair (min, max) with min < max.
+
+    Example:
+
+    >>> check_clip((0, 1))
+    (0.0, 1.0)
+    """
+    if clip is None:
+        return None
+    try:
+        lo, hi = (float(c) for c in clip)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"clip must be None or a pair (min, max). Received: clip={clip!r}"
+        ) from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ValueError(
+            f"clip must be finite with min < max. Received: clip={clip!r}"
+        )
+    return (lo, hi)
+
+
+def _short(value, limit=60):
+    """`repr(value)`, cut to `limit` characters for error messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_x(x, clip):
+    """Converts `x` to a float tensor and checks it (eagerly, in NumPy).
+
+    Raises `ValueError` for a value that is not an array of numbers, a
+    non-float dtype, rank < 2, an empty batch, NaN or inf values, or values
+    outside the `clip` box.
+
+    Example: `x = check_x(np.zeros((2, 4), "float32"), (0.0, 1.0))`.
+    """
+    if not tf.is_tensor(x):
+        try:
+            arr = np.asarray(x)
+        except (TypeError, ValueError):
+            arr = None
+        if arr is None or arr.dtype == object:
+            raise ValueError(
+                "x must be an array or tensor of numbers, of shape (batch, "
+                f"...). Received: x={_short(x)}"
+            )
+        if arr.dtype == np.float64:
+            arr = arr.astype(np.float32)
+        x = tf.convert_to_tensor(arr)
+    if not x.dtype.is_floating:
+        raise ValueError(
+            f"x must have a floating dtype. Received: x with dtype {x.dtype.name}"
+        )
+    if x.shape.rank is not None and x.shape.rank < 2:
+        raise ValueError(
+            "x must be batched, of shape (batch, ...). Received: x with "
+            f"shape {tuple(x.shape)}"
+        )
+    if not tf.executing_eagerly():
+        checks = [tf.debugging.assert_all_finite(x, "x must not contain NaN or inf.")]
+        if clip is not None:
+            lo, hi = clip
+            x32 = tf.cast(x, tf.float32)
+            msg = f"x must lie inside clip={clip}."
+            checks.append(tf.debugging.assert_greater_equal(x32, lo, message=msg))
+            checks.append(tf.debugging.assert_less_equal(x32, hi, message=msg))
+        with tf.control_dependencies(checks):
+            return tf.identity(x)
+    if x.shape[0] == 0:
+        raise ValueError(
+            "x must contain at least one example. Received: x with shape "
+            f"{tuple(x.shape)}"
+        )
+    arr = tf.cast(x, tf.float32).numpy()
+    if not np.isfinite(arr).all():
+        n = int((~np.isfinite(arr)).sum())
+        raise ValueError(
+            f"x must not contain NaN or inf. Received: x with {n} non-finite "
+            "values"
+        )
+    if clip is not None:
+        lo, hi = clip
+        if arr.min() < lo or arr.max() > hi:
+            raise ValueError(
+                f"x must lie inside clip={clip}. Received: x with values in "
+                f"[{arr.min():.4g}, {arr.max():.4g}]. Scale x or pass "
+                "clip=None."
+            )
+    return x
+
+
+def check_input_shape(model, x):
+    """Raises `ValueError` when `x` does not fit the input shape a Keras
+    model declares (same rank, a known size that differs).
+
+    Inputs of another rank are left to the model (Keras adds or drops a
+    trailing axis of size 1 itself), as are models without a single
+    declared input.
+
+    Example: `check_input_shape(model, x)`.
+    """
+    if not hasattr(model, "get_config"):
+        return  # not a Keras model: no declared input shape
+    try:
+        expected = model.input_shape
+    except (AttributeError, ValueError, RuntimeError):
+        return
+    if not isinstance(expected, tuple) or any(
+        not (e is None or isinstance(e, int)) for e in expected
+    ):
+        return
+    got = tuple(x.shape)
+    if len(expected) != len(got):
+        return
+    if any(e is not None and g is not None and e != g
+           for e, g in zip(expected[1:], got[1:])):
+        raise ValueError(
+            f"x must match the input shape of the model {expected}. "
+            f"Received: x with shape {got}"
+        )
+
+
+def check_labels(y, batch, num_classes, name="y"):
+    """Converts sparse or one-hot labels to an int32 vector and checks them.
+
+    Accepts shapes `(batch,)`, `(batch, 1)` and one-hot `(batch, classes)`.
+    Raises `ValueError` for a non-numeric dtype (strings, booleans); eagerly
+    also for a wrong length or shape, non-integer values, or classes outside
+    `[0, num_classes)`; in a graph the range check is a `tf.debugging`
+    assertion.
+
+    Example:
+
+    >>> check_labels(np.eye(3)[[2, 0]], 2, 3).numpy().tolist()
+    [2, 0]
+    """
+    try:
+        y = tf.convert_to_tensor(y)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must be an array or tensor of class indices. Received: "
+            f"{name}={_short(y)}"
+        ) from None
+    if not (y.dtype.is_integer or y.dtype.is_floating):
+        raise ValueError(
+            f"{name} must hold integer class indices or one-hot rows. "
+            f"Received: {name} with dtype {y.dtype.name}"
+        )
+    shape = tuple(y.shape)
+    rank = y.shape.rank
+    if rank == 2 and shape[1] not in (1, None) and shape[1] != num_classes:
+        raise ValueError(
+            f"{name} must have shape (batch,), (batch, 1) or one-hot (batch, "
+            f"{num_classes}). Received: {name} with shape {shape}"
+        )
+    if rank == 2 and shape[1] == num_classes and num_classes != 1:
+        y = tf.argmax(y, axis=-1, output_type=tf.int32)
+    elif rank == 2 and shape[1] == 1:
+        y = tf.reshape(y, [-1])
+    elif rank != 1:
+        raise ValueError(
+            f"{name} must have shape (batch,), (batch, 1) or one-hot (batch, "
+            f"{num_classes}). Received: {name} with shape {shape}"
+        )
+    if tf.executing_eagerly():
+        if y.shape[0] != batch:
+            raise ValueError(
+                f"{name} must have one label per example of x ({batch}). "
+                f"Received: {name} with shape {shape}"
+            )
+        arr = y.numpy()
+        if y.dtype.is_floating:
+            if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+                raise ValueError(
+                    f"{name} must hold integer class indices. Received: "
+                    f"{name} with values such as {arr[:5].tolist()}"
+                )
+        if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
+            raise ValueError(
+                f"{name} must hold classes in [0, {num_classes}). Received: "
+                f"{name} with values in [{arr.min()}, {arr.max()}]"
+            )
+        return tf.cast(y, tf.int32)
+    y = tf.cast(y, tf.int32)
+    msg = f"{name} must hold classes in [0, {num_classes})."
+    checks = [
+        tf.debugging.assert_non_negative(y, msg),
+        tf.debugging.assert_less(y, tf.cast(num_classes, tf.int32), msg),
+    ]
+    with tf.control_dependencies(checks):
+        return tf.identity(y)
+
+
+def check_batch(x, y, *, clip, num_classes=None, unlabeled=False):
+    """`(x, y)` checked before a training step: x finite and inside `clip`
+    (float inputs), sparse labels integers in `[0, num_classes)` (and -1
+    for unlabeled examples when `unlabeled`). Eagerly a `ValueError` naming
+    the argument; inside `tf.function` `tf.debugging` assertions that run
+    before any use of x and y (so a bad batch never reaches the weights).
+
+    Example: `x, y = check_batch(x, y, clip=(0.0, 1.0), num_classes=10)`.
+    """
+    if keras.tree.is_nested(x):
+        return x, y  # several inputs: left to the model
+    x = tf.convert_to_tensor(x)
+    if x.dtype.is_floating:
+        x = check_x(x, clip)
+    if y is None or keras.tree.is_nested(y):
+        return x, y
+    y = tf.convert_to_tensor(y)
+    if (y.shape.rank == 2 and y.shape[-1] is not None and y.shape[-1] > 1) \
+            or not (y.dtype.is_integer or y.dtype.is_floating):
+        return x, y  # one-hot rows and other label kinds: left to the loss
+    lo = -1 if unlabeled else 0
+    upper = f", {num_classes})" if num_classes else ", classes)"
+    rule = f"y must hold classes in [{lo}{upper}"
+    hint = "" if unlabeled else (
+        " (-1 marks an unlabeled example, which this defense cannot use: "
+        "use VAT or DataSparsity, alone or after it, e.g. PGDTraining(...) "
+        "+ VAT(...), or drop the unlabeled examples)")
+    if tf.executing_eagerly():
+        arr = y.numpy().reshape(-1)
+        bad = arr.size and (arr.min() < lo or (
+            num_classes and arr.max() >= num_classes))
+        if bad or (y.dtype.is_floating and np.any(arr != np.round(arr))):
+            unlabeled_given = arr.size and arr.min() == -1 and not unlabeled
+            raise ValueError(
+                f"{rule}{hint if unlabeled_given else ''}. Received: y with "
+                f"values in [{arr.min()}, {arr.max()}]")
+        return x, y
+    flat = tf.reshape(y, [-1])
+    checks = [tf.debugging.assert_greater_equal(
+        flat, tf.cast(lo, flat.dtype), message=rule + hint + ". Received: y")]
+    if num_classes:
+        checks.append(tf.debugging.assert_less(
+            flat, tf.cast(num_classes, flat.dtype),
+            message=rule + ". Received: y"))
+    with tf.control_dependencies(checks):
+        return x, tf.identity(y)
+
