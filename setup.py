@@ -20,8 +20,10 @@ setup(
     packages=find_packages(include=["keras_adv", "keras_adv.*"]),
     python_requires=">=3.10",
     install_requires=[
-        "tensorflow>=2.16",
-        "keras>=3",
+        # The tested range: CI runs the suite on the newest pair and a smoke
+        # job on the oldest (`python3 dev.py compat`).
+        "tensorflow>=2.17.1,<2.22",
+        "keras>=3.4.1,<3.16",
         "tensorflow-datasets",
         "numpy",
         "absl-py",

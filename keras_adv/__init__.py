@@ -8,7 +8,7 @@ callbacks, and data (`keras_adv.datasets`, embedded offline by default).
 
 __version__ = "0.1.0"
 
-_MIN_TF = (2, 16)
+_MIN_TF = (2, 17)
 
 
 def _check_tensorflow():
@@ -16,14 +16,14 @@ def _check_tensorflow():
         import tensorflow as tf
     except ImportError as e:  # pragma: no cover - exercised by hand
         raise ImportError(
-            "keras_adv needs TensorFlow >= 2.16 (with Keras 3), which is not "
-            "installed. Install it with `pip install 'tensorflow>=2.16'`."
+            "keras_adv needs TensorFlow >= 2.17 (with Keras >= 3.4), which is not "
+            "installed. Install it with `pip install 'tensorflow>=2.17.1'`."
         ) from e
     version = tuple(int(p) for p in tf.__version__.split(".")[:2])
     if version < _MIN_TF:
         raise ImportError(
-            f"keras_adv needs TensorFlow >= 2.16 (Keras 3). Found TensorFlow "
-            f"{tf.__version__}. Upgrade with `pip install -U 'tensorflow>=2.16'`."
+            f"keras_adv needs TensorFlow >= 2.17 (Keras >= 3.4). Found TensorFlow "
+            f"{tf.__version__}. Upgrade with `pip install -U 'tensorflow>=2.17.1'`."
         )
     import keras
 
