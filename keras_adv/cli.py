@@ -227,7 +227,7 @@ def _load_model(path, x, trust_model):
 
     if trust_model:
         sys.stderr.write(
-            "keras-adv: warning: --trust-model: the model is loaded without "
+            "keras-adv: warning: --trust-model: a SavedModel is loaded without "
             "the op scan; its ops run as written\n")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="trust_model=True",

@@ -317,16 +317,41 @@ def _load_keras_file(path):
             f"cannot load model {path}: not a .keras archive (a zip file); it "
             "is corrupt or of another format")
     keras_adv._load_all()  # registers every keras_adv class for safe mode
+    if _unsafe_deserialization_enabled():
+        raise ValueError(
+            f"cannot load model {path} in Keras safe mode: this process called "
+            "keras.config.enable_unsafe_deserialization(), which overrides "
+            "safe_mode=True; keras_adv loads .keras files in safe mode only")
     try:
         return keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as e:  # Keras raises many types for bad files
-        first = str(e).strip().splitlines()[0] if str(e).strip() else \
-            type(e).__name__
-        if "safe_mode" in str(e) or "unsafe" in str(e).lower():
+        text = " ".join(str(e).split()) or type(e).__name__
+        if "safe_mode" in text or "unsafe" in text.lower():
             raise ValueError(
                 f"cannot load model {path}: Keras safe mode refuses it (it "
-                f"holds Python code, e.g. a Lambda layer): {first}") from None
-        raise ValueError(f"cannot load model {path}: {first}") from None
+                f"holds Python code, e.g. a Lambda layer): "
+                f"{text.split('. ')[0]}") from None
+        raise ValueError(f"cannot load model {path}: {text}") from None
+
+
+def _unsafe_deserialization_enabled():
+    """Whether `keras.config.enable_unsafe_deserialization()` was called.
+
+    Keras lets that global switch override `safe_mode=True` (Keras 3.15
+    `serialization_lib.deserialize_keras_object`) and has no public getter
+    for it, so a harmless lambda of this module is deserialized in safe mode,
+    which refuses it unless the switch is on.
+    """
+    import keras
+
+    with warnings.catch_warnings():  # Keras warns about lambdas
+        warnings.simplefilter("ignore")
+        config = keras.saving.serialize_keras_object(lambda t: t)
+    try:
+        keras.saving.deserialize_keras_object(config, safe_mode=True)
+    except ValueError:
+        return False
+    return True
 
 
 def _load_saved_model(path):

@@ -2,7 +2,12 @@
 op before anything from them runs, the saver_def exemption and nothing more."""
 
 import doctest
+import os
 import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -14,6 +19,7 @@ import keras_adv
 from keras_adv import defenses
 from keras_adv.models import AdversarialModel, load_model, loading
 
+ROOT = Path(__file__).resolve().parents[2]
 W = np.arange(12, dtype="float32").reshape(4, 3) / 10.0
 X = np.linspace(0.0, 1.0, 8, dtype="float32").reshape(2, 4)
 
@@ -311,3 +317,27 @@ def test_docstring_examples_run():
     result = doctest.testmod(loading, extraglobs=globs, verbose=False,
                              optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_global_unsafe_switch_does_not_turn_safe_mode_off(tmp_path):
+    # Keras lets keras.config.enable_unsafe_deserialization() override
+    # safe_mode=True; load_model refuses instead. In a child process, since
+    # the switch is global.
+    script = textwrap.dedent(f"""
+        import keras
+        import keras_adv
+        net = keras.Sequential([keras.Input((4,)),
+                                keras.layers.Lambda(lambda t: t * 2.0)])
+        net.save({str(tmp_path / "lambda.keras")!r})
+        keras.config.enable_unsafe_deserialization()
+        try:
+            keras_adv.models.load_model({str(tmp_path / "lambda.keras")!r})
+        except ValueError as e:
+            print("refused:", e)
+    """)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True,
+                          text=True, timeout=300, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "refused: cannot load model" in done.stdout
+    assert "enable_unsafe_deserialization(), which overrides" in done.stdout
