@@ -18,13 +18,16 @@ same shape). That module provides
 
     add_parser(subparsers)  # adds its parser with subparsers.add_parser(NAME,
                             # ...); must not import TensorFlow
+    check(args)             # optional: checks of the arguments that need no
+                            # TensorFlow; raises UsageError (fails fast)
     run(args) -> int        # does the work; the exit status
 
 `keras-adv --help` imports each module to call `add_parser`, so those modules
-import TensorFlow (and the rest of `keras_adv`) only inside `run`. `main`
-quiets TensorFlow's start-up logging before calling `run`, maps `UsageError`,
-`ValueError` and `OSError` to one line and exit 2, and any other error to one
-line and exit 1.
+import TensorFlow (and the rest of `keras_adv`) only inside `run`, and raise
+`keras_adv.cli.UsageError` for bad arguments. `main` calls `check`, quiets
+TensorFlow's start-up logging (`quiet_tensorflow`), then calls `run`; it maps
+`UsageError`, `ValueError` and `OSError` to one line and exit 2, and any other
+error to one line and exit 1.
 """
 
 import argparse
@@ -85,8 +88,11 @@ def main(argv=None):
         args = build_parser().parse_args(argv)
         if args.command is None:
             raise UsageError(f"choose a command: {', '.join(COMMANDS)}")
+        command = _command(args.command)
+        if hasattr(command, "check"):
+            command.check(args)
         quiet_tensorflow()
-        return _command(args.command).run(args)
+        return command.run(args)
     except (UsageError, ValueError, OSError) as e:
         _fail(str(e), 2)
     except KeyboardInterrupt:
@@ -196,17 +202,22 @@ def _add_evaluate_parser(subparsers):
                     "written)")
 
 
-def _evaluate(args):
-    eps = _parse_eps(args.eps)
+def _check_evaluate(args):
+    _parse_eps(args.eps)
     if args.n < 1:
         raise UsageError(f"--n must be >= 1. Received: --n {args.n}")
     if args.eot is not None and args.eot < 1:
         raise UsageError(f"--eot must be >= 1. Received: --eot {args.eot}")
+    for flag, out in (("--json", args.json), ("--plot", args.plot)):
+        _check_output(flag, out)  # before the run, not after it
+
+
+def _evaluate(args):
+    _check_evaluate(args)  # again, for callers of run alone
+    eps = _parse_eps(args.eps)
     from keras_adv.evaluation.suite import parse_attacks
 
     parse_attacks(args.attacks)  # unknown names fail before loading anything
-    for flag, out in (("--json", args.json), ("--plot", args.plot)):
-        _check_output(flag, out)  # before the run, not after it
     x, y = _load_data(args.data, args.n)
     model, from_logits = _load_model(args.path, x, args.trust_model)
     from keras_adv.evaluation import evaluate_robustness
@@ -254,7 +265,7 @@ def _write_outputs(report, json_path, plot_path):
 
 
 EVALUATE = types.SimpleNamespace(add_parser=_add_evaluate_parser,
-                                 run=_evaluate)
+                                 check=_check_evaluate, run=_evaluate)
 
 
 def _check_output(flag, path):
@@ -319,4 +330,8 @@ def _load_data(spec, n):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m keras_adv.cli`: run the imported module, the one COMMANDS
+    # resolves to, so that its UsageError is the one main catches.
+    from keras_adv.cli import main as _main
+
+    sys.exit(_main())

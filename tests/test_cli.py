@@ -192,3 +192,25 @@ def test_a_normal_run_prints_no_tensorflow_log_lines(saved, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "robust" in done.stdout
     assert done.stderr == ""
+
+
+def test_package_with_tensorflow_loaded_registers_its_classes(tmp_path):
+    # TensorFlow first: `import keras_adv` loads everything at once, so a bare
+    # keras.models.load_model finds AdversarialModel. Without TensorFlow, the
+    # first attribute access loads it.
+    code = ("import sys\nimport tensorflow\nimport keras\nimport keras_adv\n"
+            "print(keras.saving.get_registered_object("
+            "'keras_adv>AdversarialModel').__name__)\n")
+    done = _python(code, tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "AdversarialModel"
+
+
+def test_python_m_usage_error_exits_2(tmp_path):
+    done = _python("import runpy, sys\nsys.argv = ['keras-adv', 'evaluate', "
+                   "'m.keras', '--eps', '0.1', '--n', '0']\n"
+                   "runpy.run_module('keras_adv.cli', run_name='__main__')",
+                   tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        "keras-adv: error: --n must be >= 1. Received: --n 0")
