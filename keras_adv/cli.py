@@ -111,7 +111,7 @@ def _fail(message, status):
 # A line of TensorFlow's C++ logging (absl or TF's own format), and the notice
 # absl prints before its logging is set up.
 _NATIVE_LOG = re.compile(
-    r"^([IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \S+:\d+\]|"
+    r"^([IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\]|"
     r"WARNING: All log messages before absl::InitializeLog|"
     r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] \S+:\d+\])")
 _PYTHON_WARNING = re.compile(r"^\S.*:\d+: \w*Warning: ")

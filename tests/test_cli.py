@@ -214,3 +214,22 @@ def test_python_m_usage_error_exits_2(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == (
         "keras-adv: error: --n must be >= 1. Received: --n 0")
+
+
+def test_native_log_filter_keeps_python_lines():
+    text = (
+        "a line of the user's own\n"
+        "WARNING: All log messages before absl::InitializeLog() is called "
+        "are written to STDERR\n"
+        "I0000 00:00:1795316182.500913    5005 port.cc:153] oneDNN custom "
+        "operations are on.\n"
+        "I0000 00:00:1795316258.01    5864 cpu_feature_guard.cc:210] This "
+        "TensorFlow binary is optimized\n"
+        "To enable the following instructions: AVX2 FMA, in other operations\n"
+        "/x/y.py:3: UserWarning: kept\n"
+        "  warnings.warn('kept')\n"
+        "E0000 00:00:1795316191.082954    5005 cuda_platform.cc:52] failed "
+        "call to cuInit\n"
+        "2024-01-01 10:00:00.123456: I tensorflow/core/x.cc:1] old format\n")
+    assert cli._without_native_logs(text) == (
+        "a line of the user's own\n/x/y.py:3: UserWarning: kept\n  warnings.warn('kept')\n")
