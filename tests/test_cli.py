@@ -232,4 +232,5 @@ def test_native_log_filter_keeps_python_lines():
         "call to cuInit\n"
         "2024-01-01 10:00:00.123456: I tensorflow/core/x.cc:1] old format\n")
     assert cli._without_native_logs(text) == (
-        "a line of the user's own\n/x/y.py:3: UserWarning: kept\n  warnings.warn('kept')\n")
+        "a line of the user's own\n"
+        "/x/y.py:3: UserWarning: kept\n  warnings.warn('kept')\n")
