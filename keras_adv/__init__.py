@@ -12,7 +12,8 @@ saved classes (`AdversarialModel`, the defenses, the layers) for a bare
 `keras.models.load_model`; `keras_adv.models.load_model` always does.
 """
 
-import sys
+import importlib as _importlib
+import sys as _sys
 
 __version__ = "0.1.0"
 
@@ -73,17 +74,16 @@ __all__ = sorted(["__version__", *_SUBMODULES, *_ATTRIBUTES])
 
 def _load_all():
     """Imports every submodule (and so registers every serialisable class)."""
-    import importlib
-
     _check_tensorflow()
     for name in _SUBMODULES:
-        importlib.import_module(f"{__name__}.{name}")
+        _importlib.import_module(f"{__name__}.{name}")
 
 
 def __getattr__(name):
     if name in _SUBMODULES or name in _ATTRIBUTES:
         _load_all()
-        module = globals()[_ATTRIBUTES.get(name, name)]
+        module = _importlib.import_module(
+            f"{__name__}.{_ATTRIBUTES.get(name, name)}")
         value = module if name in _SUBMODULES else getattr(module, name)
         globals()[name] = value
         return value
@@ -94,7 +94,7 @@ def __dir__():
     return sorted(set(globals()) | set(__all__))
 
 
-if "tensorflow" in sys.modules:
+if "tensorflow" in _sys.modules:
     # TensorFlow is loaded already, so loading everything now costs little and
     # registers the Keras serialisables before a bare keras.models.load_model.
     _load_all()
