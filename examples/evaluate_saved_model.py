@@ -3,9 +3,11 @@
     .venv/bin/python examples/evaluate_saved_model.py --model out/defended.keras
     .venv/bin/python examples/evaluate_saved_model.py   # trains a small model first
 
-Loads the model, runs `keras_adv.evaluate_robustness` on mnist5k test images
-at several eps, prints the table and any gradient-masking warnings, and
-writes JSON and a plot. The same job from the shell: `keras-adv evaluate`.
+Loads the model with `keras_adv.models.load_model` (`.keras` in safe mode, a
+SavedModel only after its ops are scanned), runs `keras_adv.evaluate_robustness`
+on mnist5k test images at several eps, prints the table and any
+gradient-masking warnings, and writes JSON and a plot. The same job from the
+shell: `keras-adv evaluate`.
 """
 
 from absl import app, flags
@@ -27,7 +29,7 @@ def main(argv):
     import keras
 
     import keras_adv
-    from keras_adv.cli import load_model
+    from keras_adv.models import loading
 
     os.makedirs(FLAGS.out, exist_ok=True)
     (x_train, y_train), (x_test, y_test) = keras_adv.datasets.load("mnist5k")
@@ -42,7 +44,8 @@ def main(argv):
         model.save(path)
         print(f"trained and saved {path}")
     n = 32 if FLAGS.quick else FLAGS.n
-    model, from_logits = load_model(path, x_test[:n])
+    model = keras_adv.models.load_model(path)  # safe mode / op scan first
+    from_logits = loading.probe_outputs(model, x_test[:n])
     attacks = FLAGS.attacks
     if FLAGS.quick:
         attacks = [("apgd-ce", {"steps": 5}), ("square", {"queries": 50})]

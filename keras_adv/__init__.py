@@ -4,7 +4,16 @@ Attacks (`keras_adv.attacks`), defenses that plug into `model.fit`
 (`keras_adv.defenses`, `keras_adv.models.AdversarialModel`), layers
 (`keras_adv.layers`), robustness evaluation (`keras_adv.evaluate_robustness`),
 callbacks, and data (`keras_adv.datasets`, embedded offline by default).
+
+The submodules load on first use (`keras_adv.attacks`, `keras_adv.pgd`, ...),
+so that `keras-adv --help` starts without TensorFlow. When TensorFlow is
+already imported, `import keras_adv` loads them at once, which registers the
+saved classes (`AdversarialModel`, the defenses, the layers) for a bare
+`keras.models.load_model`; `keras_adv.models.load_model` always does.
 """
+
+import importlib as _importlib
+import sys as _sys
 
 __version__ = "0.1.0"
 
@@ -39,37 +48,53 @@ def _check_tensorflow():
         )
 
 
-_check_tensorflow()
-
-from keras_adv import (  # noqa: E402
-    attacks,
-    callbacks,
-    datasets,
-    defenses,
-    evaluation,
-    layers,
-    models,
-)
-from keras_adv.attacks import apgd, deepfool, fgsm, pgd, square  # noqa: E402
-from keras_adv.evaluation import (  # noqa: E402
-    RobustnessReport,
-    evaluate_robustness,
-)
-
-__all__ = [
-    "RobustnessReport",
-    "__version__",
-    "apgd",
+# Attributes loaded on first use: `import keras_adv.cli` (the `keras-adv`
+# command) must not import TensorFlow, and every submodule imports it.
+_SUBMODULES = (
     "attacks",
     "callbacks",
     "datasets",
-    "deepfool",
     "defenses",
-    "evaluate_robustness",
     "evaluation",
-    "fgsm",
     "layers",
     "models",
-    "pgd",
-    "square",
-]
+)
+_ATTRIBUTES = {
+    "apgd": "attacks",
+    "deepfool": "attacks",
+    "fgsm": "attacks",
+    "pgd": "attacks",
+    "square": "attacks",
+    "RobustnessReport": "evaluation",
+    "evaluate_robustness": "evaluation",
+}
+
+__all__ = sorted(["__version__", *_SUBMODULES, *_ATTRIBUTES])
+
+
+def _load_all():
+    """Imports every submodule (and so registers every serialisable class)."""
+    _check_tensorflow()
+    for name in _SUBMODULES:
+        _importlib.import_module(f"{__name__}.{name}")
+
+
+def __getattr__(name):
+    if name in _SUBMODULES or name in _ATTRIBUTES:
+        _load_all()
+        module = _importlib.import_module(
+            f"{__name__}.{_ATTRIBUTES.get(name, name)}")
+        value = module if name in _SUBMODULES else getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
+if "tensorflow" in _sys.modules:
+    # TensorFlow is loaded already, so loading everything now costs little and
+    # registers the Keras serialisables before a bare keras.models.load_model.
+    _load_all()

@@ -2,23 +2,53 @@
 
     keras-adv evaluate PATH --data mnist5k|FILE.npz --eps 0.1,0.2,0.3
         [--norm linf|l2] [--attacks standard|pgd,apgd-ce,...] [--eot N]
-        [--n 1000] [--json out.json] [--plot out.png]
+        [--n 1000] [--json out.json] [--plot out.png] [--trust-model]
 
 PATH is a `.keras` file or a SavedModel directory (for example one written by
-`model.export`). The model may return logits or probabilities. On bad input
-the command prints one line to stderr and exits with status 2.
+`model.export`). The model may return logits or probabilities. It is loaded
+by `keras_adv.models.load_model`: `.keras` files in Keras safe mode, and
+SavedModels only after a scan of their ops (a model that would read or write
+files, use the network or run Python is refused; `--trust-model` skips the
+scan and says so in a warning line). On bad input the command prints one line
+to stderr, writes nothing and exits with status 2.
+
+Subcommands. `COMMANDS` maps each subcommand to the module that implements
+it, `"keras_adv.<pkg>._cli"` (or `"module:attribute"` for an object of the
+same shape). That module provides
+
+    add_parser(subparsers)  # adds its parser with subparsers.add_parser(NAME,
+                            # ...); must not import TensorFlow
+    check(args)             # optional: checks of the arguments that need no
+                            # TensorFlow; raises UsageError (fails fast)
+    run(args) -> int        # does the work; the exit status
+
+`keras-adv --help` imports each module to call `add_parser`, so those modules
+import TensorFlow (and the rest of `keras_adv`) only inside `run`, and raise
+`keras_adv.cli.UsageError` for bad arguments. `main` calls `check`, quiets
+TensorFlow's start-up logging (`quiet_tensorflow`), then calls `run`; it maps
+`UsageError`, `ValueError` and `OSError` to one line and exit 2, and any other
+error to one line and exit 1.
 """
 
 import argparse
+import importlib
 import os
+import re
 import sys
-import zipfile
+import tempfile
+import types
+import warnings
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+COMMANDS = {
+    "evaluate": "keras_adv.cli:EVALUATE",
+}
 
 
 class UsageError(Exception):
-    """Bad input on the command line (reported in one line, exit 2)."""
+    """Bad input on the command line (reported in one line, exit 2).
+
+    Example: `raise UsageError("--n must be >= 1. Received: --n 0")`.
+    """
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,15 +57,126 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser():
-    """The argument parser of `keras-adv`. Example:
-    `build_parser().parse_args(["evaluate", "m.keras", "--eps", "0.1"])`."""
+    """The argument parser of `keras-adv`, with every registered subcommand.
+
+    Returns:
+        An `argparse.ArgumentParser` whose errors raise `UsageError`.
+
+    Example: `build_parser().parse_args(["evaluate", "m.keras", "--eps", "0.1"])`.
+    """
     parser = _Parser(prog="keras-adv",
                      description="Adversarial robustness tools for Keras.")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-    ev = sub.add_parser(
+    for name in COMMANDS:
+        _command(name).add_parser(sub)
+    return parser
+
+
+def _command(name):
+    module, _, attribute = COMMANDS[name].partition(":")
+    command = importlib.import_module(module)
+    return getattr(command, attribute) if attribute else command
+
+
+def main(argv=None):
+    """Entry point of `keras-adv`; returns the exit status.
+
+    Example: `main(["evaluate", "model.keras", "--eps", "0.1", "--n", "100"])`.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            raise UsageError(f"choose a command: {', '.join(COMMANDS)}")
+        command = _command(args.command)
+        if hasattr(command, "check"):
+            command.check(args)
+        quiet_tensorflow()
+        return command.run(args)
+    except (UsageError, ValueError, OSError) as e:
+        _fail(str(e), 2)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except Exception as e:  # noqa: BLE001 - one line, never a traceback
+        _fail(f"{type(e).__name__}: {e}", 1)
+    return 2
+
+
+def _fail(message, status):
+    first = str(message).strip().split("\n")[0] or "failed"
+    sys.stderr.write(f"keras-adv: error: {first}\n")
+    raise SystemExit(status)
+
+
+# A line of TensorFlow's C++ logging (absl or TF's own format), and the notice
+# absl prints before its logging is set up.
+_NATIVE_LOG = re.compile(
+    r"^([IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\]|"
+    r"WARNING: All log messages before absl::InitializeLog|"
+    r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] \S+:\d+\])")
+_PYTHON_WARNING = re.compile(r"^\S.*:\d+: \w*Warning: ")
+
+
+def quiet_tensorflow():
+    """Imports TensorFlow without its C++ start-up lines on stderr.
+
+    Sets `TF_CPP_MIN_LOG_LEVEL=2` unless the user set it, then imports
+    TensorFlow and Keras and lists the devices with the stderr file descriptor
+    redirected, since the lines printed then (absl's pre-initialisation notice,
+    the oneDNN and CPU-feature notices, the CUDA probe) ignore that variable.
+    Lines that are not C++ log lines are written back to stderr. Does nothing
+    when TensorFlow is already imported.
+
+    Example: `quiet_tensorflow(); import tensorflow as tf`.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import keras  # noqa: F401
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # the CUDA probe logs here
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            text = captured.read().decode("utf-8", "replace")
+            sys.stderr.write(_without_native_logs(text))
+    from absl import logging
+
+    logging.set_verbosity(logging.ERROR)
+
+
+def _without_native_logs(text):
+    kept, dropping = [], False
+    for line in text.splitlines(keepends=True):
+        if _NATIVE_LOG.match(line):
+            dropping = True  # a C++ log line and its continuation lines
+        elif _PYTHON_WARNING.match(line) or line.startswith("Traceback"):
+            dropping = False
+        if not dropping:
+            kept.append(line)
+    return "".join(kept)
+
+
+# ----------------------------------------------------------------------------
+# keras-adv evaluate
+# ----------------------------------------------------------------------------
+
+
+def _add_evaluate_parser(subparsers):
+    ev = subparsers.add_parser(
         "evaluate", help="worst-case robust accuracy of a saved model",
         description="Runs an attack suite on a saved model and prints the "
-        "robust accuracy per eps, with gradient-masking warnings.")
+        "robust accuracy per eps, with gradient-masking warnings. "
+        "SavedModels are scanned for ops that touch files, the network or "
+        "processes before anything from them runs.")
     ev.add_argument("path", help="a .keras file or a SavedModel directory")
     ev.add_argument("--data", default="mnist5k",
                     help="'mnist5k' (embedded test split) or an .npz file "
@@ -55,40 +196,25 @@ def build_parser():
     ev.add_argument("--json", default=None, help="write the report here")
     ev.add_argument("--plot", default=None, help="write a PNG curve here")
     ev.add_argument("--no-progress", action="store_true")
-    return parser
+    ev.add_argument("--trust-model", action="store_true",
+                    help="load a SavedModel without scanning its ops (only "
+                    "for a model whose source you trust: its ops run as "
+                    "written)")
 
 
-def main(argv=None):
-    """Entry point of `keras-adv`; returns the exit status.
-
-    Example: `main(["evaluate", "model.keras", "--eps", "0.1", "--n", "100"])`.
-    """
-    argv = sys.argv[1:] if argv is None else list(argv)
-    try:
-        args = build_parser().parse_args(argv)
-        if args.command != "evaluate":
-            raise UsageError("choose a command: evaluate")
-        return _evaluate(args)
-    except UsageError as e:
-        _fail(str(e), 2)
-    except (ValueError, OSError) as e:
-        _fail(str(e), 2)
-    except KeyboardInterrupt:
-        _fail("interrupted", 130)
-    except Exception as e:  # noqa: BLE001 - one line, never a traceback
-        _fail(f"{type(e).__name__}: {e}", 1)
-    return 2
-
-
-def _fail(message, status):
-    first = str(message).strip().split("\n")[0] or "failed"
-    sys.stderr.write(f"keras-adv: error: {first}\n")
-    raise SystemExit(status)
+def _check_evaluate(args):
+    if args.n < 1:
+        raise UsageError(f"--n must be >= 1. Received: --n {args.n}")
+    if args.eot is not None and args.eot < 1:
+        raise UsageError(f"--eot must be >= 1. Received: --eot {args.eot}")
+    for flag, out in (("--json", args.json), ("--plot", args.plot)):
+        _check_output(flag, out)  # before the run, not after it
 
 
 def _parse_eps(text):
-    """`--eps` as a list of floats (`keras_adv.validation.parse_eps`)."""
-    from keras_adv.validation import parse_eps  # lazy: imports TensorFlow
+    """`--eps` as a list of floats (`keras_adv.validation.parse_eps`, which
+    loads TensorFlow: the flag is parsed once the run starts)."""
+    from keras_adv.validation import parse_eps
 
     try:
         return parse_eps(text, name="--eps")[0]
@@ -97,18 +223,13 @@ def _parse_eps(text):
 
 
 def _evaluate(args):
+    _check_evaluate(args)  # again, for callers of run alone
     eps = _parse_eps(args.eps)
-    if args.n < 1:
-        raise UsageError(f"--n must be >= 1. Received: --n {args.n}")
-    if args.eot is not None and args.eot < 1:
-        raise UsageError(f"--eot must be >= 1. Received: --eot {args.eot}")
     from keras_adv.evaluation.suite import parse_attacks
 
     parse_attacks(args.attacks)  # unknown names fail before loading anything
-    for flag, out in (("--json", args.json), ("--plot", args.plot)):
-        _check_output(flag, out)  # before the run, not after it
     x, y = _load_data(args.data, args.n)
-    model, from_logits = load_model(args.path, x)
+    model, from_logits = _load_model(args.path, x, args.trust_model)
     from keras_adv.evaluation import evaluate_robustness
 
     report = evaluate_robustness(
@@ -118,13 +239,32 @@ def _evaluate(args):
         progress=False if args.no_progress else None,
     )
     print(report.table())
-    outputs = [p for p in (args.json, args.plot) if p]
+    _write_outputs(report, args.json, args.plot)
+    return 0
+
+
+def _load_model(path, x, trust_model):
+    from keras_adv.models import loading
+
+    if trust_model:
+        sys.stderr.write(
+            "keras-adv: warning: --trust-model: a SavedModel is loaded without "
+            "the op scan; its ops run as written\n")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="trust_model=True",
+                                category=UserWarning)
+        model = loading.load_model(path, trust_model=trust_model)
+    return model, loading.probe_outputs(model, x)
+
+
+def _write_outputs(report, json_path, plot_path):
+    outputs = [p for p in (json_path, plot_path) if p]
     fresh = [p for p in outputs if not os.path.exists(p)]
     try:
-        if args.json:
-            report.to_json(args.json)
-        if args.plot:
-            report.plot(args.plot)
+        if json_path:
+            report.to_json(json_path)
+        if plot_path:
+            report.plot(plot_path)
     except BaseException:
         for path in fresh:  # a failed command leaves no partial output
             if os.path.isfile(path):
@@ -132,7 +272,10 @@ def _evaluate(args):
         raise
     for path in outputs:
         print(f"wrote {path}")
-    return 0
+
+
+EVALUATE = types.SimpleNamespace(add_parser=_add_evaluate_parser,
+                                 check=_check_evaluate, run=_evaluate)
 
 
 def _check_output(flag, path):
@@ -179,121 +322,9 @@ def _load_data(spec, n):
     return x, np.asarray(y)[:n]
 
 
-def load_model(path, x):
-    """Loads a `.keras` file or a SavedModel directory as a callable and
-    decides whether its outputs are probabilities.
-
-    Returns `(model, from_logits)`; `from_logits` is `None` for Keras models
-    (softmax is detected from the graph) and `False` for a SavedModel whose
-    outputs on `x` are non-negative rows summing to one.
-
-    Example: `model, from_logits = load_model("model.keras", x[:10])`.
-    """
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
-    if not os.path.exists(path):
-        raise UsageError(f"model not found: {path}")
-    if os.path.isdir(path):
-        if not os.path.exists(os.path.join(path, "saved_model.pb")):
-            raise UsageError(f"{path} is a directory but not a SavedModel")
-        model = _saved_model(path)
-        expected = model.input_shape
-    else:
-        if path.endswith(".keras") and not zipfile.is_zipfile(path):
-            raise UsageError(
-                f"cannot load model {path}: not a .keras archive (a zip "
-                "file); it is corrupt or of another format")
-        try:
-            model = keras.models.load_model(path, compile=False)
-        except Exception as e:  # Keras raises many types for bad files
-            raise UsageError(f"cannot load model {path}: {e}") from None
-        expected = tuple(model.input_shape[1:]) if hasattr(
-            model, "input_shape") and not isinstance(model.input_shape, list) \
-            else None
-    if expected is not None and not _shape_fits(expected, x.shape[1:]):
-        raise UsageError(
-            f"data shape {tuple(x.shape[1:])} does not match the model input "
-            f"{expected}")
-    try:
-        out = model(tf.constant(x[:8]))
-    except Exception as e:  # shape or dtype errors from any model type
-        raise UsageError(
-            f"model cannot run on data of shape {tuple(x.shape[1:])}: "
-            f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
-        ) from None
-    if isinstance(out, (list, tuple)) or getattr(out, "shape", None) is None \
-            or len(out.shape) != 2:
-        raise UsageError(
-            "the model must return one tensor of shape (batch, classes)")
-    if not isinstance(model, _SavedModelCallable):
-        return model, None
-    p = np.asarray(out)
-    probs = bool(p.min() >= 0 and np.allclose(p.sum(-1), 1.0, atol=1e-3))
-    return model, (False if probs else None)
-
-
-def _shape_fits(expected, got):
-    return len(expected) == len(got) and all(
-        e is None or e == g for e, g in zip(expected, got))
-
-
-def _saved_model(path):
-    """A SavedModel directory as a callable returning one tensor."""
-    import tensorflow as tf
-
-    try:
-        loaded = tf.saved_model.load(path)
-    except Exception as e:  # noqa: BLE001 - any load failure is bad input
-        raise UsageError(f"cannot load SavedModel {path}: {e}") from None
-    sigs = getattr(loaded, "signatures", {})
-    fn = None
-    for key in ("serve", "serving_default"):
-        if key in sigs:
-            fn = sigs[key]
-            break
-    if fn is None and hasattr(loaded, "serve"):
-        fn = loaded.serve
-    if fn is None and sigs:
-        fn = next(iter(sigs.values()))
-    if fn is None:
-        raise UsageError(f"{path} has no serving signature")
-    spec = fn.structured_input_signature[1] if hasattr(
-        fn, "structured_input_signature") else {}
-    return _SavedModelCallable(loaded, fn, spec if isinstance(spec, dict)
-                               else {})
-
-
-class _SavedModelCallable:
-    """Calls a serving signature with one input and returns one output."""
-
-    def __init__(self, loaded, fn, spec):
-        self._loaded = loaded  # keeps the variables alive
-        self._fn = fn
-        self._names = list(spec)
-        self.input_shape = None
-        if len(spec) == 1:
-            shape = next(iter(spec.values())).shape
-            if shape.rank is not None:
-                self.input_shape = tuple(shape.as_list()[1:])
-
-    def __call__(self, x):
-        import tensorflow as tf
-
-        x = tf.cast(x, tf.float32)
-        if len(self._names) == 1:
-            out = self._fn(**{self._names[0]: x})
-        else:
-            out = self._fn(x)
-        if isinstance(out, dict):
-            if len(out) != 1:
-                raise UsageError(
-                    "the SavedModel must have a single output; found "
-                    f"{sorted(out)}")
-            out = next(iter(out.values()))
-        return out
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m keras_adv.cli`: run the imported module, the one COMMANDS
+    # resolves to, so that its UsageError is the one main catches.
+    from keras_adv.cli import main as _main
+
+    sys.exit(_main())

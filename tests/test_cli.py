@@ -1,15 +1,21 @@
-"""The keras-adv command line on a tiny saved model: valid JSON, and one-line
-errors with a non-zero status on bad input."""
+"""The keras-adv command line on a tiny saved model: valid JSON, one-line errors
+with a non-zero status on bad input, a SavedModel that would write a file
+refused before it runs, and no TensorFlow for --help."""
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
 from keras_adv import cli
+from tests.models.test_loading import save_writer
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +110,127 @@ def test_entry_point_exits_cleanly_without_traceback(tmp_path):
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == (
         f"keras-adv: error: model not found: {tmp_path / 'none.keras'}")
+
+
+# ---------------------------------------------------------------------------
+# A SavedModel from elsewhere: scanned before it runs; --trust-model
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def writer(tmp_path):
+    """A SavedModel that writes `target` when called, its data and outputs."""
+    target = tmp_path / "written.txt"
+    folder = save_writer(tmp_path / "writer", str(target))
+    rng = np.random.RandomState(0)
+    np.savez(tmp_path / "data.npz", x=rng.rand(8, 4).astype("float32"),
+             y=np.arange(8) % 3)
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = ["evaluate", str(folder), "--data", str(tmp_path / "data.npz"),
+            "--eps", "0.1", "--attacks", "fgsm", "--n", "8", "--no-progress",
+            "--json", str(out / "r.json"), "--plot", str(out / "r.png")]
+    return argv, target, out
+
+
+def test_writing_saved_model_is_refused_before_it_runs(writer, capsys):
+    argv, target, out = writer
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    captured = capsys.readouterr()
+    assert info.value.code == 2
+    assert captured.err.count("\n") == 1
+    assert captured.err.startswith(
+        "keras-adv: error: refusing to load SavedModel ")
+    assert "op WriteFile in function __inference_serve_" in captured.err
+    assert "--trust-model" in captured.err
+    assert captured.out == ""
+    assert not target.exists()
+    assert list(out.iterdir()) == []
+
+
+def test_trust_model_runs_it_with_a_warning_line(writer, capsys):
+    argv, target, out = writer
+    assert cli.main([*argv, "--trust-model"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == (
+        "keras-adv: warning: --trust-model: a SavedModel is loaded without "
+        "the op scan; its ops run as written\n")
+    assert target.read_text() == "written by the model"
+    report = json.loads((out / "r.json").read_text())
+    assert report["num_examples"] == 8 and report["attacks"] == ["fgsm"]
+
+
+def _python(code, tmp_path, **env):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True,
+                          text=True, timeout=300, env=env, cwd=tmp_path)
+
+
+@pytest.mark.parametrize("argv", [None, ["--help"], ["evaluate", "--help"]])
+def test_import_and_help_leave_tensorflow_out(tmp_path, argv):
+    code = "import sys\nimport keras_adv.cli\n"
+    if argv is not None:
+        code += ("try:\n    keras_adv.cli.main(%r)\nexcept SystemExit as e:\n"
+                 "    assert e.code == 0, e.code\n" % argv)
+    code += "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    done = _python(code, tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    if argv is not None:
+        assert "usage: keras-adv" in done.stdout
+    assert done.stderr == ""
+
+
+def test_a_normal_run_prints_no_tensorflow_log_lines(saved, tmp_path):
+    path, _, _ = saved
+    code = ("import sys\nfrom keras_adv import cli\nsys.exit(cli.main(%r))"
+            % ["evaluate", str(path), "--eps", "0.1", "--n", "8",
+               "--attacks", "fgsm", "--no-progress"])
+    done = _python(code, tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "robust" in done.stdout
+    assert done.stderr == ""
+
+
+def test_package_with_tensorflow_loaded_registers_its_classes(tmp_path):
+    # TensorFlow first: `import keras_adv` loads everything at once, so a bare
+    # keras.models.load_model finds AdversarialModel. Without TensorFlow, the
+    # first attribute access loads it.
+    code = ("import sys\nimport tensorflow\nimport keras\nimport keras_adv\n"
+            "print(keras.saving.get_registered_object("
+            "'keras_adv>AdversarialModel').__name__)\n")
+    done = _python(code, tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "AdversarialModel"
+
+
+def test_python_m_usage_error_exits_2(tmp_path):
+    done = _python("import runpy, sys\nsys.argv = ['keras-adv', 'evaluate', "
+                   "'m.keras', '--eps', '0.1', '--n', '0']\n"
+                   "runpy.run_module('keras_adv.cli', run_name='__main__')",
+                   tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        "keras-adv: error: --n must be >= 1. Received: --n 0")
+
+
+def test_native_log_filter_keeps_python_lines():
+    text = (
+        "a line of the user's own\n"
+        "WARNING: All log messages before absl::InitializeLog() is called "
+        "are written to STDERR\n"
+        "I0000 00:00:1795316182.500913    5005 port.cc:153] oneDNN custom "
+        "operations are on.\n"
+        "I0000 00:00:1795316258.01    5864 cpu_feature_guard.cc:210] This "
+        "TensorFlow binary is optimized\n"
+        "To enable the following instructions: AVX2 FMA, in other operations\n"
+        "/x/y.py:3: UserWarning: kept\n"
+        "  warnings.warn('kept')\n"
+        "E0000 00:00:1795316191.082954    5005 cuda_platform.cc:52] failed "
+        "call to cuInit\n"
+        "2024-01-01 10:00:00.123456: I tensorflow/core/x.cc:1] old format\n")
+    assert cli._without_native_logs(text) == (
+        "a line of the user's own\n"
+        "/x/y.py:3: UserWarning: kept\n  warnings.warn('kept')\n")
