@@ -1,7 +1,5 @@
 """Projected gradient descent (Madry et al. 2018), with BIM and MIM."""
 
-import math
-
 import tensorflow as tf
 
 from keras_adv import ops, validation
@@ -42,9 +40,8 @@ def pgd(
     Restart r draws its start from `(seed, r)`, so a run with more restarts is
     never weaker than one with fewer and the same seed.
 
-    The steps run in `ascent.ascend` (a `tf.while_loop`), the restarts as
-    one batch of `restarts` copies of x (then the best copy per example is
-    kept), inside one
+    The steps run in `ascent.ascend` (a `tf.while_loop`) and the restarts in
+    an outer `tf.while_loop` keeping the best point per example, inside one
     `tf.function` compiled once per model and configuration: tracing time
     does not grow with `steps` or `restarts` (see `docs/benchmarks.md`).
     The model runs with `training=False`.
@@ -158,45 +155,36 @@ def pgd_loop(model, x, labels, source, eps, alpha, seed, *, steps, restarts,
         model, labels, loss=loss, targeted=targeted, source=source,
         from_logits=from_logits, in_dtype=in_dtype, eot_samples=eot_samples)
 
-    def start_of(r):
-        return ascent.uniform_start(
-            x0, eps, norm, clip, seed + tf.constant([0, 1], tf.int64) * r)
-
-    def ascend(centre, start, objective_fn):
-        return ascent.ascend(objective_fn, centre, start, eps=eps,
-                             step_size=alpha, steps=steps, norm=norm,
-                             clip=clip, momentum=momentum)
+    def run(r):
+        start = None
+        if random_start:
+            start = ascent.uniform_start(
+                x0, eps, norm, clip,
+                seed + tf.constant([0, 1], tf.int64) * tf.cast(r, tf.int64))
+        return ascent.ascend(objective, x0, start, eps=eps, step_size=alpha,
+                             steps=steps, norm=norm, clip=clip,
+                             momentum=momentum)
 
     if restarts == 1:
-        adv = ascend(x0, start_of(0) if random_start else None, objective)
-        return tf.stop_gradient(tf.cast(adv, in_dtype))
-    # The restarts run as one batch of `restarts` copies of x (one
-    # while_loop, both cores busy), then the best copy per example is kept:
-    # a successful point beats an unsuccessful one, then the higher
-    # objective; ties go to the earlier restart.
-    reps = [restarts] + [1] * (x0.shape.rank - 1)
-    centre = tf.tile(x0, reps)
-    start = None
-    if random_start:
-        start = tf.concat([start_of(r) for r in range(restarts)], 0)
-    tiled = core.objective_fn(
-        model, tf.tile(labels, [restarts]), loss=loss, targeted=targeted,
-        source=None if source is None else tf.tile(source, [restarts]),
-        from_logits=from_logits, in_dtype=in_dtype, eot_samples=eot_samples)
-    adv = ascend(centre, start, tiled)
-    logits = ops.model_logits(model, tf.cast(adv, in_dtype), from_logits)
-    logits = ascent.check_finite(logits, "outputs")
-    batch = tf.shape(x0)[0]
-    obj = tf.reshape(attack_objective(logits, tf.tile(labels, [restarts]),
-                                      loss, targeted,
-                                      None if source is None
-                                      else tf.tile(source, [restarts])),
-                     [restarts, batch])
-    hit = tf.reshape(is_successful(logits, tf.tile(labels, [restarts]),
-                                   targeted), [restarts, batch])
-    any_hit = tf.reduce_any(hit, axis=0, keepdims=True)
-    score = tf.where(any_hit, tf.where(hit, obj, -math.inf), obj)
-    pick = tf.argmax(score, axis=0, output_type=tf.int32)
-    adv = tf.reshape(adv, tf.concat([[restarts, batch], tf.shape(x0)[1:]], 0))
-    best = tf.gather_nd(adv, tf.stack([pick, tf.range(batch)], axis=1))
+        return tf.stop_gradient(tf.cast(run(0), in_dtype))
+
+    def score(adv):
+        logits = ops.model_logits(model, tf.cast(adv, in_dtype), from_logits)
+        logits = ascent.check_finite(logits, "outputs")
+        obj = attack_objective(logits, labels, loss, targeted, source)
+        return obj, is_successful(logits, labels, targeted)
+
+    def body(r, best, best_obj, best_hit):
+        adv = run(r)
+        obj, hit = score(adv)
+        better = (hit & ~best_hit) | ((hit == best_hit) & (obj > best_obj))
+        mask = tf.reshape(better, [-1] + [1] * (x0.shape.rank - 1))
+        return (r + 1, tf.where(mask, adv, best),
+                tf.where(better, obj, best_obj), better | best_hit)
+
+    best = run(0)
+    best_obj, best_hit = score(best)
+    _, best, _, _ = tf.while_loop(
+        lambda r, *_: r < restarts, body,
+        (tf.constant(1), best, best_obj, best_hit))
     return tf.stop_gradient(tf.cast(best, in_dtype))
