@@ -10,8 +10,16 @@ interleaved round-robin and the median is reported as a ratio.
 Then the peak bytes held by TensorFlow's CPU allocator during one call, as
 steps grow from 10 to 100 (`tf.config.experimental.get_memory_info`).
 
+Then tracing cost: first call against steady-state call for PGD-100 with 5
+restarts and APGD-100 on 200 mnist5k images (and, with `--suite`, the
+standard `evaluate_robustness` suite), and the steady-state throughput of
+`keras_adv.attacks.pgd` (one `tf.while_loop`) against the Python-unrolled
+loop it replaced, kept below as `unrolled_pgd_loop` (the baseline only).
+
     python3 dev.py bench attack_throughput
 """
+
+import time
 
 from absl import app, flags
 
@@ -21,6 +29,10 @@ flags.DEFINE_integer("repeats", 5, "Timed repetitions per variant.")
 flags.DEFINE_float("eps", 0.3, "L-inf budget.")
 flags.DEFINE_float("step_size", 0.01, "PGD step size.")
 flags.DEFINE_bool("skip_memory", False, "Skip the memory scan.")
+flags.DEFINE_bool("skip_variants", False, "Skip the PGD-20 variant table.")
+flags.DEFINE_integer("trace_n", 200, "Images for the first-call measurements.")
+flags.DEFINE_integer("trace_repeats", 3, "Steady-state calls per attack.")
+flags.DEFINE_bool("suite", False, "Also time the standard evaluation suite.")
 FLAGS = flags.FLAGS
 
 
@@ -128,6 +140,114 @@ def peak_memory_mib(model, x, steps):
     return (peak - base) / 2**20
 
 
+def unrolled_pgd_loop(model, x, labels, eps, alpha, seed, *, steps, restarts,
+                      norm="linf", clip=(0.0, 1.0)):
+    """The Python-unrolled PGD loop that `keras_adv.attacks.pgd` used before
+    the `tf.while_loop` primitive (CE loss, random start, worst case over
+    restarts): the baseline of the old-against-new comparison."""
+    import tensorflow as tf
+
+    from keras_adv import ops
+    from keras_adv.attacks.losses import attack_objective, is_successful
+
+    x0 = tf.cast(x, tf.float32)
+
+    def grad_at(adv):
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(adv)
+            logits = ops.model_logits(model, adv)
+            total = tf.reduce_sum(attack_objective(logits, labels, "ce", False,
+                                                   labels))
+        return tape.gradient(total, adv)
+
+    best = best_obj = best_hit = None
+    for r in range(restarts):
+        start = ops.random_start(
+            tf.shape(x0), eps, norm, seed + tf.constant([0, 1], tf.int64) * r)
+        adv = ops.clip_box(x0 + start, clip)
+        for _ in range(steps):
+            adv = adv + alpha * ops.steepest_step(grad_at(adv), norm)
+            adv = ops.clip_box(x0 + ops.project(adv - x0, eps, norm), clip)
+        if restarts == 1:
+            return adv
+        logits = ops.model_logits(model, adv)
+        obj = attack_objective(logits, labels, "ce", False, labels)
+        hit = is_successful(logits, labels, False)
+        if best is None:
+            best, best_obj, best_hit = adv, obj, hit
+            continue
+        better = (hit & ~best_hit) | ((hit == best_hit) & (obj > best_obj))
+        best_obj = tf.where(better, obj, best_obj)
+        best_hit = better | best_hit
+        best = tf.where(tf.reshape(better, [-1, 1, 1, 1]), adv, best)
+    return best
+
+
+def _first_and_steady(fn, repeats):
+    """Seconds of the first call (tracing included) and the median of
+    `repeats` later calls."""
+    import statistics
+
+    start = time.perf_counter()
+    fn()
+    first = time.perf_counter() - start
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return first, statistics.median(times)
+
+
+def tracing_cost(model, x, y):
+    """First-call against steady-state time, and old against new PGD."""
+    import statistics
+
+    import tensorflow as tf
+
+    import keras_adv
+
+    n, reps = len(x), FLAGS.trace_repeats
+    model(x[:2])  # build the model and warm TensorFlow's kernels up
+    rows = []
+    pgd_kw = dict(eps=0.3, steps=100, restarts=5, step_size=0.01, seed=0)
+    rows.append(("PGD-100x5 (keras_adv.attacks.pgd)", _first_and_steady(
+        lambda: keras_adv.attacks.pgd(model, x, y, **pgd_kw).numpy(), reps)))
+    old = tf.function(
+        lambda xb, yb, e, a, s: unrolled_pgd_loop(model, xb, yb, e, a, s,
+                                                  steps=100, restarts=5),
+        autograph=False)
+    args = (tf.constant(x), tf.constant(y, tf.int32), tf.constant(0.3),
+            tf.constant(0.01), tf.constant([0, 0], tf.int64))
+    rows.append(("PGD-100x5 (old unrolled loop)", _first_and_steady(
+        lambda: old(*args).numpy(), reps)))
+    rows.append(("APGD-100 (keras_adv.attacks.apgd)", _first_and_steady(
+        lambda: keras_adv.attacks.apgd(model, x, y, eps=0.3, steps=100,
+                                       seed=0).numpy(), reps)))
+    if FLAGS.suite:
+        rows.append(("standard suite (evaluate_robustness)", _first_and_steady(
+            lambda: keras_adv.evaluate_robustness(model, x, y, eps=[0.3],
+                                                  seed=0), 1)))
+    print(f"\nFirst call against steady state, {n} mnist5k test images, "
+          f"L-inf eps 0.3 (steady: median of {reps} calls):")
+    print(f"{'attack':40s} {'first s':>8s} {'steady s':>9s} {'ratio':>6s}")
+    for name, (first, steady) in rows:
+        print(f"{name:40s} {first:8.2f} {steady:9.2f} {first / steady:6.2f}")
+    # Old against new steady state, interleaved.
+    new_t, old_t = [], []
+    for _ in range(reps):
+        start = time.perf_counter()
+        keras_adv.attacks.pgd(model, x, y, **pgd_kw).numpy()
+        new_t.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        old(*args).numpy()
+        old_t.append(time.perf_counter() - start)
+    new_s, old_s = statistics.median(new_t), statistics.median(old_t)
+    print(f"\nPGD-100x5 steady state, interleaved median of {reps}: "
+          f"while_loop {n / new_s:.1f} ex/s, unrolled {n / old_s:.1f} ex/s, "
+          f"throughput ratio new/old {old_s / new_s:.2f}x")
+
+
 def main(argv):
     del argv
     from benchmarks.common import interleaved_timing, machine, trained_cnn
@@ -135,7 +255,10 @@ def main(argv):
     model, _, (x_test, y_test) = trained_cnn()
     x, y = x_test[: FLAGS.batch], y_test[: FLAGS.batch]
     print(f"Machine: {machine()}")
-    print(f"PGD-{FLAGS.steps} L-inf eps={FLAGS.eps} step={FLAGS.step_size}, "
+    tracing_cost(model, x_test[: FLAGS.trace_n], y_test[: FLAGS.trace_n])
+    if FLAGS.skip_variants:
+        return
+    print(f"\nPGD-{FLAGS.steps} L-inf eps={FLAGS.eps} step={FLAGS.step_size}, "
           f"batch {FLAGS.batch}, median of {FLAGS.repeats} interleaved runs\n")
     times = interleaved_timing(variants(model, x, y), FLAGS.repeats)
     ref = times["inline tf.function (unrolled)"]

@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_adv import validation
-from keras_adv.attacks.pgd import pgd
+from keras_adv.attacks import pgd
 
 
 def _batches(data, batch_size, max_examples):

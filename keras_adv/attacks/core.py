@@ -14,6 +14,7 @@ import weakref
 import tensorflow as tf
 
 from keras_adv import ops
+from keras_adv.attacks import ascent
 from keras_adv.attacks.losses import attack_objective
 from keras_adv.validation import check_input_shape, check_labels, check_x
 
@@ -95,32 +96,41 @@ def objective_and_gradient(
     loss="ce", targeted=False, source=y, from_logits=None,
     in_dtype=tf.float32)`.
     """
+    fn = objective_fn(model, labels, loss=loss, targeted=targeted,
+                      source=source, from_logits=from_logits,
+                      in_dtype=in_dtype, eot_samples=eot_samples)
+    (obj, logits), grad = ascent.gradient(fn, x_adv)
+    return obj, logits, grad
+
+
+def objective_fn(model, labels, *, loss, targeted, source, from_logits,
+                 in_dtype, eot_samples=1):
+    """The attack objective as a function of the float32 input:
+    `z -> (objective, logits)`, averaged over `eot_samples` passes (see
+    `objective_and_gradient`), with the logits checked finite. Serves
+    `ascent.ascend` and `ascent.gradient`.
+
+    Example: `fn = objective_fn(model, y, loss="ce", targeted=False,
+    source=y, from_logits=None, in_dtype=tf.float32)`.
+    """
     n = eot_samples
-    with tf.GradientTape(watch_accessed_variables=False) as tape:
-        tape.watch(x_adv)
+    if n > 1:
+        labels = tf.tile(labels, [n])
+        source = None if source is None else tf.tile(source, [n])
+
+    def objective(z):
+        batch_in = z if n == 1 else tf.tile(z, [n] + [1] * (z.shape.rank - 1))
+        logits = ops.model_logits(model, tf.cast(batch_in, in_dtype),
+                                  from_logits)
+        logits = ascent.check_finite(logits, "outputs")
+        obj = attack_objective(logits, labels, loss, targeted, source)
         if n == 1:
-            batch_in, batch_labels, batch_source = x_adv, labels, source
-        else:
-            reps = [n] + [1] * (x_adv.shape.rank - 1)
-            batch_in = tf.tile(x_adv, reps)
-            batch_labels = tf.tile(labels, [n])
-            batch_source = None if source is None else tf.tile(source, [n])
-        logits = ops.model_logits(model, tf.cast(batch_in, in_dtype), from_logits)
-        obj = attack_objective(logits, batch_labels, loss, targeted, batch_source)
-        total = tf.reduce_sum(obj)
-    grad = tape.gradient(total, x_adv)
-    if grad is None:
-        raise ValueError(
-            "model gives no gradient with respect to its input; gradient "
-            "attacks cannot run on it. Received: a model whose output does "
-            "not depend differentiably on x (use a score-based attack)"
-        )
-    if n == 1:
-        return obj, logits, grad
-    batch = tf.shape(x_adv)[0]
-    obj = tf.reduce_mean(tf.reshape(obj, [n, batch]), axis=0)
-    logits = tf.reduce_mean(tf.reshape(logits, [n, batch, -1]), axis=0)
-    return obj, logits, grad / float(n)
+            return obj, logits
+        batch = tf.shape(z)[0]
+        return (tf.reduce_mean(tf.reshape(obj, [n, batch]), axis=0),
+                tf.reduce_mean(tf.reshape(logits, [n, batch, -1]), axis=0))
+
+    return objective
 
 
 # --------------------------------------------------------------------------
@@ -135,9 +145,11 @@ def compiled(model, impl, *, input_rank=None, **static):
 
     One function is built per (`model`, `impl`, `input_rank`, static
     configuration) and wrapped with `tf.function(reduce_retracing=True,
-    autograph=False)` (the loops are Python loops over static counts): plain
+    autograph=False)` (the loops are explicit `tf.while_loop`s): plain
     graph mode, since on CPU XLA was measured several times slower. The
     function holds the model weakly, so caching never keeps a model alive.
+    A non-finite model output or input gradient met inside it is raised as
+    `ValueError` (see `ascent.check_finite`).
     Models that cannot be weakly referenced get a fresh function per call.
     `input_rank` (the rank of `x`) only keys the cache: one function serving
     inputs of two ranks would be retraced with an input of unknown rank,
@@ -151,17 +163,37 @@ def compiled(model, impl, *, input_rank=None, **static):
         per_model = _CACHE.setdefault(model, {})
         ref = weakref.ref(model)
     except TypeError:
-        return tf.function(
+        return _Guarded(tf.function(
             lambda *args: impl(model, *args, **static), reduce_retracing=True,
             autograph=False,
-        )
+        ))
     fn = per_model.get(key)
     if fn is None:
-        fn = per_model[key] = tf.function(
+        fn = per_model[key] = _Guarded(tf.function(
             lambda *args: impl(ref(), *args, **static), reduce_retracing=True,
             autograph=False,
-        )
+        ))
     return fn
+
+
+class _Guarded:
+    """A compiled attack loop whose non-finite-model assertion (see
+    `ascent.check_finite`) reaches eager callers as `ValueError`."""
+
+    def __init__(self, fn):
+        self._fn = fn
+
+    def get_concrete_function(self, *specs):
+        return self._fn.get_concrete_function(*specs)
+
+    def __call__(self, *args):
+        try:
+            return self._fn(*args)
+        except tf.errors.InvalidArgumentError as e:
+            if ascent.NON_FINITE not in e.message:
+                raise
+            text = e.message[e.message.index(ascent.NON_FINITE):]
+            raise ValueError(text.split(" : Tensor had")[0]) from None
 
 
 def run_relaxed(fn, *args):

@@ -441,7 +441,7 @@ def pgd_perturb(model, x, y, *, eps, alpha, steps, norm, clip, random_start):
     Example: `pgd_perturb(model, x, y, eps=0.3, alpha=0.01, steps=40,
     norm="linf", clip=(0.0, 1.0), random_start=True)`.
     """
-    from keras_adv.attacks.pgd import pgd_loop
+    from keras_adv.attacks._pgd import pgd_loop
 
     x = tf.convert_to_tensor(x)
     if not x.dtype.is_floating:

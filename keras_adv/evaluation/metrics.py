@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_adv import ops, validation
-from keras_adv.attacks.deepfool import deepfool
+from keras_adv.attacks import deepfool
 from keras_adv.attacks.losses import attack_objective
 
 

@@ -11,10 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_adv import ops, validation
-from keras_adv.attacks.apgd import apgd
-from keras_adv.attacks.deepfool import deepfool
-from keras_adv.attacks.pgd import pgd
-from keras_adv.attacks.square import square
+from keras_adv.attacks import apgd, deepfool, pgd, square
 from keras_adv.evaluation import masking
 from keras_adv.evaluation.metrics import empirical_robustness, loss_sensitivity
 from keras_adv.evaluation.report import MaskingWarning, RobustnessReport

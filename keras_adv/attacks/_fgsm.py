@@ -1,6 +1,6 @@
 """Fast gradient sign method (Goodfellow et al. 2015) and its L2 form (FGM)."""
 
-from keras_adv.attacks.pgd import _run
+from keras_adv.attacks._pgd import _run
 
 
 def fgsm(

@@ -3,7 +3,7 @@
 import tensorflow as tf
 
 from keras_adv import ops, validation
-from keras_adv.attacks import core
+from keras_adv.attacks import ascent, core
 from keras_adv.attacks.losses import attack_objective, is_successful
 
 
@@ -40,9 +40,11 @@ def pgd(
     Restart r draws its start from `(seed, r)`, so a run with more restarts is
     never weaker than one with fewer and the same seed.
 
-    The loop is Python-unrolled inside one `tf.function` that is compiled
-    once per model and configuration (see `docs/benchmarks.md` for the
-    measurements behind that choice). The model runs with `training=False`.
+    The steps run in `ascent.ascend` (a `tf.while_loop`) and the restarts in
+    an outer `tf.while_loop` keeping the best point per example, inside one
+    `tf.function` compiled once per model and configuration: tracing time
+    does not grow with `steps` or `restarts` (see `docs/benchmarks.md`).
+    The model runs with `training=False`.
 
     Args:
         model: a Keras model or a callable mapping a batch to logits of shape
@@ -84,7 +86,8 @@ def pgd(
         ValueError: naming the argument, for eps negative or NaN, an unknown
             norm or loss, steps < 1, labels whose length, shape or classes do
             not match, x outside `clip` or non-finite, targeted without `y`,
-            or a model that gives no input gradient.
+            a model that gives no input gradient, or a model whose outputs
+            or input gradients are NaN or inf ("model gave non-finite ...").
 
     Example:
 
@@ -148,38 +151,40 @@ def pgd_loop(model, x, labels, source, eps, alpha, seed, *, steps, restarts,
     """
     in_dtype = x.dtype
     x0 = tf.cast(x, tf.float32)
-    grad_kw = dict(loss=loss, targeted=targeted, source=source,
-                   from_logits=from_logits, in_dtype=in_dtype,
-                   eot_samples=eot_samples)
-    best = best_obj = best_hit = None
-    for r in range(restarts):
+    objective = core.objective_fn(
+        model, labels, loss=loss, targeted=targeted, source=source,
+        from_logits=from_logits, in_dtype=in_dtype, eot_samples=eot_samples)
+
+    def run(r):
+        start = None
         if random_start:
-            start = ops.random_start(
-                tf.shape(x0), eps, norm, seed + tf.constant([0, 1], tf.int64) * r
-            )
-            adv = ops.clip_box(x0 + start, clip)
-        else:
-            adv = x0
-        velocity = tf.zeros_like(x0) if momentum else None
-        for _ in range(steps):
-            _, _, grad = core.objective_and_gradient(model, adv, labels, **grad_kw)
-            if momentum:
-                velocity = momentum * velocity + grad / (ops.l1_norm(grad) + 1e-12)
-                grad = velocity
-            adv = adv + alpha * ops.steepest_step(grad, norm)
-            adv = ops.clip_box(x0 + ops.project(adv - x0, eps, norm), clip)
-        if restarts == 1:
-            best = adv
-            break
+            start = ascent.uniform_start(
+                x0, eps, norm, clip,
+                seed + tf.constant([0, 1], tf.int64) * tf.cast(r, tf.int64))
+        return ascent.ascend(objective, x0, start, eps=eps, step_size=alpha,
+                             steps=steps, norm=norm, clip=clip,
+                             momentum=momentum)
+
+    if restarts == 1:
+        return tf.stop_gradient(tf.cast(run(0), in_dtype))
+
+    def score(adv):
         logits = ops.model_logits(model, tf.cast(adv, in_dtype), from_logits)
+        logits = ascent.check_finite(logits, "outputs")
         obj = attack_objective(logits, labels, loss, targeted, source)
-        hit = is_successful(logits, labels, targeted)
-        if best is None:
-            best, best_obj, best_hit = adv, obj, hit
-            continue
+        return obj, is_successful(logits, labels, targeted)
+
+    def body(r, best, best_obj, best_hit):
+        adv = run(r)
+        obj, hit = score(adv)
         better = (hit & ~best_hit) | ((hit == best_hit) & (obj > best_obj))
-        best_obj = tf.where(better, obj, best_obj)
-        best_hit = better | best_hit
         mask = tf.reshape(better, [-1] + [1] * (x0.shape.rank - 1))
-        best = tf.where(mask, adv, best)
+        return (r + 1, tf.where(mask, adv, best),
+                tf.where(better, obj, best_obj), better | best_hit)
+
+    best = run(0)
+    best_obj, best_hit = score(best)
+    _, best, _, _ = tf.while_loop(
+        lambda r, *_: r < restarts, body,
+        (tf.constant(1), best, best_obj, best_hit))
     return tf.stop_gradient(tf.cast(best, in_dtype))

@@ -4,7 +4,7 @@ iterative linearisation."""
 import tensorflow as tf
 
 from keras_adv import ops, validation
-from keras_adv.attacks import core
+from keras_adv.attacks import ascent, core
 
 
 def deepfool(
@@ -76,7 +76,8 @@ def deepfool(
     validation.check_from_logits(from_logits)
     x, labels, _ = core.prepare(model, x, y, clip=clip, targeted=False,
                                 from_logits=from_logits, loss="ce")
-    logits = ops.model_logits(model, x, from_logits)
+    logits = ascent.check_finite(ops.model_logits(model, x, from_logits),
+                                 "outputs")
     k = min(candidates, logits.shape[-1])
     # The label first, then the k - 1 most likely other classes.
     boosted = tf.where(tf.one_hot(labels, logits.shape[-1]) > 0.5,
@@ -124,6 +125,7 @@ def deepfool_loop(model, x, cand, eps, *, norm, clip, steps, overshoot,
             tape.watch(adv)
             logits = ops.model_logits(model, tf.cast(adv, in_dtype),
                                        from_logits)
+            logits = ascent.check_finite(logits, "outputs")
             picked = tf.gather(logits, cand, axis=-1, batch_dims=1)
             sums = [tf.reduce_sum(picked[:, j]) for j in range(k)]
         grads = [tape.gradient(s, adv) for s in sums]
@@ -134,6 +136,7 @@ def deepfool_loop(model, x, cand, eps, *, norm, clip, steps, overshoot,
                 "cannot run on it. Received: a model whose output does not "
                 "depend differentiably on x"
             )
+        grads = [ascent.check_finite(g, "input gradients") for g in grads]
         pred = tf.argmax(logits, axis=-1, output_type=tf.int32)
         active = active & tf.equal(pred, orig)
         best_dist = best_f = best_w = None

@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_adv import ops, validation
-from keras_adv.attacks import core
+from keras_adv.attacks import ascent, core
 
 
 def apgd(
@@ -54,9 +54,11 @@ def apgd(
     objective with the one at the starting point (as in the paper), where
     the reference code compares with an unset entry.
 
-    The loop is Python-unrolled inside one `tf.function` compiled once per
-    model and configuration; restarts and targets run eagerly on the
-    examples not yet broken. Inside a `tf.function` everything traces inline.
+    The iterations run in one `tf.while_loop` (the checkpoints are a
+    constant table), inside one `tf.function` compiled once per model and
+    configuration, so tracing time does not grow with `steps`; restarts and
+    targets run eagerly on the examples not yet broken. Inside a
+    `tf.function` everything traces inline.
 
     Args:
         model: a Keras model or callable returning logits `(batch, classes)`
@@ -298,9 +300,9 @@ def apgd_loop(model, x, labels, source, eps, seed, *, steps, norm, loss,
     x0 = tf.cast(x, tf.float32)
     labels = tf.cast(labels, tf.int32)
     source = tf.cast(source, tf.int32)
-    grad_kw = dict(loss=loss, targeted=targeted, source=source,
-                   from_logits=from_logits, in_dtype=in_dtype,
-                   eot_samples=eot_samples)
+    objective = core.objective_fn(
+        model, labels, loss=loss, targeted=targeted, source=source,
+        from_logits=from_logits, in_dtype=in_dtype, eot_samples=eot_samples)
 
     def success(logits):
         pred = tf.argmax(logits, axis=-1, output_type=tf.int32)
@@ -310,53 +312,65 @@ def apgd_loop(model, x, labels, source, eps, seed, *, steps, norm, loss,
         return hit if targeted else tf.logical_not(hit)
 
     def to_ball(z):
-        return ops.clip_box(x0 + ops.project(z - x0, eps, norm), clip)
+        return ascent.to_ball(x0, z, eps, norm, clip)
+
+    def col(mask):
+        return _col(mask, x0)
+
+    # is_check[i]: whether iteration i (1-based) ends at a checkpoint.
+    table = np.zeros(steps + 1, bool)
+    table[apgd_checkpoints(steps)] = True
+    is_check_at = tf.constant(table)
 
     adv = ops.clip_box(x0 + _start(tf.shape(x0), eps, norm, seed), clip)
-    obj, logits, grad = core.objective_and_gradient(model, adv, labels,
-                                                    **grad_kw)
+    (obj, logits), grad = ascent.gradient(objective, adv)
     found = success(logits)
-    best_adv = adv
-    x_best, loss_best, grad_best = adv, obj, grad
     per_example = tf.concat(
         [tf.shape(x0)[:1], tf.ones([x0.shape.rank - 1], tf.int32)], 0)
-    eta = 2.0 * eps * tf.ones(per_example)
-    adv_old = adv
-    checkpoints = set(apgd_checkpoints(steps))
-    history = [obj]
-    last_check = 0
-    loss_best_last = loss_best
-    reduced_last = tf.ones_like(found)
-    for i in range(steps):
-        grad2 = adv - adv_old
-        adv_old = adv
-        a = momentum if i > 0 else 1.0
-        z = to_ball(adv + eta * ops.steepest_step(grad, norm))
+    state = dict(
+        adv=adv, adv_old=adv, grad=grad, eta=2.0 * eps * tf.ones(per_example),
+        found=found, best_adv=adv, x_best=adv, loss_best=obj, grad_best=grad,
+        prev_obj=obj, rises=tf.zeros_like(obj), last_check=tf.constant(0),
+        loss_best_last=obj, reduced_last=tf.ones_like(found),
+    )
+
+    def body(i, s):
+        s = dict(s)
+        grad2 = s["adv"] - s["adv_old"]
+        a = tf.where(i > 0, momentum, 1.0)
+        adv = s["adv"]
+        z = to_ball(adv + s["eta"] * ops.steepest_step(s["grad"], norm))
         adv = to_ball(adv + (z - adv) * a + grad2 * (1.0 - a))
-        obj, logits, grad = core.objective_and_gradient(model, adv, labels,
-                                                        **grad_kw)
+        (obj, logits), grad = ascent.gradient(objective, adv)
         hit = success(logits)
-        best_adv = tf.where(_col(hit, x0), adv, best_adv)
-        found = found | hit
-        improved = obj > loss_best
-        x_best = tf.where(_col(improved, x0), adv, x_best)
-        grad_best = tf.where(_col(improved, x0), grad, grad_best)
-        loss_best = tf.where(improved, obj, loss_best)
-        history.append(obj)
-        if i + 1 in checkpoints:
-            k = i + 1 - last_check
-            window = history[-(k + 1):]
-            rises = tf.add_n([tf.cast(window[j + 1] > window[j], tf.float32)
-                              for j in range(k)])
-            oscillating = rises < rho * k
-            stalled = tf.logical_not(reduced_last) & (loss_best_last >= loss_best)
-            reduce = oscillating | stalled
-            reduced_last = reduce
-            loss_best_last = loss_best
-            col = _col(reduce, x0)
-            eta = tf.where(col, eta / 2.0, eta)
-            adv = tf.where(col, x_best, adv)
-            grad = tf.where(col, grad_best, grad)
-            last_check = i + 1
-    out = tf.where(_col(found, x0), best_adv, x_best)
-    return tf.stop_gradient(tf.cast(out, in_dtype)), found, loss_best
+        s["adv_old"] = s["adv"]
+        s["best_adv"] = tf.where(col(hit), adv, s["best_adv"])
+        s["found"] = s["found"] | hit
+        improved = obj > s["loss_best"]
+        s["x_best"] = tf.where(col(improved), adv, s["x_best"])
+        grad_best = tf.where(col(improved), grad, s["grad_best"])
+        loss_best = tf.where(improved, obj, s["loss_best"])
+        rises = s["rises"] + tf.cast(obj > s["prev_obj"], tf.float32)
+        # Checkpoint: halve eta and go back to the best point where the
+        # objective rose too rarely, or stalled after an unreduced eta.
+        check = is_check_at[i + 1]
+        k = tf.cast(i + 1 - s["last_check"], tf.float32)
+        oscillating = rises < rho * k
+        stalled = tf.logical_not(s["reduced_last"]) & (
+            s["loss_best_last"] >= loss_best)
+        reduce = (oscillating | stalled) & check
+        s["reduced_last"] = tf.where(check, reduce, s["reduced_last"])
+        s["loss_best_last"] = tf.where(check, loss_best, s["loss_best_last"])
+        s["rises"] = tf.where(check, tf.zeros_like(rises), rises)
+        s["last_check"] = tf.where(check, i + 1, s["last_check"])
+        s["eta"] = tf.where(col(reduce), s["eta"] / 2.0, s["eta"])
+        s["adv"] = tf.where(col(reduce), s["x_best"], adv)
+        s["grad"] = tf.where(col(reduce), grad_best, grad)
+        s["grad_best"], s["loss_best"], s["prev_obj"] = grad_best, loss_best, obj
+        return i + 1, s
+
+    _, state = tf.while_loop(lambda i, s: i < steps, body,
+                             (tf.constant(0), state))
+    out = tf.where(col(state["found"]), state["best_adv"], state["x_best"])
+    return (tf.stop_gradient(tf.cast(out, in_dtype)), state["found"],
+            state["loss_best"])

@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_adv import ops, validation
-from keras_adv.attacks import core
+from keras_adv.attacks import ascent, core
 from keras_adv.attacks.losses import attack_objective, is_successful
 
 _CHUNK = 500  # iterations per compiled call; broken examples leave between
@@ -144,7 +144,8 @@ def _loss_and_hit(model, x4, labels, source, *, loss, targeted, from_logits,
                   in_shape, in_dtype):
     """The loss to minimise and the success flags, from one forward pass."""
     xin = tf.cast(tf.reshape(x4, (-1,) + in_shape), in_dtype)
-    logits = ops.model_logits(model, xin, from_logits)
+    logits = ascent.check_finite(ops.model_logits(model, xin, from_logits),
+                                 "outputs")
     obj = attack_objective(logits, labels, loss, targeted, source)
     return -obj, is_successful(logits, labels, targeted)
 
