@@ -12,6 +12,7 @@ the command prints one line to stderr and exits with status 2.
 import argparse
 import os
 import sys
+import warnings
 import zipfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -109,14 +110,17 @@ def _evaluate(args):
         _check_output(flag, out)  # before the run, not after it
     x, y = _load_data(args.data, args.n)
     model, from_logits = load_model(args.path, x)
-    from keras_adv.evaluation import evaluate_robustness
+    from keras_adv.evaluation import MaskingWarning, evaluate_robustness
 
-    report = evaluate_robustness(
-        model, x, y, eps=eps, norm=args.norm, attacks=args.attacks,
-        eot_samples=args.eot, batch_size=args.batch_size, seed=args.seed,
-        from_logits=from_logits,
-        progress=False if args.no_progress else None,
-    )
+    with warnings.catch_warnings():
+        # The table below lists every MaskingWarning; do not print them twice.
+        warnings.simplefilter("ignore", MaskingWarning)
+        report = evaluate_robustness(
+            model, x, y, eps=eps, norm=args.norm, attacks=args.attacks,
+            eot_samples=args.eot, batch_size=args.batch_size, seed=args.seed,
+            from_logits=from_logits,
+            progress=False if args.no_progress else None,
+        )
     print(report.table())
     outputs = [p for p in (args.json, args.plot) if p]
     fresh = [p for p in outputs if not os.path.exists(p)]
