@@ -12,22 +12,22 @@ from tests.conftest import linear_model
 
 
 def _data(base):
-    """10 examples: x0 = 0.75 (4), 0.25 (4) and 0.6 (2); y = base's labels."""
+    """10 examples: x0 = 0.05 (4), 0.75 (4) and 0.6 (2); y = base's labels."""
     rng = np.random.RandomState(0)
     x = rng.uniform(0.3, 0.7, (10, 6)).astype("float32")
-    x[:, 0] = [0.25, 0.75] * 4 + [0.6, 0.6]
+    x[:, 0] = [0.05, 0.75] * 4 + [0.6, 0.6]
     y = np.argmax(base(x).numpy(), -1)
     return x, y
 
 
 def _nan_off_grid(base):
-    """base + 0 * log(0.01 - |x0 - 0.75|) where x0 > 0.5: finite for
-    x0 <= 0.5 and at x0 = 0.75, NaN for other x0 > 0.5 (log of a negative).
+    """base + 0 * log(0.01 - |x0 - 0.75|) where x0 > 0.4: finite for
+    x0 <= 0.4 and at x0 = 0.75, NaN for other x0 > 0.4 (log of a negative).
     The log's gradient never leaks NaN into the finite examples."""
 
     def model(v):
         x0 = v[:, :1]
-        term = tf.where(x0 > 0.5, tf.math.log(0.01 - tf.abs(x0 - 0.75)), 0.0)
+        term = tf.where(x0 > 0.4, tf.math.log(0.01 - tf.abs(x0 - 0.75)), 0.0)
         return base(v) + 0.0 * term
 
     return model
@@ -38,7 +38,7 @@ def test_nan_outputs_count_as_wrong_clean_and_not_broken_under_attack():
     x, y = _data(base)
     model = _nan_off_grid(base)
     assert np.isnan(model(x).numpy()[[8, 9]]).all()
-    kwargs = dict(eps=0.1, attacks="fgsm", checks=False, metrics=False, seed=0)
+    kwargs = dict(eps=0.3, attacks="fgsm", checks=False, metrics=False, seed=0)
     with pytest.warns(MaskingWarning) as record:
         report = evaluate_robustness(model, x, y, **kwargs)
     assert [r.message for r in record] == report.warnings
@@ -47,8 +47,8 @@ def test_nan_outputs_count_as_wrong_clean_and_not_broken_under_attack():
     assert "on 4 examples attacked by fgsm" in report.warnings[1].message
     assert report.diagnostics["non_finite"] == {"clean": 2, "fgsm": 4}
     assert report.clean_accuracy == 0.8  # the two NaN rows count as wrong
-    # FGSM moves x0 off 0.75 (NaN there): those 4 stay robust; the 4 finite
-    # examples fare exactly as under the plain model.
+    # FGSM moves x0 from 0.75 to 0.45 or 1 (NaN there): those 4 stay robust;
+    # the 4 others (x0 stays below 0.4) fare exactly as under the plain model.
     plain = evaluate_robustness(base, x[0:8:2], y[0:8:2], **kwargs)
     assert report.robust_accuracy == (4 + 4 * plain.robust_accuracy) / 10
     assert plain.robust_accuracy < 1.0
@@ -75,13 +75,13 @@ def test_attack_error_isolates_the_failing_examples():
     common = dict(norm="linf", clip=(0.0, 1.0), eot=1, from_logits=None,
                   classes=4)
     fake = _raising(lambda v: v[:, 0] > 0.5)
-    points = run.attack_points(fake, {}, base, x, y, np.arange(8), 0.2, 0,
+    points = run.attack_points(fake, {}, base, x, y, np.arange(8), 0.3, 0,
                                500, common)
     assert points.nonfinite == 4 and points.invalid == 0
     assert points.error == "model gave non-finite outputs (simulated)"
     assert points.splits == 7  # 8 -> 4+4 -> 2+2+2+2 -> singletons
     honest = run.attack_points(plan.ATTACKS["fgsm"], {}, base, x, y,
-                               np.arange(0, 8, 2), 0.2, 0, 500, common)
+                               np.arange(0, 8, 2), 0.3, 0, 500, common)
     assert honest.indices().size > 0
     np.testing.assert_array_equal(np.sort(points.indices()),
                                   np.sort(honest.indices()))
