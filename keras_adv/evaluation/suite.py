@@ -99,6 +99,8 @@ def evaluate_robustness(
             callable, an unknown attack, attack option or norm, a negative
             or non-numeric eps, bad labels, or `x` that is empty,
             non-finite, outside `clip` or not of the model's input shape.
+        MaskingWarning: only when a warnings filter escalates it
+            (`warnings.simplefilter("error", MaskingWarning)`).
 
     Example:
 
