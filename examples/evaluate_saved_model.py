@@ -25,11 +25,15 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     import os
+    import warnings
 
     import keras
 
     import keras_adv
     from keras_adv.models import loading
+
+    # The table lists the gradient-masking warnings; print them once.
+    warnings.simplefilter("ignore", keras_adv.evaluation.MaskingWarning)
 
     os.makedirs(FLAGS.out, exist_ok=True)
     (x_train, y_train), (x_test, y_test) = keras_adv.datasets.load("mnist5k")

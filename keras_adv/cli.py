@@ -230,14 +230,17 @@ def _evaluate(args):
     parse_attacks(args.attacks)  # unknown names fail before loading anything
     x, y = _load_data(args.data, args.n)
     model, from_logits = _load_model(args.path, x, args.trust_model)
-    from keras_adv.evaluation import evaluate_robustness
+    from keras_adv.evaluation import MaskingWarning, evaluate_robustness
 
-    report = evaluate_robustness(
-        model, x, y, eps=eps, norm=args.norm, attacks=args.attacks,
-        eot_samples=args.eot, batch_size=args.batch_size, seed=args.seed,
-        from_logits=from_logits,
-        progress=False if args.no_progress else None,
-    )
+    with warnings.catch_warnings():
+        # The table below lists every MaskingWarning; do not print them twice.
+        warnings.simplefilter("ignore", MaskingWarning)
+        report = evaluate_robustness(
+            model, x, y, eps=eps, norm=args.norm, attacks=args.attacks,
+            eot_samples=args.eot, batch_size=args.batch_size, seed=args.seed,
+            from_logits=from_logits,
+            progress=False if args.no_progress else None,
+        )
     print(report.table())
     _write_outputs(report, args.json, args.plot)
     return 0

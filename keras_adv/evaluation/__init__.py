@@ -2,8 +2,12 @@
 
 `evaluate_robustness` runs an attack suite (AutoAttack's APGD-CE, APGD-T and
 Square by default) on the points still robust after each attack, checks for
-gradient masking, and returns a `RobustnessReport`. Evaluation calls the
-attacks in `keras_adv.attacks`; the attacks never import it.
+gradient masking, and returns a `RobustnessReport`. It runs in stages: `plan`
+(arguments, attack registry, clean predictions), `run` (attacks per eps),
+`checks` (masking diagnostics from `masking`) and the report (`suite`).
+`MaskingWarning` is a `UserWarning`, also emitted through `warnings.warn`.
+Evaluation calls the attacks in `keras_adv.attacks`; the attacks never
+import it.
 """
 
 from keras_adv.evaluation.metrics import empirical_robustness, loss_sensitivity

@@ -186,3 +186,31 @@ def valid_points(adv, x, eps, norm, clip):
             ok &= (np.nan_to_num(adv, nan=lo).min(axis=1) >= lo - 1e-6) & (
                 np.nan_to_num(adv, nan=hi).max(axis=1) <= hi + 1e-6)
     return ok
+
+
+def non_finite_clean_warning(count, total):
+    """The warning for a model whose clean outputs are NaN or inf (those
+    examples count as misclassified). Example:
+    `non_finite_clean_warning(3, 500)`."""
+    return MaskingWarning(
+        "non_finite",
+        f"The model's outputs are NaN or inf on {count} of {total} clean "
+        "examples; they count as misclassified (a NaN is no prediction) and "
+        "were not attacked. Find the layer that produces them (log, sqrt or "
+        "division outside its domain) before trusting any accuracy.",
+    )
+
+
+def non_finite_warning(name, count, error=None):
+    """The warning for examples on which an attack met NaN or inf outputs
+    or gradients: they were counted as not broken. Example:
+    `non_finite_warning("apgd-ce", 5)`."""
+    seen = f" (first error: {error})" if error else ""
+    return MaskingWarning(
+        "non_finite",
+        f"The model gave non-finite outputs or input gradients on {count} "
+        f"examples attacked by {name} (summed over eps){seen}. They were "
+        "counted as not broken, so the robust accuracy may be overestimated: "
+        "make the model finite on the whole eps-ball (a NaN there is "
+        "gradient masking) and evaluate again.",
+    )

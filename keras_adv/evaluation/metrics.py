@@ -55,7 +55,8 @@ def empirical_robustness(model, x, y=None, *, norm="l2", clip=(0.0, 1.0),
         adv = deepfool(model, x[idx], y[idx], norm=norm, clip=clip,
                        steps=steps, overshoot=overshoot,
                        from_logits=from_logits).numpy()
-        flipped = ops.batched_logits(model, adv, batch_size, from_logits).argmax(-1) != y[idx]
+        flipped = ops.batched_logits(model, adv, batch_size,
+                                     from_logits).argmax(-1) != y[idx]
         failed += int((~flipped).sum())
         r = (adv - x[idx]).reshape(len(idx), -1)
         base = x[idx].reshape(len(idx), -1)

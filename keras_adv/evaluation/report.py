@@ -4,9 +4,14 @@ import dataclasses
 import json
 
 
-@dataclasses.dataclass(frozen=True)
-class MaskingWarning:
+@dataclasses.dataclass(eq=True, unsafe_hash=True)
+class MaskingWarning(UserWarning):
     """A sign that the evaluation may overestimate robustness.
+
+    A `UserWarning`: `evaluate_robustness` emits each one through
+    `warnings.warn` (pointing at the caller's line) and also keeps it as a
+    structured record in `RobustnessReport.warnings`. Filter or escalate it
+    like any warning, e.g. `warnings.simplefilter("error", MaskingWarning)`.
 
     Attributes:
         check: which check fired: `"gradients"` (input gradients zero,
@@ -14,8 +19,11 @@ class MaskingWarning:
             calls without `eot_samples`), `"single_step"` (FGSM beats the
             iterative attacks), `"black_box"` (the score-based attack beats
             the white-box ones), `"eps_growth"` (accuracy does not fall
-            toward zero as eps grows) or `"invalid"` (an attack returned
-            points outside the eps-ball, the box, or non-finite values).
+            toward zero as eps grows), `"invalid"` (an attack returned
+            points outside the eps-ball, the box, or non-finite values) or
+            `"non_finite"` (the model gave NaN or inf outputs or gradients;
+            such examples count as misclassified when clean and as not
+            broken under attack).
         message: what was seen and what to do about it.
 
     Example:
@@ -23,10 +31,16 @@ class MaskingWarning:
     >>> w = MaskingWarning("randomness", "Outputs change ...")
     >>> w.check
     'randomness'
+    >>> isinstance(w, UserWarning)
+    True
     """
 
     check: str
     message: str
+
+    def __post_init__(self):
+        # Exception machinery (pickling, tracebacks) reads `args`.
+        super().__init__(self.check, self.message)
 
     def __str__(self):
         return f"[{self.check}] {self.message}"

@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from keras_adv.evaluation import (
+    MaskingWarning,
     RobustnessReport,
     empirical_robustness,
     evaluate_robustness,
@@ -48,6 +49,17 @@ def _wrap(base, before=None, after=None):
 
 def _checks(report):
     return {w.check for w in report.warnings}
+
+
+def _warned(*args, **kwargs):
+    """evaluate_robustness expecting MaskingWarnings: each one in the report
+    is also emitted once, in order, pointing at the caller's line."""
+    with pytest.warns(MaskingWarning) as record:
+        report = evaluate_robustness(*args, **kwargs)
+    emitted = [r for r in record if isinstance(r.message, MaskingWarning)]
+    assert [r.message for r in emitted] == report.warnings
+    assert {r.filename for r in emitted} == {__file__}
+    return report
 
 
 def test_normal_model_report_and_no_warning(trained_cnn, data, tmp_path):
@@ -92,7 +104,7 @@ def test_zero_gradients_fire_and_dlr_still_breaks(trained_cnn, data):
     normal = evaluate_robustness(trained_cnn, x, y, eps=0.1, attacks=FAST[:1],
                                  metrics=False, seed=0)
     saturated = _wrap(trained_cnn, after=lambda z: 1000.0 * z)
-    report = evaluate_robustness(
+    report = _warned(
         saturated, x, y, eps=0.1,
         attacks=[("apgd-ce", {"steps": 10}), ("apgd-t", {"steps": 10})],
         metrics=False, seed=0)
@@ -104,7 +116,7 @@ def test_zero_gradients_fire_and_dlr_still_breaks(trained_cnn, data):
 def test_missing_gradients_fire_and_only_black_box_runs(trained_cnn, data):
     x, y = data
     quantized = _wrap(trained_cnn, before=lambda v: tf.round(v * 8.0) / 8.0)
-    report = evaluate_robustness(quantized, x, y, eps=0.3, attacks=FAST,
+    report = _warned(quantized, x, y, eps=0.3, attacks=FAST,
                                  metrics=False, seed=0)
     assert "gradients" in _checks(report)
     assert "no input gradient" in report.warnings[0].message
@@ -117,7 +129,7 @@ def test_nan_gradients_fire(trained_cnn, data):
     x, y = data
     # |x| computed as sqrt(x^2): same outputs, NaN gradient at zero pixels.
     nan_grad = _wrap(trained_cnn, before=lambda v: tf.sqrt(tf.square(v)))
-    report = evaluate_robustness(nan_grad, x, y, eps=0.1, attacks=FAST[:1],
+    report = _warned(nan_grad, x, y, eps=0.1, attacks=FAST[:1],
                                  metrics=False, seed=0)
     assert "gradients" in _checks(report)
     assert any("NaN" in w.message for w in report.warnings)
@@ -130,7 +142,7 @@ def test_randomness_fires_without_eot_only(trained_cnn, data):
         noise = tf.random.normal(tf.shape(v), stddev=0.05)
         return trained_cnn(tf.clip_by_value(v + noise, 0, 1), training=False)
 
-    report = evaluate_robustness(noisy, x, y, eps=0.1, attacks=FAST[:1],
+    report = _warned(noisy, x, y, eps=0.1, attacks=FAST[:1],
                                  metrics=False, seed=0)
     assert "randomness" in _checks(report)
     assert "eot_samples=20" in str(report.warnings)
@@ -143,7 +155,7 @@ def test_randomness_fires_without_eot_only(trained_cnn, data):
 def test_single_step_beating_iterative_fires(trained_cnn, data):
     x, y = data
     model = _wrap(trained_cnn, before=_reverse_off_grid)
-    report = evaluate_robustness(model, x, y, eps=0.15, attacks=FAST[:1],
+    report = _warned(model, x, y, eps=0.15, attacks=FAST[:1],
                                  metrics=False, seed=0)
     assert "single_step" in _checks(report)
     assert report.diagnostics["fgsm_only"][0] > 1
@@ -152,7 +164,7 @@ def test_single_step_beating_iterative_fires(trained_cnn, data):
 def test_black_box_beating_white_box_fires(trained_cnn, data):
     x, y = data
     model = _wrap(trained_cnn, before=_reverse)
-    report = evaluate_robustness(model, x, y, eps=0.2, attacks=FAST,
+    report = _warned(model, x, y, eps=0.2, attacks=FAST,
                                  metrics=False, seed=0)
     assert "black_box" in _checks(report)
     assert report.diagnostics["black_box_only"][0] > 1
@@ -161,7 +173,7 @@ def test_black_box_beating_white_box_fires(trained_cnn, data):
 def test_accuracy_not_falling_with_eps_fires(trained_cnn, data):
     x, y = data
     model = _wrap(trained_cnn, before=_reverse)
-    report = evaluate_robustness(model, x, y, eps=0.1, attacks=FAST[:1],
+    report = _warned(model, x, y, eps=0.1, attacks=FAST[:1],
                                  metrics=False, seed=0)
     assert "eps_growth" in _checks(report)
     assert report.diagnostics["large_eps"]["accuracy"] > 0.5
