@@ -44,6 +44,7 @@ _check_tensorflow()
 from keras_adv import (  # noqa: E402
     attacks,
     callbacks,
+    certification,
     datasets,
     defenses,
     evaluation,
@@ -62,6 +63,7 @@ __all__ = [
     "apgd",
     "attacks",
     "callbacks",
+    "certification",
     "datasets",
     "deepfool",
     "defenses",
