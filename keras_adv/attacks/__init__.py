@@ -7,6 +7,7 @@ configuration) or inside a `tf.function`, and never import defenses or
 evaluation code.
 """
 
+from keras_adv.attacks._smooth import smooth_pgd
 from keras_adv.attacks.apgd import apgd, apgd_checkpoints
 from keras_adv.attacks.deepfool import deepfool
 from keras_adv.attacks.fgsm import fgsm
@@ -23,5 +24,6 @@ __all__ = [
     "fgsm",
     "margin",
     "pgd",
+    "smooth_pgd",
     "square",
 ]
