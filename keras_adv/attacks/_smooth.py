@@ -88,23 +88,22 @@ def smooth_pgd(model, x, y=None, *, sigma, eps, steps=10, samples=4,
     return smooth_pgd_loop(model, *args, **static)
 
 
-def smooth_log_probs(model, x, noise, in_dtype):
+def smooth_log_probs(model, x, noise, samples, in_dtype):
     """`log G(x)`: the log of the mean softmax of `model` over the noisy
     copies `x + noise[i]`, shape `(batch, classes)`.
 
-    `noise` has shape `(samples * batch, ...)`, sample-major.
+    `noise` has shape `(samples * batch, ...)`, sample-major; `samples` is
+    a Python integer (static shapes keep the model's graph specialised).
 
     Example: `smooth_log_probs(model, x, 0.25 * tf.random.normal(
-    (4 * 8, 784)), tf.float32)`.
+    (4 * 8, 784)), 4, tf.float32)`.
     """
-    batch = tf.shape(x)[0]
-    samples = tf.shape(noise)[0] // batch
-    reps = tf.concat([[samples], tf.ones([x.shape.rank - 1], tf.int32)], 0)
+    reps = [samples] + [1] * (x.shape.rank - 1)
     logits = core.model_logits(model, tf.cast(tf.tile(x, reps) + noise,
                                               in_dtype))
     probs = tf.nn.softmax(logits)
     mean = tf.reduce_mean(
-        tf.reshape(probs, tf.stack([samples, batch, -1])), axis=0)
+        tf.reshape(probs, [samples, -1, probs.shape[-1]]), axis=0)
     return tf.math.log(tf.maximum(mean, 1e-20))
 
 
@@ -118,17 +117,18 @@ def smooth_pgd_loop(model, x, labels, sigma, eps, alpha, seed, *, steps,
     """
     in_dtype = x.dtype
     x0 = tf.cast(x, tf.float32)
-    shape = tf.concat([[samples * tf.shape(x0)[0]], tf.shape(x0)[1:]], 0)
-    noise = sigma * tf.random.stateless_normal(shape, seed)
+    reps = [samples] + [1] * (x0.shape.rank - 1)
+    noise = sigma * tf.random.stateless_normal(tf.shape(tf.tile(x0, reps)),
+                                               seed)
     if own_labels:
-        labels = tf.argmax(smooth_log_probs(model, x0, noise, in_dtype),
+        labels = tf.argmax(smooth_log_probs(model, x0, noise, samples, in_dtype),
                            axis=-1, output_type=tf.int32)
     labels = tf.cast(labels, tf.int32)
 
     def step(i, adv):
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(adv)
-            log_g = smooth_log_probs(model, adv, noise, in_dtype)
+            log_g = smooth_log_probs(model, adv, noise, samples, in_dtype)
             loss = -tf.reduce_sum(
                 tf.gather(log_g, labels[:, None], batch_dims=1))
         grad = tape.gradient(loss, adv)
