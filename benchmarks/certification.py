@@ -5,6 +5,8 @@
    - the inline limit: a bare `tf.function` that only adds Gaussian noise
      to a full batch and runs the model on it (argmax out), called once
      per batch of the same size;
+   - the model's forward pass alone on the same number of batches (no
+     noise): the floor under every implementation;
    - ART's `TensorFlowV2RandomizedSmoothing.certify` (NumPy noise, one
      example at a time), same model, n0, n and batch size.
    The model is `small_cnn` (its weights do not change the cost). Timings
@@ -58,6 +60,23 @@ def inline_limit(model, sigma):
     return run
 
 
+def forward_only(model):
+    """The floor of every implementation: the model alone on a fixed batch
+    (no noise, no counting)."""
+    import tensorflow as tf
+
+    @tf.function
+    def argmax(x_batch):
+        return tf.argmax(model(x_batch, training=False), -1)
+
+    def run(x, passes):
+        batch = tf.repeat(tf.constant(x[:1]), FLAGS.batch, axis=0)
+        for _ in range(-(-passes // FLAGS.batch)):
+            argmax(batch).numpy()
+
+    return run
+
+
 def art_certifier(model, sigma, x_shape):
     """ART's randomized-smoothing wrapper of the same model, or None."""
     try:
@@ -94,11 +113,13 @@ def throughput(x):
     x = x[: FLAGS.throughput_examples]
     passes = len(x) * (n0 + n)
     inline = inline_limit(model, sigma)
+    forward = forward_only(model)
     fns = {
         "keras_adv certify": lambda: certification.certify(
             model, x, sigma=sigma, n0=n0, n=n, alpha=FLAGS.alpha,
             batch_size=FLAGS.batch, seed=0),
         "inline tf.function limit": lambda: inline(x, passes),
+        "model forward only (no noise)": lambda: forward(x, passes),
     }
     art = art_certifier(model, sigma, x.shape[1:])
     if art is not None:
