@@ -133,6 +133,19 @@ class CertificationReport:
                          radii=DEFAULT_RADII, seconds=0.0):
         """Builds the report from a `Certificate` and the labels.
 
+        Args:
+            certificate: a `Certificate` from `certify`.
+            y: integer labels `(batch,)`.
+            sigma, n0, n, alpha: the settings the certificate was made with.
+            radii: radii to report (each >= 0).
+            seconds: wall time of the certification (0: unknown).
+
+        Returns:
+            A `CertificationReport`.
+
+        Raises:
+            ValueError: as `certified_accuracy`.
+
         Example: `CertificationReport.from_certificate(cert, y, sigma=0.25,
         n0=100, n=10_000, alpha=0.001)`.
         """
