@@ -6,7 +6,7 @@
      to a full batch and runs the model on it (argmax out), called once
      per batch of the same size;
    - the model's forward pass alone on the same number of batches (no
-     noise): the floor under every implementation;
+     noise, no counting), one call per batch: what the model itself costs;
    - ART's `TensorFlowV2RandomizedSmoothing.certify` (NumPy noise, one
      example at a time), same model, n0, n and batch size.
    The model is `small_cnn` (its weights do not change the cost). Timings
@@ -61,8 +61,8 @@ def inline_limit(model, sigma):
 
 
 def forward_only(model):
-    """The floor of every implementation: the model alone on a fixed batch
-    (no noise, no counting)."""
+    """The model alone on a fixed batch, one call per batch (no noise, no
+    counting)."""
     import tensorflow as tf
 
     @tf.function
