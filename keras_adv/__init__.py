@@ -3,6 +3,7 @@
 Attacks (`keras_adv.attacks`), defenses that plug into `model.fit`
 (`keras_adv.defenses`, `keras_adv.models.AdversarialModel`), layers
 (`keras_adv.layers`), robustness evaluation (`keras_adv.evaluate_robustness`),
+certified robustness by randomized smoothing (`keras_adv.certification`),
 callbacks, and data (`keras_adv.datasets`, embedded offline by default).
 
 The submodules load on first use (`keras_adv.attacks`, `keras_adv.pgd`, ...),
@@ -53,6 +54,7 @@ def _check_tensorflow():
 _SUBMODULES = (
     "attacks",
     "callbacks",
+    "certification",
     "datasets",
     "defenses",
     "evaluation",

@@ -57,3 +57,10 @@ def test_semi_supervised_vat(tmp_path, combine):
               "--save", str(tmp_path / "m.keras"), tmp_path=tmp_path)
     assert "labels only: test accuracy" in out
     assert (tmp_path / "m.keras").exists()
+
+
+def test_certify(tmp_path):
+    out = run("certify.py", "--out", str(tmp_path / "out"), tmp_path=tmp_path)
+    assert "Certified accuracy (L2, sigma=0.25" in out
+    for name in ("certified.json", "certified.png"):
+        assert (tmp_path / "out" / name).exists(), name

@@ -14,6 +14,7 @@ from keras_adv.attacks._apgd import apgd, apgd_checkpoints
 from keras_adv.attacks._deepfool import deepfool
 from keras_adv.attacks._fgsm import fgsm
 from keras_adv.attacks._pgd import pgd
+from keras_adv.attacks._smooth import smooth_pgd
 from keras_adv.attacks._square import square
 from keras_adv.attacks.ascent import (
     ascend,
@@ -36,5 +37,6 @@ __all__ = [
     "objective_ascent",
     "pgd",
     "project_step",
+    "smooth_pgd",
     "square",
 ]

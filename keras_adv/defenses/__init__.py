@@ -29,6 +29,7 @@ from keras_adv.defenses.mixture import (
 )
 from keras_adv.defenses.pgd_training import PGDTraining
 from keras_adv.defenses.sap import insert_sap
+from keras_adv.defenses.smoothing import GaussianAugmentation, SmoothAdv
 from keras_adv.defenses.trades import TRADES
 from keras_adv.defenses.vat import VAT
 
@@ -42,9 +43,11 @@ __all__ = [
     "FGSMTraining",
     "FastTraining",
     "FreeTraining",
+    "GaussianAugmentation",
     "LossResult",
     "PGDTraining",
     "RandomizedMixture",
+    "SmoothAdv",
     "Temperature",
     "adversarial_loss",
     "defensive_distillation",

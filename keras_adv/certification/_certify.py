@@ -1,0 +1,317 @@
+"""Randomized smoothing: CERTIFY and PREDICT (Cohen, Rosenfeld and Kolter 2019).
+
+The smoothed classifier is `g(x) = argmax_c P(f(x + N(0, sigma^2 I)) = c)`.
+Its class counts come from `sample_counts`, which draws the Gaussian noise
+and counts the base classifier's predictions in one compiled graph: a
+`tf.while_loop` over chunks of `batch_size` noisy inputs, each chunk a slice
+of the flattened (example, sample) index, so chunks stay full whether `n` is
+larger than `batch_size` (several chunks per example) or smaller (several
+examples per chunk). The statistics (Clopper-Pearson bound, binomial test)
+run in NumPy/SciPy on the counts.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+import tensorflow as tf
+from scipy import stats
+
+from keras_adv.attacks import core
+
+ABSTAIN = -1
+
+
+class Certificate(NamedTuple):
+    """What `certify` returns, one entry per example.
+
+    Attributes:
+        prediction: int64 array `(batch,)`, the class of the smoothed
+            classifier, or -1 where it abstains.
+        radius: float64 array `(batch,)`, the certified L2 radius (0 where
+            it abstains).
+        counts: int64 array `(batch, classes)`, the per-class counts of the
+            `n` certification samples (each row sums to `n`).
+
+    Example:
+
+    >>> c = Certificate(np.array([1]), np.array([0.5]), np.array([[3, 97]]))
+    >>> int(c.counts.sum())
+    100
+    """
+
+    prediction: np.ndarray
+    radius: np.ndarray
+    counts: np.ndarray
+
+
+def certify(model, x, *, sigma, n0=100, n=100_000, alpha=0.001,
+            batch_size=1000, seed=None):
+    """Certified L2 robustness of the Gaussian-smoothed `model` (CERTIFY).
+
+    Cohen, Rosenfeld and Kolter, "Certified Adversarial Robustness via
+    Randomized Smoothing", ICML 2019, Algorithm CERTIFY. For each example,
+    `n0` noisy copies `x + N(0, sigma^2 I)` select the class c_A (the most
+    frequent base prediction, the lowest index on ties); `n` fresh copies
+    count k = #{f(x + noise) = c_A}; the one-sided Clopper-Pearson lower
+    bound `p_lower = Beta(alpha; k, n - k + 1)` (`clopper_pearson_lower`)
+    bounds P(f(x + noise) = c_A) with probability >= 1 - alpha. If
+    `p_lower > 1/2` the smoothed classifier predicts c_A and no L2
+    perturbation of norm < `sigma * Phi^-1(p_lower)` changes that; else it
+    abstains (prediction -1, radius 0). Noise is not clipped to any input
+    box (the theorem is about the unclipped Gaussian).
+
+    Noise and counting run in one compiled graph per model and
+    configuration (`sample_counts`); the model runs with `training=False`.
+
+    Args:
+        model: a Keras model or callable mapping a batch to class scores
+            `(batch, classes)` (logits or probabilities: only the argmax is
+            used).
+        x: float array or tensor `(batch, ...)`, finite.
+        sigma: noise standard deviation (> 0).
+        n0: selection samples per example (>= 1).
+        n: estimation samples per example (>= 1).
+        alpha: failure probability of each certificate, in (0, 1).
+        batch_size: noisy inputs per forward pass (>= 1).
+        seed: integer for a repeatable certificate (same seed, same
+            `batch_size`: same result); `None` draws from the global
+            generator (`keras.utils.set_random_seed` governs it).
+
+    Returns:
+        A `Certificate(prediction, radius, counts)` of NumPy arrays.
+
+    Raises:
+        ValueError: sigma <= 0 or not finite, n0 or n < 1, alpha outside
+            (0, 1), batch_size < 1, a bad seed, x empty, not finite or not
+            of the model's input shape, or a model output that is not
+            `(batch, classes)`.
+
+    Example:
+
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    >>> x = np.zeros((3, 2), "float32")
+    >>> cert = certify(model, x, sigma=0.5, n0=10, n=100, seed=0)
+    >>> cert.counts.sum(axis=1).tolist()
+    [100, 100, 100]
+    """
+    x, sigma, num_classes = _check(model, x, sigma=sigma, batch_size=batch_size)
+    n0 = core.check_int("n0", n0)
+    n = core.check_int("n", n)
+    alpha = check_alpha(alpha)
+    seed_t = core.seed_tensor(seed)
+    select = _counts(model, x, sigma, n0, batch_size, num_classes,
+                     tf.random.experimental.stateless_fold_in(seed_t, 0))
+    counts = _counts(model, x, sigma, n, batch_size, num_classes,
+                     tf.random.experimental.stateless_fold_in(seed_t, 1))
+    top = np.argmax(select, axis=1)
+    k = counts[np.arange(len(top)), top]
+    p_lower = clopper_pearson_lower(k, n, alpha)
+    certified = p_lower > 0.5
+    radius = np.zeros(len(top), np.float64)
+    radius[certified] = sigma * stats.norm.ppf(p_lower[certified])
+    prediction = np.where(certified, top, ABSTAIN).astype(np.int64)
+    return Certificate(prediction, radius, counts)
+
+
+def predict(model, x, *, sigma, n=100, alpha=0.001, batch_size=1000,
+            seed=None):
+    """The smoothed classifier's prediction with a binomial test (PREDICT).
+
+    Cohen, Rosenfeld and Kolter 2019, Algorithm PREDICT: `n` noisy copies
+    `x + N(0, sigma^2 I)` give class counts; with n_A >= n_B the two top
+    counts, the prediction is the top class when the two-sided binomial test
+    of n_A successes in n_A + n_B trials at p = 1/2
+    (`scipy.stats.binomtest`) has a p-value <= `alpha`, else -1 (abstain).
+    The returned class differs from the smoothed classifier's with
+    probability at most `alpha`.
+
+    Args:
+        model: a Keras model or callable returning class scores.
+        x: float array or tensor `(batch, ...)`, finite.
+        sigma: noise standard deviation (> 0).
+        n: samples per example (>= 1).
+        alpha: error probability, in (0, 1).
+        batch_size: noisy inputs per forward pass (>= 1).
+        seed: integer for a repeatable result, or `None`.
+
+    Returns:
+        An int64 NumPy array `(batch,)` of classes, -1 where it abstains.
+
+    Raises:
+        ValueError: as `certify`.
+
+    Example:
+
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    >>> predict(model, np.zeros((2, 2), "float32"), sigma=0.5, seed=0).shape
+    (2,)
+    """
+    x, sigma, num_classes = _check(model, x, sigma=sigma, batch_size=batch_size)
+    n = core.check_int("n", n)
+    alpha = check_alpha(alpha)
+    counts = _counts(model, x, sigma, n, batch_size, num_classes,
+                     core.seed_tensor(seed))
+    return _binomial_decision(counts, alpha)
+
+
+def sample_counts(model, x, *, sigma, n, batch_size=1000, seed=None):
+    """Per-class counts of the base predictions on `n` noisy copies of each
+    example of `x` (`x + N(0, sigma^2 I)`, unclipped).
+
+    The sampling and counting run in one `tf.function` compiled once per
+    model and configuration (cached weakly, as the attacks' loops): a
+    `tf.while_loop` over chunks of `batch_size` noisy inputs taken from the
+    flattened (example, sample) index, so every forward pass but the last
+    is full. Chunk c draws its noise from the stateless generator at
+    `fold_in(seed, c)`.
+
+    Args:
+        model: a Keras model or callable returning class scores.
+        x: float array or tensor `(batch, ...)`, finite.
+        sigma: noise standard deviation (> 0).
+        n: samples per example (>= 1).
+        batch_size: noisy inputs per forward pass (>= 1).
+        seed: integer or `None`.
+
+    Returns:
+        An int64 NumPy array `(batch, classes)` whose rows sum to `n`.
+
+    Raises:
+        ValueError: as `certify`.
+
+    Example:
+
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
+    >>> sample_counts(model, np.ones((2, 2), "float32"), sigma=0.1, n=50,
+    ...               seed=0).sum(axis=1).tolist()
+    [50, 50]
+    """
+    x, sigma, num_classes = _check(model, x, sigma=sigma, batch_size=batch_size)
+    n = core.check_int("n", n)
+    return _counts(model, x, sigma, n, batch_size, num_classes,
+                   core.seed_tensor(seed))
+
+
+def clopper_pearson_lower(k, n, alpha):
+    """One-sided Clopper-Pearson lower confidence bound on a binomial
+    proportion: `Beta(alpha; k, n - k + 1)`, and 0 for k = 0.
+
+    With probability >= 1 - alpha the true proportion is >= the bound
+    (Clopper and Pearson 1934; the two-sided interval at level 2 alpha).
+
+    Args:
+        k: successes, an integer or integer array in [0, n].
+        n: trials (>= 1).
+        alpha: in (0, 1).
+
+    Returns:
+        A float64 NumPy array shaped like `k`.
+
+    Example:
+
+    >>> round(float(clopper_pearson_lower(1000, 1000, 0.001)), 6)
+    0.993116
+    """
+    k = np.asarray(k, np.float64)
+    safe = np.maximum(k, 1.0)
+    bound = stats.beta.ppf(alpha, safe, n - safe + 1.0)
+    return np.where(k > 0, bound, 0.0)
+
+
+def check_alpha(alpha):
+    """Validates a probability in the open interval (0, 1).
+
+    Example:
+
+    >>> check_alpha(0.001)
+    0.001
+    """
+    try:
+        value = float(core.check_number("alpha", alpha, positive=True))
+    except (ValueError, TypeError):
+        value = None
+    if value is None or value >= 1.0:
+        raise ValueError(
+            f"alpha must be a number in (0, 1). Received: alpha={alpha!r}")
+    return value
+
+
+# --------------------------------------------------------------------------
+# Checks and the compiled counting loop
+# --------------------------------------------------------------------------
+
+
+def _check(model, x, *, sigma, batch_size):
+    """Validates the shared arguments; returns `(x, sigma, num_classes)`."""
+    core.check_model(model)
+    sigma = float(core.check_number("sigma", sigma, positive=True))
+    core.check_int("batch_size", batch_size)
+    x = core.check_x(x, None)
+    core.check_input_shape(model, x)
+    out = core.model_logits(model, x[:1])
+    if out.shape.rank != 2:
+        raise ValueError(
+            "model must return class scores of shape (batch, classes). "
+            f"Received: model output with shape {tuple(out.shape)}")
+    return x, sigma, int(out.shape[-1])
+
+
+def _counts(model, x, sigma, n, batch_size, num_classes, seed):
+    """Runs the cached compiled counting loop; returns int64 NumPy counts."""
+    fn = core.compiled(model, count_loop, input_rank=x.shape.rank,
+                       batch_size=int(batch_size), num_classes=num_classes)
+    counts = core.run_relaxed(
+        fn, x, tf.constant(sigma, tf.float32), tf.constant(n, tf.int64),
+        tf.cast(seed, tf.int64))
+    return counts.numpy()
+
+
+def count_loop(model, x, sigma, n, seed, *, batch_size, num_classes):
+    """The counting computation on checked tensors (traceable, no checks).
+
+    Chunk c holds the noisy inputs with flat indices
+    `[c * batch_size, min((c + 1) * batch_size, batch * n))`; index j
+    belongs to example `j // n`.
+
+    Example: `count_loop(model, x, 0.25, tf.constant(1000, tf.int64),
+    tf.constant([0, 0], tf.int64), batch_size=1000, num_classes=10)`.
+    """
+    in_dtype = x.dtype
+    x32 = tf.cast(x, tf.float32)
+    batch = tf.shape(x, out_type=tf.int64)[0]
+    total = batch * n
+    size = tf.constant(batch_size, tf.int64)
+    chunks = (total + size - 1) // size
+
+    def body(c, counts):
+        start = c * size
+        index = start + tf.range(tf.minimum(size, total - start))
+        example = index // n
+        clean = tf.gather(x32, example)
+        noise = tf.random.stateless_normal(
+            tf.shape(clean), tf.random.experimental.stateless_fold_in(seed, c))
+        scores = core.call_model(model, tf.cast(clean + sigma * noise, in_dtype))
+        pred = tf.argmax(scores, axis=-1, output_type=tf.int64)
+        counts = tf.tensor_scatter_nd_add(
+            counts, tf.stack([example, pred], axis=1),
+            tf.ones_like(pred))
+        return c + 1, counts
+
+    zeros = tf.zeros(tf.stack([batch, tf.constant(num_classes, tf.int64)]),
+                     tf.int64)
+    _, counts = tf.while_loop(
+        lambda c, _: c < chunks, body, [tf.constant(0, tf.int64), zeros])
+    return counts
+
+
+def _binomial_decision(counts, alpha):
+    """PREDICT's decision on `(batch, classes)` counts."""
+    order = np.argsort(-counts, axis=1, kind="stable")
+    prediction = np.full(len(counts), ABSTAIN, np.int64)
+    for i, row in enumerate(counts):
+        a, b = int(row[order[i, 0]]), 0
+        if counts.shape[1] > 1:
+            b = int(row[order[i, 1]])
+        if stats.binomtest(a, a + b, 0.5).pvalue <= alpha:
+            prediction[i] = order[i, 0]
+    return prediction

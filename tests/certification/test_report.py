@@ -1,0 +1,74 @@
+"""Certified accuracy and the certification report."""
+
+import json
+
+import numpy as np
+import pytest
+
+from keras_adv import certification
+from keras_adv.certification import Certificate, certified_accuracy
+from tests.certification.test_certify import SIGMA, hyperplane_model, points_at
+
+CERT = Certificate(
+    prediction=np.array([0, 1, -1, 2, 1]),
+    radius=np.array([0.3, 0.1, 0.0, 0.75, 0.5]),
+    counts=np.zeros((5, 3), np.int64),
+)
+Y = np.array([0, 1, 1, 2, 0])
+
+
+def test_certified_accuracy_exact():
+    got = certified_accuracy(CERT, Y, [0.0, 0.1, 0.2, 0.3, 0.75, 0.8])
+    assert got == pytest.approx([0.6, 0.6, 0.4, 0.4, 0.2, 0.0])
+    assert certified_accuracy(CERT, Y[:, None], 0.25) == pytest.approx(0.4)
+
+
+@pytest.mark.parametrize("radii,needle", [
+    ([-0.1], "radii"), ([float("nan")], "radii"), ([], "radii"),
+    (["a"], "radii"),
+])
+def test_bad_radii(radii, needle):
+    with pytest.raises(ValueError, match=f"Received: {needle}="):
+        certified_accuracy(CERT, Y, radii)
+
+
+def test_bad_labels_and_certificate():
+    with pytest.raises(ValueError, match="one integer label per example"):
+        certified_accuracy(CERT, Y[:3], [0.0])
+    with pytest.raises(ValueError, match="integer class indices"):
+        certified_accuracy(CERT, Y + 0.5, [0.0])
+    with pytest.raises(ValueError, match="Received: certificate="):
+        certified_accuracy(tuple(CERT), Y, [0.0])
+
+
+def test_report_from_certificate_and_outputs(tmp_path):
+    report = certification.CertificationReport.from_certificate(
+        CERT, Y, sigma=0.25, n0=100, n=1000, alpha=0.001, radii=[0, 0.5],
+        seconds=2.0)
+    assert report.certified_accuracy_curve == pytest.approx((0.6, 0.2))
+    assert report.abstain_rate == pytest.approx(0.2)
+    assert report.samples_per_second == pytest.approx(5 * 1100 / 2.0)
+    text = report.table()
+    assert "sigma=0.25" in text and "60.00%" in text and "20.00%" in text
+    data = json.loads(report.to_json(tmp_path / "r.json"))
+    assert data["certified_accuracy"] == pytest.approx([0.6, 0.2])
+    assert json.loads((tmp_path / "r.json").read_text()) == data
+    path = report.plot(str(tmp_path / "r.png"))
+    assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG" and path
+
+
+def test_evaluate_certified_on_the_hyperplane():
+    model, u, b = hyperplane_model()
+    signed = np.array([0.5, -1.0, 0.0, 2.0]) * SIGMA
+    x = points_at(u, b, signed)
+    y = (signed < 0).astype(int)
+    report = certification.evaluate_certified(
+        model, x, y, sigma=SIGMA, radii=[0.0, 0.4 * SIGMA, 0.9 * SIGMA],
+        n=20_000, seed=0)
+    # The hyperplane point abstains; the others are certified near their
+    # distance.
+    assert report.certified_accuracy_curve == pytest.approx((0.75, 0.75, 0.5))
+    assert report.abstain_rate == pytest.approx(0.25)
+    assert report.num_examples == 4 and report.samples_per_second > 0
+    with pytest.raises(ValueError, match="one integer label per example"):
+        certification.evaluate_certified(model, x, y[:2], sigma=SIGMA)
