@@ -3,7 +3,8 @@
 Attacks (`keras_adv.attacks`), defenses that plug into `model.fit`
 (`keras_adv.defenses`, `keras_adv.models.AdversarialModel`), layers
 (`keras_adv.layers`), robustness evaluation (`keras_adv.evaluate_robustness`),
-callbacks, and data (`keras_adv.datasets`, embedded offline by default).
+callbacks, training-time threats (`keras_adv.poisoning`), and data
+(`keras_adv.datasets`, embedded offline by default).
 """
 
 __version__ = "0.1.0"
@@ -49,6 +50,7 @@ from keras_adv import (  # noqa: E402
     evaluation,
     layers,
     models,
+    poisoning,
 )
 from keras_adv.attacks import apgd, deepfool, fgsm, pgd, square  # noqa: E402
 from keras_adv.evaluation import (  # noqa: E402
@@ -71,5 +73,6 @@ __all__ = [
     "layers",
     "models",
     "pgd",
+    "poisoning",
     "square",
 ]
