@@ -47,12 +47,17 @@ def strip_entropy(model, x, clean_x, *, n=100, seed=None, clip=(0.0, 1.0),
     n = _checks.check_positive(n, "n", integer=True)
     low, high = _check_clip(clip)
     rng = _checks.check_seed(seed)
+    picks = rng.integers(0, len(clean_x), size=(len(x), n))
     out = np.empty(len(x))
-    for i, row in enumerate(x):
-        picks = clean_x[rng.integers(0, len(clean_x), size=n)]
-        blend = np.clip(row[None] + picks, low, high).astype(np.float32)
-        p = features.probabilities(model, blend, batch_size)
-        out[i] = np.mean(-np.sum(p * np.log(np.maximum(p, 1e-12)), axis=1))
+    chunk = max(1, batch_size // n)
+    for i in range(0, len(x), chunk):
+        rows = x[i:i + chunk]
+        blend = rows[:, None] + clean_x[picks[i:i + chunk]]
+        blend = np.clip(blend, low, high).reshape((-1,) + x.shape[1:])
+        p = features.probabilities(model, blend.astype(np.float32),
+                                   batch_size)
+        h = -np.sum(p * np.log(np.maximum(p, 1e-12)), axis=1)
+        out[i:i + chunk] = h.reshape(len(rows), n).mean(axis=1)
     return out
 
 
