@@ -13,6 +13,7 @@ from keras_adv.poisoning.backdoor import Poisoned, backdoor, label_flip
 from keras_adv.poisoning.clean_label import clean_label_backdoor
 from keras_adv.poisoning.clustering import activation_clustering
 from keras_adv.poisoning.features import feature_model
+from keras_adv.poisoning.gradient_matching import gradient_matching
 from keras_adv.poisoning.report import (
     PoisoningReport,
     attack_success_rate,
@@ -35,6 +36,7 @@ __all__ = [
     "clean_label_backdoor",
     "evaluate_poisoning",
     "feature_model",
+    "gradient_matching",
     "label_flip",
     "spectral_scores",
     "spectral_signature",
