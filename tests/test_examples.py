@@ -57,3 +57,10 @@ def test_semi_supervised_vat(tmp_path, combine):
               "--save", str(tmp_path / "m.keras"), tmp_path=tmp_path)
     assert "labels only: test accuracy" in out
     assert (tmp_path / "m.keras").exists()
+
+
+def test_backdoor_defense(tmp_path):
+    out = run("backdoor_defense.py", "--json", str(tmp_path / "r.json"),
+              tmp_path=tmp_path)
+    assert "clustering: flagged" in out and "STRIP" in out
+    assert (tmp_path / "r.json").exists()
