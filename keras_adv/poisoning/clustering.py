@@ -29,7 +29,8 @@ def activation_clustering(model, x, y, *, layer=None, n_components=10,
         y: their labels, sparse or one-hot.
         layer: `None` (the input of the last layer) or a layer name.
         n_components: dimensions kept before clustering (the paper's 10;
-            fewer when a class has fewer rows or features).
+            fewer when a class has fewer rows; a representation with at most
+            this many non-constant features is clustered unreduced).
         reduce: `"ica"` or `"pca"`.
         size_threshold: a smaller cluster at most this share of its class is
             flagged, in (0, 0.5].
@@ -93,11 +94,13 @@ def cluster_class(feats, n_components=10, reduce="ica", seed=0):
         return np.zeros(len(feats), np.int64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # FastICA convergence notes
-        if reduce == "ica":
+        if keep.shape[1] <= n_components:
+            reducer = None  # already small enough: clustered as it is
+        elif reduce == "ica":
             reducer = FastICA(n_components=dims, whiten="unit-variance",
                               max_iter=1000, tol=5e-3, random_state=seed)
         else:
             reducer = PCA(n_components=dims, random_state=seed)
-        low = reducer.fit_transform(keep)
+        low = keep if reducer is None else reducer.fit_transform(keep)
         km = KMeans(n_clusters=2, n_init=10, random_state=seed)
         return km.fit_predict(low).astype(np.int64)
