@@ -38,7 +38,7 @@ class Trigger:
     Example:
 
     >>> t = Trigger(np.ones((2, 2)), np.ones((2, 2)), offset=(0, 0))
-    >>> t.apply(np.zeros((1, 4, 4, 1)))[0, :, :, 0].sum()
+    >>> float(t.apply(np.zeros((1, 4, 4, 1)))[0, :, :, 0].sum())
     4.0
     """
 
