@@ -85,6 +85,7 @@ def cluster_class(feats, n_components=10, reduce="ica", seed=0):
     """
     from sklearn.cluster import KMeans
     from sklearn.decomposition import PCA, FastICA
+    from threadpoolctl import threadpool_limits
 
     if len(feats) < 2:
         return np.zeros(len(feats), np.int64)
@@ -92,7 +93,9 @@ def cluster_class(feats, n_components=10, reduce="ica", seed=0):
     dims = min(n_components, keep.shape[1], len(feats) - 1)
     if dims < 1:
         return np.zeros(len(feats), np.int64)
-    with warnings.catch_warnings():
+    # One BLAS/OpenMP thread: on these small matrices, thread start-up and
+    # contention on a busy machine cost up to 25x (docs/poisoning.md).
+    with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore")  # FastICA convergence notes
         if keep.shape[1] <= n_components:
             reducer = None  # already small enough: clustered as it is
