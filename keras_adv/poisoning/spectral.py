@@ -2,6 +2,7 @@
 singular direction of a class's centred representations."""
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from keras_adv.poisoning import _checks, features
 
@@ -74,6 +75,11 @@ def spectral_signature(model, x, y, *, expected_fraction, layer=None,
     batch_size = _checks.check_positive(batch_size, "batch_size", integer=True)
     features.feature_model(model, layer)  # checks the layer before work
     feats = features.extract(model, x, layer, batch_size)
+    with threadpool_limits(1):  # small SVDs: threads only add contention
+        return _flag(feats, labels, factor, frac)
+
+
+def _flag(feats, labels, factor, frac):
     flagged = []
     for c in np.unique(labels):
         rows = np.flatnonzero(labels == c)
