@@ -4,7 +4,9 @@ Attacks (`keras_adv.attacks`), defenses that plug into `model.fit`
 (`keras_adv.defenses`, `keras_adv.models.AdversarialModel`), layers
 (`keras_adv.layers`), robustness evaluation (`keras_adv.evaluate_robustness`),
 certified robustness by randomized smoothing (`keras_adv.certification`),
-callbacks, and data (`keras_adv.datasets`, embedded offline by default).
+training-time threats (`keras_adv.poisoning`), generative models
+(`keras_adv.generative`), callbacks, and data (`keras_adv.datasets`,
+embedded offline by default).
 
 The submodules load on first use (`keras_adv.attacks`, `keras_adv.pgd`, ...),
 so that `keras-adv --help` starts without TensorFlow. When TensorFlow is
@@ -60,6 +62,7 @@ _SUBMODULES = (
     "evaluation",
     "layers",
     "models",
+    "poisoning",
 )
 _ATTRIBUTES = {
     "apgd": "attacks",

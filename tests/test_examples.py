@@ -64,3 +64,10 @@ def test_certify(tmp_path):
     assert "Certified accuracy (L2, sigma=0.25" in out
     for name in ("certified.json", "certified.png"):
         assert (tmp_path / "out" / name).exists(), name
+
+
+def test_backdoor_defense(tmp_path):
+    out = run("backdoor_defense.py", "--json", str(tmp_path / "r.json"),
+              tmp_path=tmp_path)
+    assert "clustering: flagged" in out and "STRIP" in out
+    assert (tmp_path / "r.json").exists()

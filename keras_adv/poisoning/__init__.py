@@ -1,0 +1,45 @@
+"""Training-time threats: poisoned-data builders, detectors and reports.
+
+Attacks that build a poisoned training set (`backdoor`, `label_flip`,
+`clean_label_backdoor`, `gradient_matching`), triggers (`Trigger`,
+`apply_trigger`), measures (`attack_success_rate`, `clean_accuracy`,
+`evaluate_poisoning`), detectors that find the poison in a training set
+(`spectral_signature`, `activation_clustering`) and a test-time defense that
+does not need to find it (`strip_entropy`, `strip_threshold`). See
+`docs/poisoning.md`.
+"""
+
+from keras_adv.poisoning.backdoor import Poisoned, backdoor, label_flip
+from keras_adv.poisoning.clean_label import clean_label_backdoor
+from keras_adv.poisoning.clustering import activation_clustering
+from keras_adv.poisoning.features import feature_model
+from keras_adv.poisoning.gradient_matching import gradient_matching
+from keras_adv.poisoning.report import (
+    PoisoningReport,
+    attack_success_rate,
+    clean_accuracy,
+    evaluate_poisoning,
+)
+from keras_adv.poisoning.spectral import spectral_scores, spectral_signature
+from keras_adv.poisoning.strip import strip_entropy, strip_threshold
+from keras_adv.poisoning.triggers import Trigger, apply_trigger
+
+__all__ = [
+    "Poisoned",
+    "PoisoningReport",
+    "Trigger",
+    "activation_clustering",
+    "apply_trigger",
+    "attack_success_rate",
+    "backdoor",
+    "clean_accuracy",
+    "clean_label_backdoor",
+    "evaluate_poisoning",
+    "feature_model",
+    "gradient_matching",
+    "label_flip",
+    "spectral_scores",
+    "spectral_signature",
+    "strip_entropy",
+    "strip_threshold",
+]

@@ -1,0 +1,85 @@
+"""Internal representations of a model, read through the functional API."""
+
+import keras
+import numpy as np
+
+from keras_adv.poisoning import _checks
+
+
+def feature_model(model, layer=None):
+    """A model mapping the inputs of `model` to a representation.
+
+    `layer=None` gives the input of the model's last layer (the penultimate
+    representation); a layer name gives that layer's output. Works for
+    functional and `Sequential` models (built, with known inputs).
+
+    Args:
+        model: a built `keras.Model`.
+        layer: `None` or the name of one of the model's layers.
+
+    Returns:
+        A `keras.Model` sharing weights with `model`.
+
+    Raises:
+        ValueError: `model` is not a built Keras model or `layer` names no
+            layer of it.
+
+    Example:
+
+    >>> fm = feature_model(keras_adv.models.small_cnn())
+    >>> fm.output_shape
+    (None, 128)
+    """
+    _checks.check_model(model)
+    names = [lay.name for lay in model.layers]
+    if layer is not None and layer not in names:
+        raise ValueError(
+            f"layer must name a layer of the model ({', '.join(names)}). "
+            f"Received: layer={_checks.short(layer)}"
+        )
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        inputs = None
+    if not inputs:
+        raise ValueError("model must be built with known inputs (call it once "
+                         f"or give it a keras.Input). Received: model="
+                         f"{model.name!r}")
+    out = (model.layers[-1].input if layer is None
+           else model.get_layer(layer).output)
+    inputs = inputs[0] if len(inputs) == 1 else inputs
+    return keras.Model(inputs, out, name=f"{model.name}_features")
+
+
+def extract(model, x, layer=None, batch_size=256):
+    """The representation of `x` at `layer`, flattened to `(n, features)`.
+
+    Example: `extract(model, x_train).shape` is `(4000, 128)` for small_cnn.
+    """
+    fm = feature_model(model, layer)
+    parts = [np.asarray(fm(x[i:i + batch_size], training=False))
+             for i in range(0, len(x), batch_size)]
+    feats = np.concatenate(parts, axis=0)
+    return feats.reshape(len(x), -1).astype(np.float64)
+
+
+def probabilities(model, x, batch_size=256, from_logits=None):
+    """Softmax probabilities of `model` at `x` (numpy, float64), batched.
+
+    `from_logits=None` takes the outputs as logits unless every row is
+    already a probability vector (non-negative, summing to 1).
+
+    Example: `probabilities(model, x_test[:10]).sum(axis=1)` is all ones.
+    """
+    parts = [np.asarray(model(x[i:i + batch_size], training=False),
+                        dtype=np.float64)
+             for i in range(0, len(x), batch_size)]
+    out = np.concatenate(parts, axis=0)
+    if from_logits is None:
+        from_logits = not (np.all(out >= 0) and np.allclose(
+            out.sum(axis=1), 1.0, atol=1e-4))
+    if not from_logits:
+        return out
+    out = out - out.max(axis=1, keepdims=True)
+    e = np.exp(out)
+    return e / e.sum(axis=1, keepdims=True)
