@@ -47,6 +47,7 @@ from keras_adv import (  # noqa: E402
     datasets,
     defenses,
     evaluation,
+    generative,
     layers,
     models,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "evaluate_robustness",
     "evaluation",
     "fgsm",
+    "generative",
     "layers",
     "models",
     "pgd",
