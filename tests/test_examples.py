@@ -57,3 +57,10 @@ def test_semi_supervised_vat(tmp_path, combine):
               "--save", str(tmp_path / "m.keras"), tmp_path=tmp_path)
     assert "labels only: test accuracy" in out
     assert (tmp_path / "m.keras").exists()
+
+
+def test_generated_data_training(tmp_path):
+    out = run("generated_data_training.py", "--out", str(tmp_path / "out"),
+              tmp_path=tmp_path)
+    assert "PGD-AT on real + generated" in out
+    assert (tmp_path / "out" / "samples_epoch_4.png").exists()
