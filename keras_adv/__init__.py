@@ -60,6 +60,7 @@ _SUBMODULES = (
     "datasets",
     "defenses",
     "evaluation",
+    "generative",
     "layers",
     "models",
     "poisoning",

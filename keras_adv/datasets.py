@@ -326,3 +326,232 @@ def semi_supervised_dataset(x_labeled, y_labeled, x_unlabeled, *,
 
     return (tf.data.Dataset.zip(unlabeled, labeled).map(merge)
             .prefetch(tf.data.AUTOTUNE))
+
+
+# --------------------------------------------------------------------------
+# Generated data: pseudo-labels and real/generated mixing
+# --------------------------------------------------------------------------
+
+
+def _probabilities(outputs):
+    """Class probabilities from a classifier's outputs: a softmax of logits;
+    outputs that already are distributions (>= 0, rows summing to 1) are
+    kept as they are."""
+    out = np.asarray(outputs, np.float64)
+    if out.size and out.min() >= 0 and np.allclose(out.sum(axis=-1), 1.0,
+                                                   atol=1e-3):
+        return out
+    e = np.exp(out - out.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _check_batch_size(batch_size, minimum=1):
+    if isinstance(batch_size, bool) or not isinstance(
+            batch_size, (int, np.integer)) or batch_size < minimum:
+        raise ValueError(
+            f"batch_size must be an integer >= {minimum}. Received: "
+            f"batch_size={batch_size!r}"
+        )
+    return int(batch_size)
+
+
+def pseudo_label(teacher, x, *, threshold=None, batch_size=256):
+    """Labels inputs with a teacher's predictions (robust self-training).
+
+    Carmon, Raghunathan, Schmidt, Liang and Duchi, "Unlabeled data improves
+    adversarial robustness", NeurIPS 2019, and Gowal et al., "Improving
+    robustness using generated data", NeurIPS 2021: a non-robust classifier
+    trained on the real data labels extra (for example generated) images,
+    which then join adversarial training. The label is the teacher's
+    argmax; with `threshold`, inputs whose max-probability (softmax of the
+    teacher's logits, or its outputs if they already are probabilities) is
+    below it are dropped.
+
+    Args:
+        teacher: callable `x -> (batch, num_classes)` logits or
+            probabilities (a Keras classifier, run in inference mode).
+        x: inputs, `(n, ...)`, n >= 1, finite.
+        threshold: `None` (keep all) or a confidence in [0, 1].
+        batch_size: inputs per teacher call (>= 1).
+
+    Returns:
+        `(x_kept, y)`: a float32 copy of the kept inputs and their int64
+        labels, in the input order.
+
+    Raises:
+        ValueError: empty or non-finite `x`, a `threshold` outside [0, 1],
+            a bad `batch_size`, teacher outputs that are not one score
+            per class.
+
+    Example:
+
+    >>> teacher = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    >>> teacher.layers[0].set_weights([np.eye(2, dtype="float32"),
+    ...                                np.zeros(2, "float32")])
+    >>> x = np.array([[3., 0.], [0., 3.], [1., 1.]], "float32")
+    >>> x_kept, y = pseudo_label(teacher, x, threshold=0.9)
+    >>> y.tolist(), len(x_kept)
+    ([0, 1], 2)
+    """
+    x = np.asarray(x)
+    if x.ndim < 2 or len(x) == 0 or not np.issubdtype(x.dtype, np.number) \
+            or not np.all(np.isfinite(x)):
+        raise ValueError(
+            "x must be a non-empty batch (rank >= 2) of finite numbers. "
+            f"Received: x with shape {x.shape} and dtype {x.dtype}"
+        )
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(
+            threshold, (int, float, np.floating)) or not 0 <= threshold <= 1):
+        raise ValueError(
+            f"threshold must be None or a number in [0, 1]. Received: "
+            f"threshold={threshold!r}"
+        )
+    batch_size = _check_batch_size(batch_size)
+    x = x.astype(np.float32)  # a copy: the caller's array is never touched
+    outputs = []
+    for start in range(0, len(x), batch_size):
+        out = teacher(x[start:start + batch_size])
+        outputs.append(np.asarray(out, np.float64))
+    outputs = np.concatenate(outputs)
+    if outputs.ndim != 2 or outputs.shape[1] < 2 or not np.all(
+            np.isfinite(outputs)):
+        raise ValueError(
+            "teacher must output finite (batch, num_classes) scores, "
+            f"num_classes >= 2. Received: outputs with shape {outputs.shape}"
+        )
+    probs = _probabilities(outputs)
+    labels = probs.argmax(axis=-1).astype(np.int64)
+    if threshold is None:
+        return x, labels
+    keep = probs.max(axis=-1) >= threshold
+    return x[keep], labels[keep]
+
+
+def _source(data, name):
+    """An unbatched `tf.data.Dataset` of (float32 x, int64 y), its row count
+    and its element shape, from `(x, y)` arrays or a Dataset."""
+    if isinstance(data, tf.data.Dataset):
+        spec = data.element_spec
+        if not isinstance(spec, tuple) or len(spec) != 2:
+            raise ValueError(
+                f"{name} must be a Dataset of unbatched (x, y) pairs. "
+                f"Received: {name} with element spec {spec}"
+            )
+        if spec[1].shape.rank != 0:
+            raise ValueError(
+                f"{name} must yield one scalar label per example (unbatched). "
+                f"Received: {name} with label spec {spec[1]}"
+            )
+        count = int(data.cardinality())
+        if count == tf.data.UNKNOWN_CARDINALITY:
+            count = int(data.reduce(np.int64(0), lambda c, _: c + 1))
+        ds = data.map(lambda x, y: (tf.cast(x, tf.float32),
+                                    tf.cast(y, tf.int64)))
+        return ds, count, tuple(spec[0].shape)
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise ValueError(
+            f"{name} must be an (x, y) pair of arrays or a tf.data.Dataset. "
+            f"Received: {name}={type(data).__name__}"
+        )
+    x, y = np.asarray(data[0]), np.asarray(data[1])
+    if x.ndim < 2 or y.ndim != 1 or len(x) != len(y) or not np.issubdtype(
+            y.dtype, np.integer):
+        raise ValueError(
+            f"{name} must hold inputs (n, ...) and n integer labels. "
+            f"Received: {name} with x shape {x.shape}, y shape {y.shape} "
+            f"and y dtype {y.dtype}"
+        )
+    ds = tf.data.Dataset.from_tensor_slices(
+        (x.astype(np.float32), y.astype(np.int64)))
+    return ds, len(x), tuple(x.shape[1:])
+
+
+def _mix_counts(real_fraction, batch_size):
+    """Real and generated rows per batch."""
+    batch_size = _check_batch_size(batch_size)
+    if isinstance(real_fraction, bool) or not isinstance(
+            real_fraction, (int, float, np.floating)) or not (
+            0 <= real_fraction <= 1):
+        raise ValueError(
+            "real_fraction must be a number in [0, 1]. Received: "
+            f"real_fraction={real_fraction!r}"
+        )
+    n_real = int(round(float(real_fraction) * batch_size))
+    return n_real, batch_size - n_real
+
+
+def mix(real, generated, *, real_fraction=0.3, batch_size=128, seed=None):
+    """Batches that mix real and generated examples in a fixed proportion.
+
+    Gowal, Rebuffi, Wiles, Stimberg, Calian and Mann, "Improving robustness
+    using generated data", NeurIPS 2021: adversarial training on batches of
+    about 30% real and 70% generated (pseudo-labelled) images. Every batch
+    holds exactly `round(real_fraction * batch_size)` real rows, followed
+    by the generated rows. One epoch is one pass over the source that lasts
+    longer at its share; the other, smaller one is repeated as often as
+    needed (seen several times per epoch). Incomplete batches are dropped.
+    Both sources are reshuffled every pass. Generated rows may carry label
+    -1 (unlabeled) for `keras_adv.defenses.VAT` and `DataSparsity`; real
+    rows need labels >= 0.
+
+    Args:
+        real: `(x, y)` arrays or an unbatched `tf.data.Dataset` of `(x, y)`.
+        generated: the same, with inputs of the same shape.
+        real_fraction: share of real rows per batch, in [0, 1].
+        batch_size: rows per batch (>= 1).
+        seed: shuffle seed (`None`: unseeded).
+
+    Returns:
+        A `tf.data.Dataset` of `(x, y)` batches, x float32, y int64.
+
+    Raises:
+        ValueError: a `real_fraction` outside [0, 1], a bad `batch_size`,
+            sources that are not `(x, y)`, inputs of different shapes,
+            negative real labels, or a needed source smaller than its
+            share of one batch.
+
+    Example:
+
+    >>> real = (np.zeros((50, 4), "float32"), np.zeros(50, int))
+    >>> fake = (np.ones((200, 4), "float32"), -np.ones(200, int))
+    >>> ds = mix(real, fake, real_fraction=0.25, batch_size=8, seed=0)
+    >>> x, y = next(iter(ds))
+    >>> int((y.numpy() >= 0).sum()), int((y.numpy() == -1).sum()), len(ds)
+    (2, 6, 33)
+    """
+    n_real, n_gen = _mix_counts(real_fraction, batch_size)
+    real_ds, real_count, real_shape = _source(real, "real")
+    gen_ds, gen_count, gen_shape = _source(generated, "generated")
+    if real_shape != gen_shape:
+        raise ValueError(
+            f"generated must hold inputs of the shape of real {real_shape}. "
+            f"Received: generated with input shape {gen_shape}"
+        )
+    if not isinstance(real, tf.data.Dataset) and len(real[1]) and np.min(
+            real[1]) < 0:
+        raise ValueError(
+            "real must carry labels >= 0 (only generated rows may be "
+            f"unlabeled). Received: real labels down to {np.min(real[1])}"
+        )
+    parts, batches = [], []
+    for ds, count, rows, name in ((real_ds, real_count, n_real, "real"),
+                                  (gen_ds, gen_count, n_gen, "generated")):
+        if rows == 0:
+            continue
+        if count < rows:
+            raise ValueError(
+                f"{name} must hold at least {rows} examples (its share of a "
+                f"batch). Received: {name} with {count} examples"
+            )
+        offset = 0 if name == "real" else 1
+        parts.append(ds.shuffle(min(count, 100_000),
+                                seed=None if seed is None else seed + offset,
+                                reshuffle_each_iteration=True)
+                     .repeat().batch(rows, drop_remainder=True))
+        batches.append(count // rows)
+    if len(parts) == 1:
+        return parts[0].take(batches[0]).prefetch(tf.data.AUTOTUNE)
+    mixed = tf.data.Dataset.zip(parts[0], parts[1]).take(max(batches))
+    mixed = mixed.map(lambda a, b: (tf.concat([a[0], b[0]], axis=0),
+                                    tf.concat([a[1], b[1]], axis=0)))
+    return mixed.prefetch(tf.data.AUTOTUNE)

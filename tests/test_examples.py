@@ -71,3 +71,10 @@ def test_backdoor_defense(tmp_path):
               tmp_path=tmp_path)
     assert "clustering: flagged" in out and "STRIP" in out
     assert (tmp_path / "r.json").exists()
+
+
+def test_generated_data_training(tmp_path):
+    out = run("generated_data_training.py", "--out", str(tmp_path / "out"),
+              tmp_path=tmp_path)
+    assert "PGD-AT on real + generated" in out
+    assert (tmp_path / "out" / "samples_epoch_4.png").exists()
