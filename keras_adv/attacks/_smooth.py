@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from keras_adv import ops, validation
 from keras_adv.attacks import core
 
 
@@ -59,17 +60,17 @@ def smooth_pgd(model, x, y=None, *, sigma, eps, steps=10, samples=4,
     >>> bool(np.linalg.norm(x_adv - x, axis=1).max() <= 0.5 + 1e-5)
     True
     """
-    core.check_model(model)
-    sigma = core.check_number("sigma", sigma, positive=True)
-    core.check_number("eps", eps)
-    steps = core.check_int("steps", steps)
-    samples = core.check_int("samples", samples)
-    step_size = core.check_number("step_size", step_size, positive=True,
+    validation.check_model(model)
+    sigma = validation.check_number("sigma", sigma, positive=True)
+    validation.check_number("eps", eps)
+    steps = validation.check_int("steps", steps)
+    samples = validation.check_int("samples", samples)
+    step_size = validation.check_number("step_size", step_size, positive=True,
                                   allow_none=True)
-    clip = core.check_clip(clip)
+    clip = validation.check_clip(clip)
     if y is None:
-        x = core.check_x(x, clip)
-        core.check_input_shape(model, x)
+        x = validation.check_x(x, clip)
+        validation.check_input_shape(model, x)
         labels = tf.zeros(tf.shape(x)[:1], tf.int32)
     else:
         x, labels, _ = core.prepare(model, x, y, clip=clip, targeted=False,
@@ -78,7 +79,7 @@ def smooth_pgd(model, x, y=None, *, sigma, eps, steps=10, samples=4,
     alpha = (2.0 * eps_t / steps if step_size is None
              else tf.cast(step_size, tf.float32))
     args = (x, labels, tf.cast(sigma, tf.float32), eps_t, alpha,
-            core.seed_tensor(seed))
+            ops.seed_tensor(seed))
     static = dict(steps=steps, samples=samples, clip=clip,
                   own_labels=y is None)
     if tf.executing_eagerly():
@@ -99,7 +100,7 @@ def smooth_log_probs(model, x, noise, samples, in_dtype):
     (4 * 8, 784)), 4, tf.float32)`.
     """
     reps = [samples] + [1] * (x.shape.rank - 1)
-    logits = core.model_logits(model, tf.cast(tf.tile(x, reps) + noise,
+    logits = ops.model_logits(model, tf.cast(tf.tile(x, reps) + noise,
                                               in_dtype))
     probs = tf.nn.softmax(logits)
     mean = tf.reduce_mean(
@@ -132,8 +133,8 @@ def smooth_pgd_loop(model, x, labels, sigma, eps, alpha, seed, *, steps,
             loss = -tf.reduce_sum(
                 tf.gather(log_g, labels[:, None], batch_dims=1))
         grad = tape.gradient(loss, adv)
-        adv = adv + alpha * core.steepest_step(grad, "l2")
-        adv = core.clip_box(x0 + core.project(adv - x0, eps, "l2"), clip)
+        adv = adv + alpha * ops.steepest_step(grad, "l2")
+        adv = ops.clip_box(x0 + ops.project(adv - x0, eps, "l2"), clip)
         return i + 1, adv
 
     _, adv = tf.while_loop(lambda i, _: i < steps, step,

@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 from scipy import stats
 
+from keras_adv import ops, validation
 from keras_adv.attacks import core
 
 ABSTAIN = -1
@@ -95,10 +96,10 @@ def certify(model, x, *, sigma, n0=100, n=100_000, alpha=0.001,
     [100, 100, 100]
     """
     x, sigma, num_classes = _check(model, x, sigma=sigma, batch_size=batch_size)
-    n0 = core.check_int("n0", n0)
-    n = core.check_int("n", n)
+    n0 = validation.check_int("n0", n0)
+    n = validation.check_int("n", n)
     alpha = check_alpha(alpha)
-    seed_t = core.seed_tensor(seed)
+    seed_t = ops.seed_tensor(seed)
     select = _counts(model, x, sigma, n0, batch_size, num_classes,
                      tf.random.experimental.stateless_fold_in(seed_t, 0))
     counts = _counts(model, x, sigma, n, batch_size, num_classes,
@@ -147,10 +148,10 @@ def predict(model, x, *, sigma, n=100, alpha=0.001, batch_size=1000,
     (2,)
     """
     x, sigma, num_classes = _check(model, x, sigma=sigma, batch_size=batch_size)
-    n = core.check_int("n", n)
+    n = validation.check_int("n", n)
     alpha = check_alpha(alpha)
     counts = _counts(model, x, sigma, n, batch_size, num_classes,
-                     core.seed_tensor(seed))
+                     ops.seed_tensor(seed))
     return _binomial_decision(counts, alpha)
 
 
@@ -187,9 +188,9 @@ def sample_counts(model, x, *, sigma, n, batch_size=1000, seed=None):
     [50, 50]
     """
     x, sigma, num_classes = _check(model, x, sigma=sigma, batch_size=batch_size)
-    n = core.check_int("n", n)
+    n = validation.check_int("n", n)
     return _counts(model, x, sigma, n, batch_size, num_classes,
-                   core.seed_tensor(seed))
+                   ops.seed_tensor(seed))
 
 
 def clopper_pearson_lower(k, n, alpha):
@@ -227,7 +228,7 @@ def check_alpha(alpha):
     0.001
     """
     try:
-        value = float(core.check_number("alpha", alpha, positive=True))
+        value = float(validation.check_number("alpha", alpha, positive=True))
     except (ValueError, TypeError):
         value = None
     if value is None or value >= 1.0:
@@ -243,12 +244,12 @@ def check_alpha(alpha):
 
 def _check(model, x, *, sigma, batch_size):
     """Validates the shared arguments; returns `(x, sigma, num_classes)`."""
-    core.check_model(model)
-    sigma = float(core.check_number("sigma", sigma, positive=True))
-    core.check_int("batch_size", batch_size)
-    x = core.check_x(x, None)
-    core.check_input_shape(model, x)
-    out = core.model_logits(model, x[:1])
+    validation.check_model(model)
+    sigma = float(validation.check_number("sigma", sigma, positive=True))
+    validation.check_int("batch_size", batch_size)
+    x = validation.check_x(x, None)
+    validation.check_input_shape(model, x)
+    out = ops.model_logits(model, x[:1])
     if out.shape.rank != 2:
         raise ValueError(
             "model must return class scores of shape (batch, classes). "
@@ -290,7 +291,7 @@ def count_loop(model, x, sigma, n, seed, *, batch_size, num_classes):
         clean = tf.gather(x32, example)
         noise = tf.random.stateless_normal(
             tf.shape(clean), tf.random.experimental.stateless_fold_in(seed, c))
-        scores = core.call_model(model, tf.cast(clean + sigma * noise, in_dtype))
+        scores = ops.call_model(model, tf.cast(clean + sigma * noise, in_dtype))
         pred = tf.argmax(scores, axis=-1, output_type=tf.int64)
         counts = tf.tensor_scatter_nd_add(
             counts, tf.stack([example, pred], axis=1),

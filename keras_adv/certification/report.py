@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from keras_adv.attacks import core
+from keras_adv import validation
 from keras_adv.certification._certify import Certificate, certify
 
 DEFAULT_RADII = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -43,7 +43,7 @@ def certified_accuracy(certificate, y, radii):
     if not isinstance(certificate, Certificate):
         raise ValueError(
             "certificate must be a keras_adv.certification.Certificate. "
-            f"Received: certificate={core._short(certificate)}")
+            f"Received: certificate={validation._short(certificate)}")
     y = _check_labels(y, len(certificate.prediction))
     scalar = np.ndim(radii) == 0
     radii = check_radii(radii)
@@ -67,11 +67,11 @@ def check_radii(radii):
     out = []
     for r in values:
         try:
-            out.append(float(core.check_number("radii", r)))
+            out.append(float(validation.check_number("radii", r)))
         except (ValueError, TypeError):
             raise ValueError(
                 "radii must be finite numbers >= 0. Received: "
-                f"radii={core._short(radii)}") from None
+                f"radii={validation._short(radii)}") from None
     return tuple(out)
 
 
@@ -261,7 +261,7 @@ def evaluate_certified(model, x, y, *, sigma, radii=DEFAULT_RADII, n0=100,
     5
     """
     radii = check_radii(radii)
-    x = core.check_x(x, None)
+    x = validation.check_x(x, None)
     _check_labels(y, int(x.shape[0]))
     start = time.perf_counter()
     cert = certify(model, x, sigma=sigma, n0=n0, n=n, alpha=alpha,

@@ -5,7 +5,7 @@ import dataclasses
 
 import tensorflow as tf
 
-from keras_adv.attacks import core
+from keras_adv import ops, validation
 from keras_adv.attacks._smooth import smooth_pgd_loop
 from keras_adv.defenses import base
 
@@ -59,7 +59,7 @@ class GaussianAugmentation(base.AdversarialOnly):
     warmup_epochs = 0.0
 
     def __post_init__(self):
-        base._set(self, "sigma", base.check_number("sigma", self.sigma,
+        base._set(self, "sigma", base.config_number("sigma", self.sigma,
                                                    positive=True))
         base.validate_common(self)
 
@@ -127,9 +127,9 @@ class SmoothAdv(base.Defense):
     loss_terms = ("adv_loss",)
 
     def __post_init__(self):
-        base._set(self, "sigma", base.check_number("sigma", self.sigma,
+        base._set(self, "sigma", base.config_number("sigma", self.sigma,
                                                    positive=True))
-        base._set(self, "samples", base.check_positive_int("samples",
+        base._set(self, "samples", validation.check_int("samples",
                                                            self.samples))
         base.validate_common(self, "steps", "step_size")
 
@@ -146,8 +146,8 @@ class SmoothAdv(base.Defense):
         if not x.dtype.is_floating:
             x = tf.cast(x, tf.float32)
         return smooth_pgd_loop(
-            model, x, base.int_labels(y), tf.constant(self.sigma, tf.float32),
-            eps, tf.cast(alpha, tf.float32), core.seed_tensor(None),
+            model, x, ops.sparse_labels(y), tf.constant(self.sigma, tf.float32),
+            eps, tf.cast(alpha, tf.float32), ops.seed_tensor(None),
             steps=self.steps, samples=self.samples, clip=self.clip,
             own_labels=False)
 
