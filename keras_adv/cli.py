@@ -13,7 +13,7 @@ scan and says so in a warning line). On bad input the command prints one line
 to stderr, writes nothing and exits with status 2.
 
 Subcommands. `COMMANDS` maps each subcommand to the module that implements
-it, `"keras_adv.<pkg>._cli"` (or `"module:attribute"` for an object of the
+it, `"keras_adv.commands.<name>"` (or `"module:attribute"` for an object of the
 same shape). That module provides
 
     add_parser(subparsers)  # adds its parser with subparsers.add_parser(NAME,
@@ -41,6 +41,8 @@ import warnings
 
 COMMANDS = {
     "evaluate": "keras_adv.cli:EVALUATE",
+    "certify": "keras_adv.commands.certify",
+    "poison-scan": "keras_adv.commands.poison_scan",
 }
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from keras_adv import models
-from keras_adv.certification import _cli
+from keras_adv.commands import certify as _cli
 
 
 def _parser():

@@ -155,7 +155,8 @@ def _check_model_path(path):
 
 
 def _load_model(path):
-    """A `.keras` file, loaded in safe mode (no code runs)."""
-    import keras
+    """A `.keras` file, loaded by `keras_adv.models.load_model` (safe mode:
+    no code runs)."""
+    from keras_adv.models import load_model
 
-    return keras.models.load_model(path, safe_mode=True)
+    return load_model(path)
