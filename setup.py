@@ -33,8 +33,11 @@ setup(
     extras_require={
         "dev": ["pytest", "ruff"],
         "examples": ["matplotlib"],
+        # activation_clustering (FastICA, KMeans); brings threadpoolctl.
+        "poisoning": ["scikit-learn"],
         # Peer libraries, only for the side-by-side benchmarks.
-        "compare": ["cleverhans", "adversarial-robustness-toolbox"],
+        "compare": ["cleverhans", "adversarial-robustness-toolbox",
+                    "scikit-learn"],
     },
     license="Apache-2.0",
     entry_points={"console_scripts": ["keras-adv=keras_adv.cli:main"]},

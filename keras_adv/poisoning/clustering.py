@@ -83,9 +83,15 @@ def cluster_class(feats, n_components=10, reduce="ica", seed=0):
 
     Example: `cluster_class(np.random.rand(50, 20)).shape` is `(50,)`.
     """
-    from sklearn.cluster import KMeans
-    from sklearn.decomposition import PCA, FastICA
-    from threadpoolctl import threadpool_limits
+    try:
+        from sklearn.cluster import KMeans
+        from sklearn.decomposition import PCA, FastICA
+        from threadpoolctl import threadpool_limits
+    except ImportError as e:  # pragma: no cover - exercised by hand
+        raise ImportError(
+            "activation_clustering needs scikit-learn: pip install "
+            "'keras_adv[poisoning]' (or scikit-learn)."
+        ) from e
 
     if len(feats) < 2:
         return np.zeros(len(feats), np.int64)

@@ -1,8 +1,9 @@
 """Spectral signatures (Tran et al. 2018): poison stands out along the top
 singular direction of a class's centred representations."""
 
+import contextlib
+
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from keras_adv.poisoning import _checks, features
 
@@ -75,8 +76,16 @@ def spectral_signature(model, x, y, *, expected_fraction, layer=None,
     batch_size = _checks.check_positive(batch_size, "batch_size", integer=True)
     features.feature_model(model, layer)  # checks the layer before work
     feats = features.extract(model, x, layer, batch_size)
-    with threadpool_limits(1):  # small SVDs: threads only add contention
+    with _one_thread():  # small SVDs: threads only add contention
         return _flag(feats, labels, factor, frac)
+
+
+def _one_thread():
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional (comes with scikit-learn)
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
 
 
 def _flag(feats, labels, factor, frac):
