@@ -183,8 +183,10 @@ class _Guarded:
     def __init__(self, fn):
         self._fn = fn
 
-    def get_concrete_function(self, *specs):
-        return self._fn.get_concrete_function(*specs)
+    def __getattr__(self, name):
+        # Everything else (get_concrete_function, tracing counts, ...) is the
+        # tf.function's.
+        return getattr(self._fn, name)
 
     def __call__(self, *args):
         try:
