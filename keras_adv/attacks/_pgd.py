@@ -174,17 +174,18 @@ def pgd_loop(model, x, labels, source, eps, alpha, seed, *, steps, restarts,
         obj = attack_objective(logits, labels, loss, targeted, source)
         return obj, is_successful(logits, labels, targeted)
 
-    def body(r, best, best_obj, best_hit):
+    # One while_loop per restart: tracing grows by one loop body per
+    # restart (not per step), and the independent loops run concurrently.
+    best = best_obj = best_hit = None
+    for r in range(restarts):
         adv = run(r)
         obj, hit = score(adv)
+        if best is None:
+            best, best_obj, best_hit = adv, obj, hit
+            continue
         better = (hit & ~best_hit) | ((hit == best_hit) & (obj > best_obj))
+        best_obj = tf.where(better, obj, best_obj)
+        best_hit = better | best_hit
         mask = tf.reshape(better, [-1] + [1] * (x0.shape.rank - 1))
-        return (r + 1, tf.where(mask, adv, best),
-                tf.where(better, obj, best_obj), better | best_hit)
-
-    best = run(0)
-    best_obj, best_hit = score(best)
-    _, best, _, _ = tf.while_loop(
-        lambda r, *_: r < restarts, body,
-        (tf.constant(1), best, best_obj, best_hit))
+        best = tf.where(mask, adv, best)
     return tf.stop_gradient(tf.cast(best, in_dtype))
