@@ -40,10 +40,11 @@ def pgd(
     Restart r draws its start from `(seed, r)`, so a run with more restarts is
     never weaker than one with fewer and the same seed.
 
-    The steps run in `ascent.ascend` (a `tf.while_loop`) and the restarts in
-    an outer `tf.while_loop` keeping the best point per example, inside one
+    The steps run in `ascent.ascend` (a `tf.while_loop`), one loop per
+    restart (independent, so they run concurrently), inside one
     `tf.function` compiled once per model and configuration: tracing time
-    does not grow with `steps` or `restarts` (see `docs/benchmarks.md`).
+    does not grow with `steps`, and grows by one loop body per restart (see
+    `docs/benchmarks.md`).
     The model runs with `training=False`.
 
     Args:
