@@ -40,10 +40,11 @@ def pgd(
     Restart r draws its start from `(seed, r)`, so a run with more restarts is
     never weaker than one with fewer and the same seed.
 
-    The steps run in `ascent.ascend` (a `tf.while_loop`) and the restarts in
-    an outer `tf.while_loop` keeping the best point per example, inside one
+    The steps run in `ascent.ascend` (a `tf.while_loop`), one loop per
+    restart (independent, so they run concurrently), inside one
     `tf.function` compiled once per model and configuration: tracing time
-    does not grow with `steps` or `restarts` (see `docs/benchmarks.md`).
+    does not grow with `steps`, and grows by one loop body per restart (see
+    `docs/benchmarks.md`).
     The model runs with `training=False`.
 
     Args:
@@ -174,17 +175,18 @@ def pgd_loop(model, x, labels, source, eps, alpha, seed, *, steps, restarts,
         obj = attack_objective(logits, labels, loss, targeted, source)
         return obj, is_successful(logits, labels, targeted)
 
-    def body(r, best, best_obj, best_hit):
+    # One while_loop per restart: tracing grows by one loop body per
+    # restart (not per step), and the independent loops run concurrently.
+    best = best_obj = best_hit = None
+    for r in range(restarts):
         adv = run(r)
         obj, hit = score(adv)
+        if best is None:
+            best, best_obj, best_hit = adv, obj, hit
+            continue
         better = (hit & ~best_hit) | ((hit == best_hit) & (obj > best_obj))
+        best_obj = tf.where(better, obj, best_obj)
+        best_hit = better | best_hit
         mask = tf.reshape(better, [-1] + [1] * (x0.shape.rank - 1))
-        return (r + 1, tf.where(mask, adv, best),
-                tf.where(better, obj, best_obj), better | best_hit)
-
-    best = run(0)
-    best_obj, best_hit = score(best)
-    _, best, _, _ = tf.while_loop(
-        lambda r, *_: r < restarts, body,
-        (tf.constant(1), best, best_obj, best_hit))
+        best = tf.where(mask, adv, best)
     return tf.stop_gradient(tf.cast(best, in_dtype))
