@@ -51,8 +51,8 @@ def main(argv):
     from keras_adv.attacks import pgd
     from keras_adv.defenses.distillation import defensive_distillation
     from keras_adv.defenses.mixture import payoff_matrix, solve_zero_sum
-    from keras_adv.models import RandomizedMixture
     from keras_adv.defenses.sap import insert_sap
+    from keras_adv.models import RandomizedMixture
 
     apgd = getattr(keras_adv.attacks, "apgd", None)
     start = time.perf_counter()

@@ -391,9 +391,10 @@ class AdversarialModel(keras.Model):
         """The compiled loss of `y_pred`: the mean over the batch (on each
         replica) of the per-example loss times `sample_weight`."""
         fn, reduction = self._state.loss_fn
+        # As keras.losses.Loss.__call__: both in the loss dtype (float32,
+        # also under mixed precision).
         y_pred = tf.cast(y_pred, tf.float32)
-        if y_pred.dtype != tf.float32 or y.dtype.is_integer:
-            y = tf.cast(y, tf.float32)
+        y = tf.cast(y, tf.float32)
         values = tf.cast(fn(y, y_pred), tf.float32)
         if values.shape.rank == 0:
             return values * self._state.loss_weight
