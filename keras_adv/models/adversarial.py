@@ -30,10 +30,12 @@ class _State:
     def __init__(self):
         self.eps_scale = tf.Variable(1.0, trainable=False, dtype=tf.float32,
                                      name="eps_scale")
+        self.defense = None
         self.defense_state = None
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.term_trackers = {}
-        self.loss_fn = None
+        self.loss_fn = None  # (per-example function, reduction)
+        self.loss_weight = 1.0
         self.clean_metrics = []  # (metric, weighted) pairs
         self.adv_metrics = []
         self.robust = (None, None)  # (attack, evaluator)
@@ -692,17 +694,16 @@ class AdversarialModel(keras.Model):
         model.defense = defense
         return model
 
-    def export(self, filepath, format="tf_saved_model", verbose=None,
-               input_signature=None, **kwargs):
+    def export(self, filepath, format="tf_saved_model", **kwargs):
         """`keras.Model.export` of the inference model: the wrapped model in
         the wrapper form (the same function, without the defense), the model
-        itself for subclasses.
+        itself for subclasses. Keyword arguments (`verbose`,
+        `input_signature`, ...) go to Keras as given (Keras 3.4 takes none).
 
         Example: `model.export("serving/")`.
         """
         target = self.base if self.base is not None else super()
-        return target.export(filepath, format=format, verbose=verbose,
-                             input_signature=input_signature, **kwargs)
+        return target.export(filepath, format=format, **kwargs)
 
 
 def _update(metrics, y, y_pred, sample_weight):
