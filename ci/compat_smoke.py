@@ -82,7 +82,8 @@ def save_load(model):
 def export(model):
     path = os.path.join(tempfile.mkdtemp(), "serving")
     model.export(path)  # Keras 3.4 takes no verbose
-    served = tf.saved_model.load(path).serve(tf.constant(X))
+    reloaded = tf.saved_model.load(path)  # kept: its functions need it
+    served = reloaded.serve(tf.constant(X))
     np.testing.assert_allclose(served.numpy(), model.predict(X, verbose=0),
                                atol=1e-5)
 
