@@ -50,12 +50,9 @@ def main(argv):
     from benchmarks.common import machine, trained_cnn
     from keras_adv.attacks import pgd
     from keras_adv.defenses.distillation import defensive_distillation
-    from keras_adv.defenses.mixture import (
-        RandomizedMixture,
-        payoff_matrix,
-        solve_zero_sum,
-    )
+    from keras_adv.defenses.mixture import payoff_matrix, solve_zero_sum
     from keras_adv.defenses.sap import insert_sap
+    from keras_adv.models import RandomizedMixture
 
     apgd = getattr(keras_adv.attacks, "apgd", None)
     start = time.perf_counter()

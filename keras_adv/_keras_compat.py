@@ -3,8 +3,8 @@
 Public Keras has no route for what each function here does. Each names the
 private attribute it reads and the versions it was checked on; a Keras
 release that changes one breaks only this module (and
-`tests/test_keras_compat.py`). Nothing else in keras_adv touches `keras.src`
-or a private Keras attribute (docs/architecture.md).
+`tests/test_keras_compat.py`). Nothing else in keras_adv touches Keras'
+private modules or a private Keras attribute (docs/architecture.md).
 """
 
 

@@ -5,12 +5,13 @@ import dataclasses
 import tensorflow as tf
 
 from keras_adv import ops, validation
-from keras_adv.defenses import base
+from keras_adv.defenses import protocol, tensors
+from keras_adv.defenses.protocol import config_number, set_field
 
 
-@base.serializable
+@protocol.serializable
 @dataclasses.dataclass(frozen=True)
-class DataSparsity(base.Regularizer):
+class DataSparsity(protocol.Regularizer):
     """Smoothness outside the data support, from generated unlabeled points.
 
     Paknezhad, Ngo, Win, ... and Lee, "Explaining adversarial vulnerability
@@ -87,7 +88,7 @@ class DataSparsity(base.Regularizer):
     penalty_terms = ("smoothness_loss",)
 
     def __post_init__(self):
-        base._set(self, "noise_std", base.config_number("noise_std",
+        set_field(self, "noise_std", config_number("noise_std",
                                                          self.noise_std))
         if self.neighbor_std is None:
             if self.noise_std == 0:
@@ -95,13 +96,13 @@ class DataSparsity(base.Regularizer):
                     "neighbor_std must be given when noise_std is 0 (it "
                     "defaults to noise_std / 10). Received: neighbor_std=None"
                 )
-            base._set(self, "neighbor_std", self.noise_std / 10.0)
-        base._set(self, "neighbor_std", base.config_number(
+            set_field(self, "neighbor_std", self.noise_std / 10.0)
+        set_field(self, "neighbor_std", config_number(
             "neighbor_std", self.neighbor_std, positive=True))
-        base._set(self, "weight", base.config_number("weight", self.weight))
-        base._set(self, "unlabeled_per_example", validation.check_int(
+        set_field(self, "weight", config_number("weight", self.weight))
+        set_field(self, "unlabeled_per_example", validation.check_int(
             "unlabeled_per_example", self.unlabeled_per_example, minimum=0))
-        base._set(self, "neighbors", validation.check_int(
+        set_field(self, "neighbors", validation.check_int(
             "neighbors", self.neighbors))
 
     def perturb(self, model, x, y, eps=None):
@@ -140,7 +141,7 @@ class DataSparsity(base.Regularizer):
         rep = tf.concat([anchors] * self.neighbors, axis=0)
         step = tf.random.normal(tf.shape(rep), stddev=self.neighbor_std)
         neighbours = rep + tf.cast(step, rep.dtype)
-        with base.frozen_batch_statistics(model):
+        with tensors.frozen_batch_statistics(model):
             outputs = model(tf.concat([anchors[batch:], neighbours], axis=0),
                             training=training)
         others = ops.logits_of(outputs)
@@ -157,7 +158,7 @@ class DataSparsity(base.Regularizer):
         # with the example's weight.
         per_example = tf.reduce_mean(
             tf.reshape(per_pair, [copies * self.neighbors, batch]), axis=0)
-        smooth = base.weighted_mean(per_example, sample_weight)
+        smooth = tensors.weighted_mean(per_example, sample_weight)
         y_adv = outputs[:batch] if self.unlabeled_per_example else None
-        return base.LossResult(self.weight * smooth,
+        return protocol.LossResult(self.weight * smooth,
                                {"smoothness_loss": smooth}, y_pred, y_adv)

@@ -1,52 +1,10 @@
 """Defensive distillation (Papernot et al., IEEE S&P 2016)."""
 
-import math
-
 import keras
 import numpy as np
 
-
-@keras.saving.register_keras_serializable(package="keras_adv")
-class Temperature(keras.layers.Layer):
-    """Divides logits by a temperature T: softmax(z / T) is the tempered
-    softmax of defensive distillation.
-
-    Args:
-        temperature: T > 0.
-        **kwargs: base layer arguments.
-
-    Call arguments:
-        inputs: logits.
-
-    Example:
-
-    >>> Temperature(10.0)(np.array([[10.0, 0.0]], "float32")).numpy()
-    array([[1., 0.]], dtype=float32)
-    """
-
-    def __init__(self, temperature, **kwargs):
-        super().__init__(**kwargs)
-        self.temperature = _check_temperature(temperature)
-
-    def call(self, inputs):
-        return inputs / self.temperature
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "temperature": self.temperature}
-
-
-def _check_temperature(temperature):
-    if isinstance(temperature, bool) or not isinstance(
-        temperature, (int, float, np.floating, np.integer)
-    ) or not (math.isfinite(temperature) and temperature > 0):
-        raise ValueError(
-            "temperature must be a finite number > 0. Received: "
-            f"temperature={temperature!r}"
-        )
-    return float(temperature)
+from keras_adv import validation
+from keras_adv.layers.temperature import Temperature
 
 
 def _tempered(model, temperature):
@@ -113,7 +71,8 @@ def defensive_distillation(
     >>> deployed(x[:2]).shape
     TensorShape([2, 2])
     """
-    temperature = _check_temperature(temperature)
+    temperature = validation.check_number(
+        "temperature", temperature, positive=True, allow_tensor=False)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be an integer >= 1. Received: epochs={epochs!r}")
     y = np.asarray(y)

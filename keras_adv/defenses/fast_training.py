@@ -2,12 +2,13 @@
 
 import dataclasses
 
-from keras_adv.defenses import base
+from keras_adv.attacks import ascent
+from keras_adv.defenses import protocol, tensors
 
 
-@base.serializable
+@protocol.serializable
 @dataclasses.dataclass(frozen=True)
-class FastTraining(base.AdversarialOnly):
+class FastTraining(protocol.AdversarialOnly):
     """"Fast is better than free": FGSM from a random start.
 
     Wong, Rice and Kolter, ICLR 2020. delta ~ U(-eps, eps), one gradient-sign
@@ -44,15 +45,15 @@ class FastTraining(base.AdversarialOnly):
     warmup_epochs: float = 0.0
 
     def __post_init__(self):
-        base.validate_common(self, "step_size")
+        protocol.validate_common(self, "step_size")
 
     def perturb(self, model, x, y, eps=None):
         """Random start plus one FGSM step (see `Defense.perturb`).
 
         Example: `x_adv = defense.perturb(model, x, y)`.
         """
-        eps = base.resolve_eps(self, eps)
-        alpha = base.scaled_step(self.step_size, eps, self.eps, 1.25)
-        return base.pgd_perturb(model, x, y, eps=eps, alpha=alpha, steps=1,
+        eps = tensors.resolve_eps(self, eps)
+        alpha = tensors.scaled_step(self.step_size, eps, self.eps, 1.25)
+        return ascent.ce_ascent(model, x, y, eps=eps, step_size=alpha, steps=1,
                                 norm=self.norm, clip=self.clip,
                                 random_start=True)

@@ -4,12 +4,13 @@ import dataclasses
 
 import tensorflow as tf
 
-from keras_adv.defenses import base
+from keras_adv.attacks import ascent
+from keras_adv.defenses import protocol, tensors
 
 
-@base.serializable
+@protocol.serializable
 @dataclasses.dataclass(frozen=True)
-class FGSMTraining(base.Defense):
+class FGSMTraining(protocol.Defense):
     """FGSM adversarial training: a mix of clean and FGSM losses.
 
     Goodfellow, Shlens and Szegedy, "Explaining and Harnessing Adversarial
@@ -49,15 +50,15 @@ class FGSMTraining(base.Defense):
     loss_terms = ("clean_loss", "adv_loss")
 
     def __post_init__(self):
-        base.validate_common(self, "clean_weight")
+        protocol.validate_common(self, "clean_weight")
 
     def perturb(self, model, x, y, eps=None):
         """One FGSM step of size eps (see `Defense.perturb`).
 
         Example: `x_adv = defense.perturb(model, x, y)`.
         """
-        eps = base.resolve_eps(self, eps)
-        return base.pgd_perturb(model, x, y, eps=eps, alpha=eps, steps=1,
+        eps = tensors.resolve_eps(self, eps)
+        return ascent.ce_ascent(model, x, y, eps=eps, step_size=eps, steps=1,
                                 norm=self.norm, clip=self.clip,
                                 random_start=False)
 
@@ -74,6 +75,6 @@ class FGSMTraining(base.Defense):
         clean = task_loss(y, y_pred, sample_weight)
         adv = task_loss(y, y_adv, sample_weight)
         total = a * clean + (1.0 - a) * adv
-        return base.LossResult(tf.convert_to_tensor(total),
+        return protocol.LossResult(tf.convert_to_tensor(total),
                                {"clean_loss": clean, "adv_loss": adv},
                                y_pred, y_adv)

@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 
 from keras_adv import ops, validation
-from keras_adv.defenses import base
+from keras_adv.defenses import protocol
 
 
 def adversarial_loss(model, x, y, defense, *, loss=None, sample_weight=None,
@@ -57,15 +57,16 @@ def adversarial_loss(model, x, y, defense, *, loss=None, sample_weight=None,
     >>> sorted(result.terms)
     ['clean_loss', 'kl_loss']
     """
-    if not isinstance(defense, base.Defense):
+    if not isinstance(defense, protocol.Defense):
         raise ValueError(
             "defense must be a keras_adv.defenses.Defense. Received: "
             f"defense={defense!r}"
         )
-    if defense.replays is not None:
+    if type(defense).train_step is not protocol.Defense.train_step:
         raise ValueError(
-            "FreeTraining replays each batch with an optimizer step per "
-            "replay, which a single loss cannot express; train it with "
+            f"{type(defense).__name__} runs its own training step (FreeTraining "
+            "replays each batch with an optimizer step per replay), which a "
+            "single loss cannot express; train it with "
             "keras_adv.models.AdversarialModel. Received: "
             f"defense={defense!r}"
         )

@@ -5,12 +5,13 @@ import dataclasses
 import tensorflow as tf
 
 from keras_adv import ops
-from keras_adv.defenses import base
+from keras_adv.attacks import ascent
+from keras_adv.defenses import protocol, tensors
 
 
-@base.serializable
+@protocol.serializable
 @dataclasses.dataclass(frozen=True)
-class MART(base.Defense):
+class MART(protocol.Defense):
     """MART: misclassification-aware adversarial training.
 
     Wang et al., "Improving Adversarial Robustness Requires Revisiting
@@ -60,7 +61,7 @@ class MART(base.Defense):
     loss_terms = ("adv_loss", "margin_loss", "kl_loss")
 
     def __post_init__(self):
-        base.validate_common(self, "steps", "step_size", "beta")
+        protocol.validate_common(self, "steps", "step_size", "beta")
 
     def perturb(self, model, x, y, eps=None):
         """PGD on cross-entropy from a small Gaussian start (see
@@ -68,14 +69,14 @@ class MART(base.Defense):
 
         Example: `x_adv = defense.perturb(model, x, y)`.
         """
-        eps = base.resolve_eps(self, eps)
-        alpha = base.scaled_step(self.step_size, eps, self.eps,
+        eps = tensors.resolve_eps(self, eps)
+        alpha = tensors.scaled_step(self.step_size, eps, self.eps,
                                  2.5 / self.steps)
         labels = ops.sparse_labels(y)
-        return base.gaussian_start_ascent(
+        return ascent.objective_ascent(
             model, x,
             lambda z: tf.nn.sparse_softmax_cross_entropy_with_logits(labels, z),
-            eps=eps, alpha=alpha, steps=self.steps, norm=self.norm,
+            eps=eps, step_size=alpha, steps=self.steps, norm=self.norm,
             clip=self.clip)
 
     def loss(self, model, x, y, x_adv, *, task_loss, sample_weight=None,
@@ -94,15 +95,15 @@ class MART(base.Defense):
         adv_probs = tf.nn.softmax(adv_logits)
         not_y = 1.0 - tf.one_hot(labels, tf.shape(adv_probs)[-1])
         other = tf.reduce_max(adv_probs * not_y, axis=-1)
-        margin = base.weighted_mean(-tf.math.log(1.0001 - other + 1e-12),
+        margin = tensors.weighted_mean(-tf.math.log(1.0001 - other + 1e-12),
                                     sample_weight)
         true_prob = tf.gather(tf.nn.softmax(clean_logits), labels, axis=-1,
                               batch_dims=1)
-        kl = base.weighted_mean(
+        kl = tensors.weighted_mean(
             ops.kl_divergence(clean_logits, adv_logits)
             * (1.0000001 - true_prob),
             sample_weight)
         total = adv + margin + self.beta * kl
-        return base.LossResult(
+        return protocol.LossResult(
             total, {"adv_loss": adv, "margin_loss": margin, "kl_loss": kl},
             y_pred, y_adv)

@@ -2,12 +2,13 @@
 
 import dataclasses
 
-from keras_adv.defenses import base
+from keras_adv.attacks import ascent
+from keras_adv.defenses import protocol, tensors
 
 
-@base.serializable
+@protocol.serializable
 @dataclasses.dataclass(frozen=True)
-class PGDTraining(base.AdversarialOnly):
+class PGDTraining(protocol.AdversarialOnly):
     """PGD adversarial training: minimise the loss at the PGD point.
 
     Madry et al., "Towards Deep Learning Models Resistant to Adversarial
@@ -50,16 +51,16 @@ class PGDTraining(base.AdversarialOnly):
     warmup_epochs: float = 0.0
 
     def __post_init__(self):
-        base.validate_common(self, "steps", "step_size", "random_start")
+        protocol.validate_common(self, "steps", "step_size", "random_start")
 
     def perturb(self, model, x, y, eps=None):
         """PGD-`steps` on cross-entropy (see `Defense.perturb`).
 
         Example: `x_adv = defense.perturb(model, x, y)`.
         """
-        eps = base.resolve_eps(self, eps)
-        alpha = base.scaled_step(self.step_size, eps, self.eps,
+        eps = tensors.resolve_eps(self, eps)
+        alpha = tensors.scaled_step(self.step_size, eps, self.eps,
                                  2.5 / self.steps if self.steps > 1 else 1.0)
-        return base.pgd_perturb(model, x, y, eps=eps, alpha=alpha,
+        return ascent.ce_ascent(model, x, y, eps=eps, step_size=alpha,
                                 steps=self.steps, norm=self.norm,
                                 clip=self.clip, random_start=self.random_start)

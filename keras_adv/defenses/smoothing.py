@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from keras_adv import ops, validation
 from keras_adv.attacks._smooth import smooth_pgd_loop
-from keras_adv.defenses import base
+from keras_adv.defenses import protocol, tensors
 
 
 def _gaussian(x, sigma, copies=1):
@@ -20,9 +20,9 @@ def _gaussian(x, sigma, copies=1):
     return x + tf.cast(noise, x.dtype)
 
 
-@base.serializable
+@protocol.serializable
 @dataclasses.dataclass(frozen=True)
-class GaussianAugmentation(base.AdversarialOnly):
+class GaussianAugmentation(protocol.AdversarialOnly):
     """Gaussian data augmentation, the training of randomized smoothing.
 
     Cohen, Rosenfeld and Kolter, "Certified Adversarial Robustness via
@@ -59,9 +59,9 @@ class GaussianAugmentation(base.AdversarialOnly):
     warmup_epochs = 0.0
 
     def __post_init__(self):
-        base._set(self, "sigma", base.config_number("sigma", self.sigma,
+        protocol.set_field(self, "sigma", protocol.config_number("sigma", self.sigma,
                                                    positive=True))
-        base.validate_common(self)
+        protocol.validate_common(self)
 
     def perturb(self, model, x, y, eps=None):
         """`x + N(0, sigma^2)` (see `Defense.perturb`; `model`, `y` and `eps`
@@ -73,9 +73,9 @@ class GaussianAugmentation(base.AdversarialOnly):
         return _gaussian(x, self.sigma)
 
 
-@base.serializable
+@protocol.serializable
 @dataclasses.dataclass(frozen=True)
-class SmoothAdv(base.Defense):
+class SmoothAdv(protocol.Defense):
     """SmoothAdv: adversarial training of the smoothed classifier.
 
     Salman, Yang, Li, Zhang, Zhang, Razenshteyn and Bubeck, "Provably
@@ -127,11 +127,11 @@ class SmoothAdv(base.Defense):
     loss_terms = ("adv_loss",)
 
     def __post_init__(self):
-        base._set(self, "sigma", base.config_number("sigma", self.sigma,
+        protocol.set_field(self, "sigma", protocol.config_number("sigma", self.sigma,
                                                    positive=True))
-        base._set(self, "samples", validation.check_int("samples",
+        protocol.set_field(self, "samples", validation.check_int("samples",
                                                            self.samples))
-        base.validate_common(self, "steps", "step_size")
+        protocol.validate_common(self, "steps", "step_size")
 
     def perturb(self, model, x, y, eps=None):
         """SmoothAdv's attack on the smoothed soft classifier (see
@@ -139,8 +139,8 @@ class SmoothAdv(base.Defense):
 
         Example: `x_adv = defense.perturb(model, x, y)`.
         """
-        eps = base.resolve_eps(self, eps)
-        alpha = base.scaled_step(self.step_size, eps, self.eps,
+        eps = tensors.resolve_eps(self, eps)
+        alpha = tensors.scaled_step(self.step_size, eps, self.eps,
                                  2.0 / self.steps)
         x = tf.convert_to_tensor(x)
         if not x.dtype.is_floating:
@@ -168,4 +168,4 @@ class SmoothAdv(base.Defense):
             [tf.convert_to_tensor(sample_weight)] * m, axis=0)
         adv = task_loss(y_rep, y_noisy, w_rep)
         first = y_noisy[: tf.shape(y)[0]]
-        return base.LossResult(adv, {"adv_loss": adv}, None, first)
+        return protocol.LossResult(adv, {"adv_loss": adv}, None, first)

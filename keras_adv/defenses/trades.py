@@ -5,12 +5,13 @@ import dataclasses
 import tensorflow as tf
 
 from keras_adv import ops
-from keras_adv.defenses import base
+from keras_adv.attacks import ascent
+from keras_adv.defenses import protocol, tensors
 
 
-@base.serializable
+@protocol.serializable
 @dataclasses.dataclass(frozen=True)
-class TRADES(base.Defense):
+class TRADES(protocol.Defense):
     """TRADES: clean loss plus beta times the KL to the adversarial point.
 
     Zhang et al., "Theoretically Principled Trade-off between Robustness and
@@ -59,7 +60,7 @@ class TRADES(base.Defense):
     loss_terms = ("clean_loss", "kl_loss")
 
     def __post_init__(self):
-        base.validate_common(self, "steps", "step_size", "beta")
+        protocol.validate_common(self, "steps", "step_size", "beta")
 
     def perturb(self, model, x, y, eps=None):
         """Maximises KL(p(x) || p(x')) over the eps-ball (see
@@ -68,14 +69,14 @@ class TRADES(base.Defense):
         Example: `x_adv = defense.perturb(model, x, y)`.
         """
         del y
-        eps = base.resolve_eps(self, eps)
-        alpha = base.scaled_step(self.step_size, eps, self.eps,
+        eps = tensors.resolve_eps(self, eps)
+        alpha = tensors.scaled_step(self.step_size, eps, self.eps,
                                  2.5 / self.steps)
         x = tf.convert_to_tensor(x)
         clean = tf.stop_gradient(ops.model_logits(model, x))
-        return base.gaussian_start_ascent(
+        return ascent.objective_ascent(
             model, x, lambda z: ops.kl_divergence(clean, z), eps=eps,
-            alpha=alpha, steps=self.steps, norm=self.norm, clip=self.clip)
+            step_size=alpha, steps=self.steps, norm=self.norm, clip=self.clip)
 
     def loss(self, model, x, y, x_adv, *, task_loss, sample_weight=None,
              training=True):
@@ -87,9 +88,9 @@ class TRADES(base.Defense):
         y_pred = model(x, training=training)
         y_adv = model(x_adv, training=training)
         clean = task_loss(y, y_pred, sample_weight)
-        kl = base.weighted_mean(
+        kl = tensors.weighted_mean(
             ops.kl_divergence(ops.logits_of(y_pred), ops.logits_of(y_adv)),
             sample_weight)
         total = clean + self.beta * kl
-        return base.LossResult(total, {"clean_loss": clean, "kl_loss": kl},
+        return protocol.LossResult(total, {"clean_loss": clean, "kl_loss": kl},
                                y_pred, y_adv)

@@ -5,12 +5,13 @@ import dataclasses
 import tensorflow as tf
 
 from keras_adv import ops, validation
-from keras_adv.defenses import base
+from keras_adv.defenses import protocol, tensors
+from keras_adv.defenses.protocol import config_number, set_field
 
 
-@base.serializable
+@protocol.serializable
 @dataclasses.dataclass(frozen=True)
-class VAT(base.Regularizer):
+class VAT(protocol.Regularizer):
     """Virtual adversarial training: a label-free smoothness penalty.
 
     Miyato, Maeda, Koyama and Ishii, "Virtual Adversarial Training: a
@@ -105,15 +106,15 @@ class VAT(base.Regularizer):
     penalty_terms = ("vat_loss", "entropy_loss")
 
     def __post_init__(self):
-        base._set(self, "eps", base.config_number("eps", self.eps))
-        base._set(self, "xi", base.config_number("xi", self.xi, positive=True))
-        base._set(self, "power_iterations", validation.check_int(
+        set_field(self, "eps", config_number("eps", self.eps))
+        set_field(self, "xi", config_number("xi", self.xi, positive=True))
+        set_field(self, "power_iterations", validation.check_int(
             "power_iterations", self.power_iterations))
-        base._set(self, "weight", base.config_number("weight", self.weight))
-        base._set(self, "entropy_weight", base.config_number(
+        set_field(self, "weight", config_number("weight", self.weight))
+        set_field(self, "entropy_weight", config_number(
             "entropy_weight", self.entropy_weight))
-        base._set(self, "clip", validation.check_clip(self.clip))
-        base._set(self, "warmup_epochs", base.config_number(
+        set_field(self, "clip", validation.check_clip(self.clip))
+        set_field(self, "warmup_epochs", config_number(
             "warmup_epochs", self.warmup_epochs))
         if not isinstance(self.batch_statistics, bool):
             raise ValueError(
@@ -145,7 +146,7 @@ class VAT(base.Regularizer):
             inputs = tf.cast(inputs, in_dtype)
             if not self.batch_statistics:
                 return ops.model_logits(model, inputs)
-            with base.frozen_batch_statistics(model):
+            with tensors.frozen_batch_statistics(model):
                 return ops.logits_of(
                     ops.call_model(model, inputs, training=True))
 
@@ -170,7 +171,7 @@ class VAT(base.Regularizer):
         None)`.
         """
         del y
-        eps = base.resolve_eps(self, eps)
+        eps = tensors.resolve_eps(self, eps)
         x = tf.convert_to_tensor(x)
         in_dtype = x.dtype if x.dtype.is_floating else tf.float32
         x_adv = tf.cast(x, tf.float32) + eps * self.direction(model, x)
@@ -188,17 +189,17 @@ class VAT(base.Regularizer):
         del y
         if y_pred is None:
             y_pred = model(x, training=training)
-        with base.frozen_batch_statistics(model):
+        with tensors.frozen_batch_statistics(model):
             y_adv = model(x_adv, training=training)
         logits = ops.logits_of(y_pred)
-        kl = base.weighted_mean(
+        kl = tensors.weighted_mean(
             ops.kl_divergence(tf.stop_gradient(logits),
                                ops.logits_of(y_adv)), sample_weight)
         log_p = tf.nn.log_softmax(logits)
-        entropy = base.weighted_mean(
+        entropy = tensors.weighted_mean(
             -tf.reduce_sum(tf.exp(log_p) * log_p, axis=-1), sample_weight)
         total = self.weight * kl
         if self.entropy_weight:
             total = total + self.entropy_weight * entropy
-        return base.LossResult(
+        return protocol.LossResult(
             total, {"vat_loss": kl, "entropy_loss": entropy}, y_pred, y_adv)

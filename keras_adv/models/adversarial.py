@@ -1,30 +1,44 @@
-"""`AdversarialModel`: adversarial training inside `model.fit`."""
+"""`AdversarialModel`: adversarial training inside `model.fit`.
+
+Built on Keras' public override points only (`compile`, `train_step`,
+`test_step`, `compute_loss`, `compute_metrics`, `metrics`, `get_config`),
+as `keras.distillation.Distiller` and the Keras guide "Customizing what
+happens in fit() with TensorFlow" do: the model owns its loss tracker, its
+loss-term trackers and its clean and adversarial metrics, all created in
+`__init__` or `compile` (outside any replica context), and computes the
+compiled loss itself from the loss object given to `compile`.
+"""
 
 import inspect
 
 import keras
 import numpy as np
 import tensorflow as tf
-from keras.src import backend as keras_backend
-from keras.src.trainers.compile_utils import CompileMetrics
 
 from keras_adv import ops, validation
-from keras_adv.defenses import base as defense_base
+from keras_adv.defenses import protocol, tensors
 
 _ADV_PREFIX = "adv_"
 
 
 class _State:
-    """Training state that is neither a weight nor saved: the current eps
-    scale of the warm-up and Free-AT's carried perturbation. A plain object,
-    so Keras and `tf.Module` tracking (saving, export) never see it."""
+    """What the model holds that is neither a weight nor saved: the eps
+    scale of the warm-up, the defense's training state, the trackers and
+    metrics, the compiled loss and the robust evaluators. A plain object:
+    Keras tracking, `.keras` saving and `export` do not look inside it."""
 
     def __init__(self):
         self.eps_scale = tf.Variable(1.0, trainable=False, dtype=tf.float32,
                                      name="eps_scale")
-        self.free_delta = tf.Variable(
-            tf.zeros([0], tf.float32), trainable=False,
-            shape=tf.TensorShape([None]), name="free_delta")
+        self.defense = None
+        self.defense_state = None
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.term_trackers = {}
+        self.loss_fn = None  # (per-example function, reduction)
+        self.loss_weight = 1.0
+        self.clean_metrics = []  # (metric, weighted) pairs
+        self.adv_metrics = []
+        self.robust = (None, None)  # (attack, evaluator)
 
 
 def _simple_arguments(cls, args, kwargs):
@@ -52,29 +66,87 @@ def _simple_arguments(cls, args, kwargs):
     return arguments
 
 
-class _AdvCompileMetrics(CompileMetrics):
-    """The compiled metrics, computed on the adversarial batch and named with
-    the prefix `adv_` (`adv_accuracy`, ...)."""
-
-    def build(self, y_true, y_pred):
-        super().build(y_true, y_pred)
-        for m in self.metrics:
-            if not m.name.startswith(_ADV_PREFIX):
-                m.name = _ADV_PREFIX + m.name
+# Loss names (classes and function names) whose "accuracy" is categorical
+# (one-hot labels) or binary; any other loss gets the sparse one.
+_CATEGORICAL = ("CategoricalCrossentropy", "categorical_crossentropy",
+                "CategoricalFocalCrossentropy", "categorical_focal_crossentropy")
+_BINARY = ("BinaryCrossentropy", "binary_crossentropy",
+           "BinaryFocalCrossentropy", "binary_focal_crossentropy")
 
 
-def _fresh_metrics(metrics):
-    """A copy of a `compile(metrics=...)` structure in which every Metric
-    instance is a new, unshared object (strings and functions are kept)."""
+def _loss_kind(loss):
+    """"categorical", "binary" or "sparse", from the compiled loss."""
+    name = loss if isinstance(loss, str) else getattr(
+        loss, "__name__", type(loss).__name__)
+    if isinstance(loss, keras.losses.Loss):
+        name = type(loss).__name__
+        fn = getattr(loss, "fn", None)  # a LossFunctionWrapper
+        if name == "LossFunctionWrapper" and fn is not None:
+            name = getattr(fn, "__name__", name)
+    if name in _CATEGORICAL:
+        return "categorical"
+    if name in _BINARY:
+        return "binary"
+    return "sparse"
+
+
+def _make_metric(spec, kind, prefix=""):
+    """A new metric object from a `compile(metrics=...)` entry: a Metric
+    instance (copied), a name or a function. "accuracy"/"acc" and
+    "crossentropy"/"ce" follow the compiled loss, as in Keras."""
+    if isinstance(spec, keras.metrics.Metric):
+        config = dict(spec.get_config())
+        config["name"] = prefix + spec.name
+        return type(spec).from_config(config)
+    if spec in ("accuracy", "acc"):
+        cls = {"categorical": keras.metrics.CategoricalAccuracy,
+               "binary": keras.metrics.BinaryAccuracy,
+               "sparse": keras.metrics.SparseCategoricalAccuracy}[kind]
+        return cls(name=prefix + spec)
+    if spec in ("crossentropy", "ce"):
+        cls = {"categorical": keras.metrics.CategoricalCrossentropy,
+               "binary": keras.metrics.BinaryCrossentropy,
+               "sparse": keras.metrics.SparseCategoricalCrossentropy}[kind]
+        return cls(name=prefix + spec)
+    metric = keras.metrics.get(spec)
+    if isinstance(metric, keras.metrics.Metric):
+        return type(metric).from_config(
+            {**metric.get_config(), "name": prefix + metric.name})
+    if isinstance(metric, type):
+        metric = metric()
+        return type(metric).from_config(
+            {**metric.get_config(), "name": prefix + metric.name})
+    name = spec if isinstance(spec, str) else metric.__name__
+    return keras.metrics.MeanMetricWrapper(metric, name=prefix + name)
+
+
+def _metric_list(metrics, argument):
+    """The entries of `compile(metrics=...)` as a list (one output)."""
     if metrics is None:
-        return None
+        return []
+    if isinstance(metrics, (list, tuple)):
+        return list(metrics)
+    raise ValueError(
+        f"AdversarialModel takes {argument} as a list (one output). "
+        f"Received: {argument}={metrics!r}"
+    )
 
-    def copy(m):
-        if isinstance(m, keras.metrics.Metric):
-            return type(m).from_config(m.get_config())
-        return m
 
-    return keras.tree.map_structure(copy, metrics)
+def _per_example_loss(loss):
+    """`fn(y_true, y_pred) -> per-example values` and the reduction, from
+    the loss given to `compile` (a `keras.losses.Loss`, a name or a
+    function)."""
+    if isinstance(loss, str):
+        loss = keras.losses.get(loss)
+    if isinstance(loss, keras.losses.Loss):
+        reduction = getattr(loss, "reduction", "sum_over_batch_size")
+        return loss.call, reduction
+    if callable(loss):
+        return loss, "sum_over_batch_size"
+    raise ValueError(
+        "loss must be a keras.losses.Loss, a loss name or a function "
+        f"(one output). Received: loss={loss!r}"
+    )
 
 
 @keras.saving.register_keras_serializable(package="keras_adv")
@@ -94,9 +166,10 @@ class AdversarialModel(keras.Model):
     `defense.perturb` in inference mode, outside the tape, so the attack
     neither updates batch-norm statistics nor applies dropout and computes
     only input gradients; then `defense.loss` in training mode inside the
-    tape. Free-AT (a defense with `replays`) has its own replay step in
-    which the perturbation comes from the training-mode backward pass (so
-    there batch norm sees perturbed batches, as in the paper).
+    tape: that is the default `Defense.train_step`, which a defense may
+    override (FreeTraining replays each batch with the perturbation from
+    the training-mode backward pass, so batch norm sees perturbed batches,
+    as in the paper).
 
     The loss terms come from the compiled loss (`sample_weight` and
     `class_weight` apply to every term); sparse and one-hot labels, NumPy
@@ -170,8 +243,7 @@ class AdversarialModel(keras.Model):
         # Record the simple ones passed here (the defense and base are
         # serialised by get_config itself).
         instance = super().__new__(cls, *args, **kwargs)
-        object.__setattr__(instance, "_adv_init_config",
-                           _simple_arguments(cls, args, kwargs))
+        instance._adv_init_config = _simple_arguments(cls, args, kwargs)
         return instance
 
     def __init__(self, base=None, *, defense, **kwargs):
@@ -189,11 +261,7 @@ class AdversarialModel(keras.Model):
         self.base = base
         if base is not None and base.built:
             self.built = True  # nothing to build (BackupAndRestore needs it)
-        object.__setattr__(self, "_adv_state", _State())
-        object.__setattr__(self, "_adv_metrics", None)
-        object.__setattr__(self, "_term_trackers", {})
-        object.__setattr__(self, "_eval_attack", None)
-        object.__setattr__(self, "_robust_test", (None, None))
+        self._state = _State()
         self.defense = defense
 
     # ------------------------------------------------------------------
@@ -203,28 +271,29 @@ class AdversarialModel(keras.Model):
     @property
     def defense(self):
         """The `keras_adv.defenses.Defense` used by `train_step`."""
-        return self._defense
+        return self._state.defense
 
     @defense.setter
     def defense(self, defense):
         if isinstance(defense, (list, tuple)):
-            from keras_adv.defenses.combined import Combined
-
-            defense = Combined(list(defense))
-        if not isinstance(defense, defense_base.Defense):
+            defense = protocol.Combined(list(defense))
+        if not isinstance(defense, protocol.Defense):
             raise ValueError(
                 "defense must be a keras_adv.defenses.Defense (FGSMTraining, "
                 "PGDTraining, FastTraining, FreeTraining, TRADES, MART, VAT, "
                 "DataSparsity, ...) or a list of them. "
                 f"Received: defense={defense!r}"
             )
-        object.__setattr__(self, "_defense", defense)
+        state = self._state
+        state.defense = defense
         names = list(dict.fromkeys(tuple(defense.loss_terms) + ("adv_loss",)))
-        trackers = {n: keras.metrics.Mean(name=n) for n in names}
-        object.__setattr__(self, "_term_trackers", trackers)
+        with self.distribute_strategy.scope():
+            state.term_trackers = {n: keras.metrics.Mean(name=n)
+                                   for n in names}
+            state.defense_state = defense.create_state()
         self.train_function = None
         self.test_function = None
-        object.__setattr__(self, "_robust_test", (None, None))
+        state.robust = (None, None)
 
     @property
     def current_eps(self):
@@ -233,7 +302,7 @@ class AdversarialModel(keras.Model):
 
         Example: `model.current_eps` is 0.15 halfway through a warm-up to 0.3.
         """
-        return float(self.defense.eps) * float(self._adv_state.eps_scale.numpy())
+        return float(self.defense.eps) * float(self._state.eps_scale.numpy())
 
     def set_eps_scale(self, scale):
         """Sets the warm-up factor in [0, 1] applied to `defense.eps` by
@@ -242,7 +311,7 @@ class AdversarialModel(keras.Model):
         Example: `model.set_eps_scale(0.5)`.
         """
         scale = validation.check_number("scale", scale, upper=1.0)
-        self._adv_state.eps_scale.assign(scale)
+        self._state.eps_scale.assign(scale)
 
     def call(self, inputs, training=None):
         """Runs the wrapped model (wrapper form); subclasses override it.
@@ -252,14 +321,25 @@ class AdversarialModel(keras.Model):
         return self.base(inputs, training=training)
 
     # ------------------------------------------------------------------
-    # compile / metrics
+    # compile / loss / metrics
     # ------------------------------------------------------------------
 
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None,
                 metrics=None, weighted_metrics=None, **kwargs):
-        """Same arguments as `keras.Model.compile`; a loss is required. The
-        metrics are also computed on the adversarial batch, under names
-        prefixed with `adv_`.
+        """Same arguments as `keras.Model.compile` for one output; a loss is
+        required. The metrics are also computed on the adversarial batch,
+        under names prefixed with `adv_`.
+
+        The model computes the loss itself from `loss` (a `keras.losses.Loss`,
+        a name or a function `fn(y_true, y_pred)` returning per-example
+        values): the mean over the batch of the per-example values times
+        `sample_weight` (the sum with `reduction="sum"`). "accuracy" and
+        "crossentropy" follow the loss: categorical for
+        `CategoricalCrossentropy`, binary for `BinaryCrossentropy`, sparse
+        otherwise.
+
+        Raises:
+            ValueError: no loss, or a loss or metrics for several outputs.
 
         Example: `model.compile("adam", keras.losses.
         SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])`.
@@ -270,17 +350,25 @@ class AdversarialModel(keras.Model):
                 "minimises it on clean and/or adversarial inputs. Received: "
                 "loss=None"
             )
+        loss_fn = _per_example_loss(loss)
+        plain = _metric_list(metrics, "metrics")
+        weighted = _metric_list(weighted_metrics, "weighted_metrics")
         super().compile(optimizer=optimizer, loss=loss,
                         loss_weights=loss_weights, metrics=metrics,
                         weighted_metrics=weighted_metrics, **kwargs)
-        adv = None
-        if metrics is not None or weighted_metrics is not None:
-            adv = _AdvCompileMetrics(
-                _fresh_metrics(metrics), _fresh_metrics(weighted_metrics),
-                output_names=getattr(self, "output_names", None),
-            )
-        object.__setattr__(self, "_adv_metrics", adv)
-        object.__setattr__(self, "_robust_test", (None, None))
+        state = self._state
+        state.loss_fn = loss_fn
+        state.loss_weight = 1.0 if loss_weights is None else float(
+            keras.tree.flatten(loss_weights)[0])
+        kind = _loss_kind(loss)
+        with self.distribute_strategy.scope():
+            specs = [(m, False) for m in plain] + [(m, True) for m in weighted]
+            state.clean_metrics = [(_make_metric(m, kind), w)
+                                   for m, w in specs]
+            state.adv_metrics = [(_make_metric(m, kind, _ADV_PREFIX), w)
+                                 for m, w in specs]
+            state.loss_tracker = keras.metrics.Mean(name="loss")
+        state.robust = (None, None)
 
     def compile_from_config(self, config):
         """Compiles from `get_compile_config()` (used by `load_model`).
@@ -292,82 +380,98 @@ class AdversarialModel(keras.Model):
         if getattr(self, "optimizer", None) is not None and self.built:
             self.optimizer.build(self.trainable_variables)
 
-    def _symbolic_build(self, iterator=None, data_batch=None):
-        # Keras builds the compiled metrics from symbolic tensors before the
-        # (possibly distributed) train function is traced; the adversarial
-        # metrics must be built there too: creating their variables inside a
-        # replica context fails under a distribution strategy.
-        adv = self._adv_metrics
-        if adv is None or adv.built:
-            return super()._symbolic_build(iterator=iterator,
-                                           data_batch=data_batch)
-        if data_batch is None:
-            for _, _, data in iterator:  # the first batch, as Keras takes it
-                data_batch = data[0] if isinstance(data, (list, tuple)) \
-                    else next(data)
-                break
-        super()._symbolic_build(data_batch=data_batch)
-        spec = keras.tree.map_structure(
-            lambda v: None if v is None else keras.KerasTensor(
-                v.shape, keras_backend.standardize_dtype(v.dtype)),
-            data_batch)
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(spec)
-        if y is None:
-            return None
-        y_pred = keras_backend.compute_output_spec(self, x, training=False)
-        keras_backend.compute_output_spec(adv.update_state, y, y_pred,
-                                          sample_weight)
-        return None
-
     @property
     def metrics(self):
-        """Loss, loss terms, clean metrics, then adversarial metrics."""
-        metrics = list(super().metrics)
-        terms = list(self._term_trackers.values())
-        loss = [m for m in metrics[:1] if m is self._loss_tracker]
-        rest = metrics[len(loss):]
-        # Built at the first adversarial update (not by evaluate's clean
-        # pass, which would otherwise ask an unbuilt metric for its result).
-        adv = self._adv_metrics
-        adv = [adv] if adv is not None and adv.built else []
-        return loss + terms + rest + adv
+        """Loss, loss terms, clean metrics, then adversarial metrics (all
+        owned by the model)."""
+        state = self._state
+        return ([state.loss_tracker] + list(state.term_trackers.values())
+                + [m for m, _ in state.clean_metrics]
+                + [m for m, _ in state.adv_metrics])
+
+    def _task_loss(self, y, y_pred, sample_weight=None):
+        """The compiled loss of `y_pred`: the mean over the batch (on each
+        replica) of the per-example loss times `sample_weight`."""
+        fn, reduction = self._state.loss_fn
+        # As keras.losses.Loss.__call__: both in the loss dtype (float32,
+        # also under mixed precision).
+        y_pred = tf.cast(y_pred, tf.float32)
+        y = tf.cast(y, tf.float32)
+        values = tf.cast(fn(y, y_pred), tf.float32)
+        if values.shape.rank == 0:
+            return values * self._state.loss_weight
+        if values.shape.rank > 1:
+            values = tf.reduce_mean(values, axis=list(range(1, values.shape.rank)))
+        if reduction == "sum":
+            w = 1.0 if sample_weight is None else tf.cast(
+                tf.reshape(sample_weight, [-1]), tf.float32)
+            loss = tf.reduce_sum(values * w)
+        else:
+            loss = tensors.weighted_mean(values, sample_weight)
+        return loss * self._state.loss_weight
+
+    def _regularization(self):
+        extra = [tf.cast(tf.reduce_sum(v), tf.float32) for v in self.losses]
+        return tf.add_n(extra) if extra else tf.constant(0.0)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
+                     training=True):
+        """The compiled loss of `y_pred` plus the model's regularisation
+        losses (the clean loss `evaluate` reports).
+
+        Example: `model.compute_loss(y=y, y_pred=model(x))`.
+        """
+        del x, training
+        return self._task_loss(y, y_pred, sample_weight) + self._regularization()
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """Updates the clean metrics and returns every metric's result.
+
+        Example: `logs = model.compute_metrics(x, y, model(x))`.
+        """
+        del x
+        _update(self._state.clean_metrics, y, y_pred, sample_weight)
+        return self.get_metrics_result()
+
+    def _record_adversarial(self, y, y_pred_adv, sample_weight=None):
+        _update(self._state.adv_metrics, y, y_pred_adv, sample_weight)
 
     # ------------------------------------------------------------------
     # Training
     # ------------------------------------------------------------------
-
-    def _task_loss(self, y, y_pred, sample_weight=None):
-        # Under a distribution strategy Keras losses come divided by the
-        # replica count; undo it so that every term (Keras loss, KL, margin)
-        # is a per-replica mean and logs as such. `_apply` divides the total
-        # once before the cross-replica gradient sum.
-        return self._compile_loss(y, y_pred, sample_weight) * _replicas()
 
     def _num_classes(self):
         """The class count the model declares (None when unknown)."""
         model = self.base if self.base is not None else self
         return ops.declared_classes(model)
 
-    def _regularization(self):
-        extra = [tf.cast(tf.reduce_sum(v), tf.float32) for v in self.losses]
-        return tf.add_n(extra) if extra else 0.0
-
-    def _eps(self):
-        return tf.cast(self.defense.eps, tf.float32) * self._adv_state.eps_scale
-
-    def _apply(self, tape, loss, extra_sources=()):
+    def _minimize(self, tape, loss, sources=()):
+        """Applies the weight gradient of `loss` (a per-replica mean) and
+        returns the gradients with respect to `sources`."""
         weights = self.trainable_weights
         with tape:  # both scalings must be on the tape
             loss = loss / _replicas()  # gradients are summed over replicas
             if self.optimizer is not None:
                 loss = self.optimizer.scale_loss(loss)  # mixed_float16
-        grads = tape.gradient(loss, list(weights) + list(extra_sources))
+        grads = tape.gradient(loss, list(weights) + list(sources))
         if weights:
             self.optimizer.apply(grads[: len(weights)], weights)
         return grads[len(weights):]
 
+    def _training_step(self):
+        """The `TrainingStep` handed to `defense.train_step`."""
+        state = self._state
+        eps = tf.cast(self.defense.eps, tf.float32) * state.eps_scale
+        return protocol.TrainingStep(
+            model=self, eps=eps, task_loss=self._task_loss,
+            regularization=self._regularization, minimize=self._minimize,
+            record_adversarial=self._record_adversarial,
+            state=state.defense_state)
+
     def train_step(self, data):
-        """One adversarial-training step (see the class docstring).
+        """One adversarial-training step: unpack and check the batch, then
+        `defense.train_step` (perturb-then-loss unless the defense owns its
+        step), then the metrics.
 
         Example: called by `fit`; `model.train_step((x, y))` also works.
         """
@@ -379,102 +483,52 @@ class AdversarialModel(keras.Model):
         x, y = validation.check_batch(
             x, y, clip=self.defense.clip, num_classes=self._num_classes(),
             unlabeled=self.defense.uses_unlabeled)
-        if self.defense.replays is not None:
-            return self._replay_step(x, y, sample_weight)
-        x_adv = self.defense.perturb(self, x, y, eps=self._eps())
-        with tf.GradientTape() as tape:
-            result = self.defense.loss(
-                self, x, y, x_adv, task_loss=self._task_loss,
-                sample_weight=sample_weight, training=True)
-            total = result.loss + self._regularization()
-        self._apply(tape, total)
-        return self._update_train_metrics(x, y, x_adv, sample_weight, result,
-                                          total)
+        result = self.defense.train_step(self._training_step(), x, y,
+                                         sample_weight)
+        return self._train_logs(x, y, sample_weight, result)
 
-    def _replay_step(self, x, y, sample_weight):
-        """Free-AT: `replays` optimizer steps per batch, each updating the
-        carried perturbation with the same backward pass."""
-        d = self.defense
-        eps = self._eps()
-        x0 = tf.cast(x, tf.float32)
-        delta = self._read_delta(x0)
-        delta = ops.clip_box(x0 + ops.project(delta, eps, d.norm), d.clip) - x0
-        sums = {}
-        total_sum = 0.0
-        for _ in range(d.replays):
-            with tf.GradientTape() as tape:
-                tape.watch(delta)
-                x_adv = tf.cast(ops.clip_box(x0 + delta, d.clip), x.dtype)
-                result = d.loss(self, x, y, x_adv, task_loss=self._task_loss,
-                                sample_weight=sample_weight, training=True)
-                total = result.loss + self._regularization()
-            (g_delta,) = self._apply(tape, total, [delta])
-            if self._adv_metrics is not None:
-                self._adv_metrics.update_state(y, result.y_pred_adv,
-                                               sample_weight)
-            delta = delta + eps * ops.steepest_step(g_delta, d.norm)
-            delta = ops.project(delta, eps, d.norm)
-            delta = ops.clip_box(x0 + delta, d.clip) - x0
-            total_sum += total
-            for k, v in result.terms.items():
-                sums[k] = sums.get(k, 0.0) + v
-        self._write_delta(delta)
-        m = float(d.replays)
-        result = defense_base.LossResult(
-            total_sum / m, {k: v / m for k, v in sums.items()}, None, None)
-        return self._update_train_metrics(x, y, None, sample_weight, result,
-                                          total_sum / m, adv_done=True)
-
-    def _read_delta(self, x0):
-        """The carried perturbation resized to this batch (zeros where the
-        batch is larger than the stored one)."""
-        flat = self._adv_state.free_delta.read_value()
-        need = tf.size(x0)
-        have = tf.size(flat)
-        flat = tf.concat(
-            [flat[: tf.minimum(need, have)],
-             tf.zeros([tf.maximum(need - have, 0)], tf.float32)], 0)
-        return tf.reshape(flat, tf.shape(x0))
-
-    def _write_delta(self, delta):
-        flat = tf.reshape(delta, [-1])
-        old = self._adv_state.free_delta.read_value()
-        self._adv_state.free_delta.assign(
-            tf.concat([flat, old[tf.minimum(tf.size(flat), tf.size(old)):]], 0))
-
-    def _batch_size(self, x):
-        return tf.shape(keras.tree.flatten(x)[0])[0]
-
-    def _update_train_metrics(self, x, y, x_adv, sample_weight, result, total,
-                              adv_done=False):
-        batch = self._batch_size(x)
-        self._loss_tracker.update_state(total, sample_weight=batch)
-        logs = {"loss": self._loss_tracker.result()}
+    def _train_logs(self, x, y, sample_weight, result):
+        """Updates the trackers and metrics after a step; returns the logs."""
+        state = self._state
+        batch = _batch_size(x)
+        state.loss_tracker.update_state(result.loss, sample_weight=batch)
         for name in self.defense.loss_terms:
-            tracker = self._term_trackers[name]
-            tracker.update_state(result.terms[name], sample_weight=batch)
-            logs[name] = tracker.result()
-        y_pred = result.y_pred
-        if self._compile_metrics is not None and y_pred is None:
+            state.term_trackers[name].update_state(result.terms[name],
+                                                   sample_weight=batch)
+        y_pred, y_adv = result.y_pred, None
+        if state.clean_metrics and y_pred is None:
             y_pred = self(x, training=False)
-        y_adv = None
-        if self._adv_metrics is not None and not adv_done:
+        if state.adv_metrics and result.x_adv is not None:
             y_adv = result.y_pred_adv
             if y_adv is None:
-                y_adv = self(x_adv, training=False)
+                y_adv = self(result.x_adv, training=False)
         y_m, w_m = y, sample_weight
         if self.defense.uses_unlabeled:
             # Metrics count the labeled examples only.
-            y_m, y_pred, y_adv, w_m = defense_base.labeled_rows(
-                defense_base.labeled_mask(y), y, y_pred, y_adv,
-                sample_weight)
-        if self._compile_metrics is not None:
-            self._compile_metrics.update_state(y_m, y_pred, w_m)
-            logs.update(self._compile_metrics.result())
-        if self._adv_metrics is not None:
-            if not adv_done:
-                self._adv_metrics.update_state(y_m, y_adv, w_m)
-            logs.update(self._adv_metrics.result())
+            y_m, y_pred, y_adv, w_m = tensors.labeled_rows(
+                tensors.labeled_mask(y), y, y_pred, y_adv, sample_weight)
+        if state.clean_metrics:
+            self.compute_metrics(x, y_m, y_pred, w_m)
+        if y_adv is not None:
+            self._record_adversarial(y_m, y_adv, w_m)
+        names = ("loss",) + tuple(self.defense.loss_terms)
+        return self._logs(names, adversarial=bool(state.adv_metrics))
+
+    def _logs(self, names, adversarial):
+        """The results of the named trackers, the clean metrics and (when
+        `adversarial`) the adversarial ones."""
+        state = self._state
+        trackers = {"loss": state.loss_tracker, **state.term_trackers}
+        logs = {n: trackers[n].result() for n in names}
+        groups = [state.clean_metrics] + ([state.adv_metrics] if adversarial
+                                          else [])
+        for group in groups:
+            for metric, _ in group:
+                result = metric.result()
+                if isinstance(result, dict):
+                    logs.update(result)
+                else:
+                    logs[metric.name] = result
         return logs
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
@@ -515,6 +569,12 @@ class AdversarialModel(keras.Model):
                 test step, for example
                 `functools.partial(keras_adv.attacks.pgd, eps=0.3, steps=40)`.
 
+        Returns:
+            As `keras.Model.evaluate`.
+
+        Raises:
+            ValueError: `adversarial` is neither a bool nor a callable.
+
         Example: `model.evaluate(x, y, adversarial=True, return_dict=True)`.
         """
         if adversarial is not False and adversarial is not True and (
@@ -526,61 +586,61 @@ class AdversarialModel(keras.Model):
             )
         if adversarial is False:
             return super().evaluate(x, y, *args, **kwargs)
-        # The robust test function is traced once per attack and kept, so
-        # repeated robust evaluations do not retrace (nor do clean ones).
-        clean_fn = self.test_function
-        cached_attack, cached_fn = self._robust_test
-        object.__setattr__(self, "_eval_attack", adversarial)
-        self.test_function = cached_fn if cached_attack is adversarial else None
-        try:
-            return super().evaluate(x, y, *args, **kwargs)
-        finally:
-            object.__setattr__(self, "_robust_test",
-                               (adversarial, self.test_function))
-            object.__setattr__(self, "_eval_attack", None)
-            self.test_function = clean_fn
+        # A robust evaluation runs in its own Keras model, whose test
+        # function is traced once per attack and kept: repeated robust
+        # evaluations do not retrace, nor do clean ones.
+        attack, evaluator = self._state.robust
+        if evaluator is None or attack is not adversarial:
+            with self.distribute_strategy.scope():
+                evaluator = _RobustEvaluation(self, adversarial)
+            self._state.robust = (adversarial, evaluator)
+        return evaluator.evaluate(x, y, *args, **kwargs)
+
+    def _clean_test(self, x, y, sample_weight):
+        """The clean part of a test step: its logs and the batch used."""
+        if y is not None and self.defense.uses_unlabeled:
+            # Semi-supervised data: evaluate the labeled examples only.
+            x, y, sample_weight = tensors.labeled_rows(
+                tensors.labeled_mask(y), x, y, sample_weight)
+        y_pred = self(x, training=False)
+        state = self._state
+        if y is not None:
+            loss = self.compute_loss(x=x, y=y, y_pred=y_pred,
+                                     sample_weight=sample_weight,
+                                     training=False)
+            state.loss_tracker.update_state(loss, sample_weight=_batch_size(x))
+            self.compute_metrics(x, y, y_pred, sample_weight)
+        return (x, y, sample_weight), self._logs(("loss",), adversarial=False)
 
     def test_step(self, data):
-        """Clean loss and metrics; adversarial ones when requested by
-        `evaluate(adversarial=...)`.
+        """Clean loss and metrics (adversarial ones come from
+        `evaluate(adversarial=...)`).
 
         Example: called by `evaluate`.
         """
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        if y is not None and self.defense.uses_unlabeled:
-            # Semi-supervised data: evaluate the labeled examples only.
-            x, y, sample_weight = defense_base.labeled_rows(
-                defense_base.labeled_mask(y), x, y, sample_weight)
-        y_pred = self(x, training=False)
-        loss = self._compute_loss(x=x, y=y, y_pred=y_pred,
-                                  sample_weight=sample_weight, training=False)
-        batch = self._batch_size(x)
-        self._loss_tracker.update_state(loss, sample_weight=batch)
-        logs = {"loss": self._loss_tracker.result()}
-        if self._compile_metrics is not None:
-            self._compile_metrics.update_state(y, y_pred, sample_weight)
-            logs.update(self._compile_metrics.result())
-        attack = self._eval_attack
-        if attack is None:
-            return logs
+        return self._clean_test(x, y, sample_weight)[1]
+
+    def _robust_test_step(self, data, attack):
+        """Clean and adversarial loss and metrics for one batch."""
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         if y is None:
             raise ValueError(
                 "evaluate(adversarial=...) needs labels. Received: data "
                 "without y"
             )
+        (x, y, sample_weight), logs = self._clean_test(x, y, sample_weight)
         if attack is True:
             x_adv = self.defense.attack(self, x, y)
         else:
             x_adv = attack(self, x, y)
         y_adv = self(x_adv, training=False)
-        tracker = self._term_trackers["adv_loss"]
+        tracker = self._state.term_trackers["adv_loss"]
         tracker.update_state(self._task_loss(y, y_adv, sample_weight),
-                             sample_weight=batch)
-        logs["adv_loss"] = tracker.result()
-        if self._adv_metrics is not None:
-            self._adv_metrics.update_state(y, y_adv, sample_weight)
-            logs.update(self._adv_metrics.result())
-        return logs
+                             sample_weight=_batch_size(x))
+        self._record_adversarial(y, y_adv, sample_weight)
+        adv = self._logs(("adv_loss",), adversarial=True)
+        return {**logs, **adv}
 
     # ------------------------------------------------------------------
     # Saving
@@ -634,17 +694,27 @@ class AdversarialModel(keras.Model):
         model.defense = defense
         return model
 
-    def export(self, filepath, format="tf_saved_model", verbose=None,
-               input_signature=None, **kwargs):
+    def export(self, filepath, format="tf_saved_model", **kwargs):
         """`keras.Model.export` of the inference model: the wrapped model in
         the wrapper form (the same function, without the defense), the model
-        itself for subclasses.
+        itself for subclasses. Keyword arguments (`verbose`,
+        `input_signature`, ...) go to Keras as given (Keras 3.4 takes none).
 
         Example: `model.export("serving/")`.
         """
         target = self.base if self.base is not None else super()
-        return target.export(filepath, format=format, verbose=verbose,
-                             input_signature=input_signature, **kwargs)
+        return target.export(filepath, format=format, **kwargs)
+
+
+def _update(metrics, y, y_pred, sample_weight):
+    """Updates `(metric, weighted)` pairs (plain metrics ignore weights)."""
+    for metric, weighted in metrics:
+        metric.update_state(y, y_pred,
+                            sample_weight=sample_weight if weighted else None)
+
+
+def _batch_size(x):
+    return tf.shape(keras.tree.flatten(x)[0])[0]
 
 
 def _is_array(value):
@@ -656,6 +726,39 @@ def _is_array(value):
 def _replicas():
     """Replicas in sync of the current distribution strategy (1 without)."""
     return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+class _Target:
+    """The model a `_RobustEvaluation` evaluates and its attack, held out of
+    Keras tracking (the evaluator must not own, save or export the model)."""
+
+    def __init__(self, model, attack):
+        self.model = model
+        self.attack = attack
+
+
+class _RobustEvaluation(keras.Model):
+    """Runs `AdversarialModel.evaluate(adversarial=attack)`: a Keras model
+    whose test step is the adversarial model's robust one and whose metrics
+    are the adversarial model's, so that Keras keeps one traced test
+    function per attack beside the model's clean one."""
+
+    def __init__(self, model, attack):
+        super().__init__()
+        self._target = _Target(model, attack)
+        self.built = True
+        self.compile(optimizer="sgd")
+
+    def call(self, inputs, training=None):
+        return self._target.model(inputs, training=training)
+
+    def test_step(self, data):
+        target = self._target
+        return target.model._robust_test_step(data, target.attack)
+
+    @property
+    def metrics(self):
+        return self._target.model.metrics
 
 
 class _EpsWarmup(keras.callbacks.Callback):
@@ -678,4 +781,4 @@ class _EpsWarmup(keras.callbacks.Callback):
     def _set(self, progress):
         d = self.model.defense
         scale = d.eps_at(progress) / d.eps if d.eps > 0 else 1.0
-        self.model._adv_state.eps_scale.assign(scale)
+        self.model.set_eps_scale(min(1.0, max(0.0, scale)))

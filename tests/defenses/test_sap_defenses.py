@@ -6,14 +6,12 @@ import pytest
 import tensorflow as tf
 
 from keras_adv.attacks import pgd
-from keras_adv.defenses.distillation import Temperature, defensive_distillation
-from keras_adv.defenses.mixture import (
-    RandomizedMixture,
-    payoff_matrix,
-    solve_zero_sum,
-)
+from keras_adv.defenses.distillation import defensive_distillation
+from keras_adv.defenses.mixture import payoff_matrix, solve_zero_sum
 from keras_adv.defenses.sap import insert_sap
 from keras_adv.layers import StochasticActivationPruning as SAP
+from keras_adv.layers import Temperature
+from keras_adv.models import RandomizedMixture
 
 X = np.random.RandomState(0).rand(16, 6).astype("float32")
 

@@ -94,7 +94,7 @@ def test_vat_perturbation_has_norm_eps_and_softmax_model_same_direction():
 def test_labeled_task_loss_is_the_mean_over_labeled_examples():
     z = np.random.RandomState(0).randn(6, 4).astype("float32")
     y = np.array([2, -1, 0, -1, -1, 3])
-    got = float(keras_adv.defenses.base.labeled_task_loss(_task_loss, y, z))
+    got = float(keras_adv.defenses.tensors.labeled_task_loss(_task_loss, y, z))
     keep = y >= 0
     log_p = np.log(_softmax(z.astype(np.float64)))
     expected = -np.mean(log_p[keep, y[keep]])
@@ -102,7 +102,7 @@ def test_labeled_task_loss_is_the_mean_over_labeled_examples():
     # No labeled example: exactly zero, with a zero (not NaN) gradient.
     zt = tf.Variable(z)
     with tf.GradientTape() as tape:
-        none = keras_adv.defenses.base.labeled_task_loss(
+        none = keras_adv.defenses.tensors.labeled_task_loss(
             _task_loss, -np.ones(6, int), zt)
     assert float(none) == 0.0
     assert np.all(tape.gradient(none, zt).numpy() == 0.0)

@@ -266,7 +266,7 @@ def test_eps_scale_reaches_the_attack(batch):
     d = defenses.PGDTraining(eps=0.4, steps=3)
     model, _, _ = _linear_adv_model(d)
     model.set_eps_scale(0.25)
-    x_adv = model.defense.perturb(model, x, y, eps=model._eps())
+    x_adv = model.defense.perturb(model, x, y, eps=model.current_eps)
     assert np.abs(x_adv.numpy() - x).max() <= 0.1 + 1e-6
     with pytest.raises(ValueError, match=r"Received: scale=1\.5"):
         model.set_eps_scale(1.5)
@@ -278,7 +278,7 @@ def test_free_training_replays_and_carries_delta(batch):
     model, _, _ = _linear_adv_model(d)
     model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     assert int(model.optimizer.iterations.numpy()) == 2 * 3
-    delta = model._adv_state.free_delta.numpy()
+    delta = model._state.defense_state.delta.numpy()
     assert delta.shape == (8 * 6,)
     assert 0.0 < np.abs(delta).max() <= 0.1 + 1e-6
 
@@ -368,8 +368,9 @@ def test_evaluate_with_pgd_partial_matches_eager_attack(batch):
     # The robust test function is kept for the same attack; clean evaluation
     # keeps its own.
     model.evaluate(x, y, verbose=0)
-    clean_fn, robust_fn = model.test_function, model._robust_test[1]
+    clean_fn = model.test_function
+    robust_fn = model._state.robust[1].test_function
     assert clean_fn is not None and robust_fn is not None
     model.evaluate(x, y, adversarial=attack, verbose=0)
-    assert model._robust_test[1] is robust_fn
+    assert model._state.robust[1].test_function is robust_fn
     assert model.test_function is clean_fn

@@ -11,7 +11,8 @@ import tensorflow as tf
 import keras_adv
 
 MODULES = [
-    "keras_adv.defenses.base",
+    "keras_adv.defenses.protocol",
+    "keras_adv.defenses.tensors",
     "keras_adv.defenses.fgsm_training",
     "keras_adv.defenses.pgd_training",
     "keras_adv.defenses.fast_training",
@@ -21,7 +22,8 @@ MODULES = [
     "keras_adv.defenses.functional",
     "keras_adv.defenses.vat",
     "keras_adv.defenses.data_sparsity",
-    "keras_adv.defenses.combined",
+    "keras_adv.layers.temperature",
+    "keras_adv.models.mixture",
     "keras_adv.models.adversarial",
     "keras_adv.callbacks",
     "keras_adv.datasets",
