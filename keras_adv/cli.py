@@ -46,7 +46,7 @@ COMMANDS = {
 }
 
 
-class UsageError(Exception):
+class UsageError(ValueError):
     """Bad input on the command line (reported in one line, exit 2).
 
     Example: `raise UsageError("--n must be >= 1. Received: --n 0")`.
@@ -230,7 +230,7 @@ def _evaluate(args):
     from keras_adv.evaluation.suite import parse_attacks
 
     parse_attacks(args.attacks)  # unknown names fail before loading anything
-    x, y = _load_data(args.data, args.n)
+    x, y = load_data(args.data, args.n)
     model, from_logits = _load_model(args.path, x, args.trust_model)
     from keras_adv.evaluation import MaskingWarning, evaluate_robustness
 
@@ -298,7 +298,18 @@ def _check_output(flag, path):
             f"{path} ({folder} does not exist)")
 
 
-def _load_data(spec, n):
+def load_data(spec, n=None):
+    """The first `n` examples (all when `n` is None) of `--data`: `mnist5k`
+    (its embedded test split) or an `.npz` file holding `x` and `y` (or
+    `x_test` and `y_test`), as float32 images and labels. Shared by every
+    subcommand.
+
+    Raises:
+        UsageError: a missing or unreadable file, missing arrays, or x and y
+            of different lengths (a `ValueError`).
+
+    Example: `x, y = load_data("mnist5k", 100)`.
+    """
     import numpy as np
 
     if spec == "mnist5k":
@@ -307,25 +318,28 @@ def _load_data(spec, n):
         _, (x, y) = datasets.load("mnist5k")
     else:
         if not os.path.isfile(spec):
-            raise UsageError(f"data file not found: {spec}")
+            raise UsageError("--data must be mnist5k or an existing .npz file. "
+                             f"Received: --data {spec} (data file not found)")
         try:
-            with np.load(spec) as data:
+            with np.load(spec, allow_pickle=False) as data:
                 keys = set(data.files)
                 xk = next((k for k in ("x", "x_test") if k in keys), None)
                 yk = next((k for k in ("y", "y_test") if k in keys), None)
                 if xk is None or yk is None:
                     raise UsageError(
-                        f"{spec} must hold arrays 'x' and 'y'. Found: "
-                        f"{sorted(keys)}")
+                        f"--data must hold arrays 'x' and 'y'. Received: "
+                        f"{spec} with {sorted(keys)}")
                 x, y = data[xk], data[yk]
-        except (OSError, ValueError) as e:
-            raise UsageError(f"cannot read {spec} as .npz: {e}") from None
+        except (OSError, EOFError, ValueError) as e:
+            if isinstance(e, UsageError):
+                raise
+            raise UsageError(f"--data must be an .npz file. Received: --data "
+                             f"{spec} (cannot read it: {e})") from None
         if len(x) != len(y):
             raise UsageError(
-                f"{spec}: x has {len(x)} examples but y has {len(y)}")
-    x = np.asarray(x, np.float32)[:n]
-    return x, np.asarray(y)[:n]
-
+                f"--data must hold one label per example. Received: {spec} "
+                f"with x of length {len(x)} and y of length {len(y)}")
+    return np.asarray(x, np.float32)[:n], np.asarray(y)[:n]
 
 if __name__ == "__main__":
     # `python -m keras_adv.cli`: run the imported module, the one COMMANDS

@@ -2,7 +2,6 @@
 `evaluate_certified` (certify a labelled set and report it)."""
 
 import dataclasses
-import json
 import math
 import time
 
@@ -10,6 +9,7 @@ import numpy as np
 
 from keras_adv import validation
 from keras_adv.certification._certify import Certificate, certify
+from keras_adv.evaluation.report import JSONReport
 
 DEFAULT_RADII = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -93,7 +93,7 @@ def _check_labels(y, batch):
 
 
 @dataclasses.dataclass
-class CertificationReport:
+class CertificationReport(JSONReport):
     """Certified accuracy of a smoothed classifier against the L2 radius.
 
     Attributes:
@@ -174,17 +174,6 @@ class CertificationReport:
             "seconds": self.seconds,
             "samples_per_second": None if math.isnan(rate) else rate,
         }
-
-    def to_json(self, path=None, indent=2):
-        """The summary as a JSON string; also written to `path` if given.
-
-        Example: `report.to_json("certified.json")`.
-        """
-        text = json.dumps(self.to_dict(), indent=indent)
-        if path is not None:
-            with open(path, "w") as f:
-                f.write(text + "\n")
-        return text
 
     def table(self):
         """A plain-text table of certified accuracy per radius.

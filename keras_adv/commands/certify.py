@@ -16,6 +16,8 @@ import math
 import os
 import sys
 
+from keras_adv.cli import load_data
+
 NAME = "certify"
 
 
@@ -70,7 +72,7 @@ def run(args):
     try:
         radii = _check_args(args)
         _check_model_path(args.model)
-        x, y = _load_data(args.data, args.num_examples)
+        x, y = load_data(args.data, args.num_examples)
         model = _load_model(args.model)
         from keras_adv.certification import evaluate_certified
 
@@ -118,34 +120,6 @@ def _check_args(args):
         raise _BadInput("--radii must be comma-separated finite numbers >= 0. "
                         f"Received: --radii {args.radii}")
     return radii
-
-
-def _load_data(spec, count):
-    """The first `count` examples of mnist5k's test split or of an .npz
-    file holding `x` and `y`."""
-    import numpy as np
-
-    if spec == "mnist5k":
-        from keras_adv import datasets
-
-        _, (x, y) = datasets.load("mnist5k")
-    else:
-        if not os.path.isfile(spec):
-            raise _BadInput(f"--data must be mnist5k or an .npz file. "
-                            f"Received: --data {spec}")
-        try:
-            with np.load(spec, allow_pickle=False) as data:
-                if "x" not in data.files or "y" not in data.files:
-                    raise _BadInput(f"--data must hold arrays x and y. "
-                                    f"Received: {sorted(data.files)}")
-                x, y = data["x"], data["y"]
-        except ValueError as e:
-            raise _BadInput(f"--data is not a readable .npz file ({e}). "
-                            f"Received: --data {spec}") from None
-        if len(x) != len(y):
-            raise _BadInput(f"--data must hold one label per example. "
-                            f"Received: x with {len(x)} and y with {len(y)}")
-    return np.asarray(x, np.float32)[:count], np.asarray(y)[:count]
 
 
 def _check_model_path(path):

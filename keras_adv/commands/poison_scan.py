@@ -16,6 +16,8 @@ import json
 import os
 import sys
 
+from keras_adv.cli import load_data
+
 METHODS = ("both", "spectral", "clustering")
 
 
@@ -58,7 +60,7 @@ def run(args):
     """
     try:
         _check_args(args)
-        x, y = _load_data(args.data)
+        x, y = load_data(args.data)
         model = _load_model(args.model)
         result = scan(model, x, y, args)
     except (ValueError, OSError) as e:
@@ -118,24 +120,6 @@ def _check_args(args):
         if os.path.isdir(args.json) or not os.path.isdir(folder):
             raise ValueError("--json must be a file in an existing directory. "
                              f"Received: --json {args.json}")
-
-
-def _load_data(path):
-    import numpy as np
-
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if "x" not in data.files or "y" not in data.files:
-                raise ValueError(f"--data must hold arrays 'x' and 'y'. "
-                                 f"Received: {path} with {sorted(data.files)}")
-            x, y = data["x"], data["y"]
-    except (OSError, EOFError) as e:
-        raise ValueError(f"--data must be an .npz file. Received: --data "
-                         f"{path} ({e})") from None
-    if len(x) != len(y):
-        raise ValueError(f"--data must hold one label per image. Received: "
-                         f"x of length {len(x)}, y of length {len(y)}")
-    return np.asarray(x, np.float32), np.asarray(y)
 
 
 def _load_model(path):

@@ -46,8 +46,31 @@ class MaskingWarning(UserWarning):
         return f"[{self.check}] {self.message}"
 
 
+class JSONReport:
+    """Base of the report classes (`RobustnessReport`, `CertificationReport`,
+    `PoisoningReport`): `to_json` writes what `to_dict` returns.
+
+    Example: `class MyReport(JSONReport): def to_dict(self): ...`.
+    """
+
+    def to_dict(self):  # pragma: no cover - abstract
+        """The report as JSON-friendly Python values."""
+        raise NotImplementedError
+
+    def to_json(self, path=None, indent=2):
+        """The report as a JSON string; also written to `path` if given.
+
+        Example: `report.to_json("report.json")`.
+        """
+        text = json.dumps(self.to_dict(), indent=indent)
+        if path is not None:
+            with open(path, "w") as f:
+                f.write(text + "\n")
+        return text
+
+
 @dataclasses.dataclass
-class RobustnessReport:
+class RobustnessReport(JSONReport):
     """Robust accuracy of a model under a suite of attacks, per eps.
 
     Attributes:
@@ -140,17 +163,6 @@ class RobustnessReport:
             "diagnostics": _plain(self.diagnostics),
             "metrics": _plain(self.metrics),
         }
-
-    def to_json(self, path=None, indent=2):
-        """The report as a JSON string; also written to `path` if given.
-
-        Example: `report.to_json("report.json")`.
-        """
-        text = json.dumps(self.to_dict(), indent=indent)
-        if path is not None:
-            with open(path, "w") as f:
-                f.write(text + "\n")
-        return text
 
     def table(self):
         """A plain-text table: accuracy per eps after each attack, then the

@@ -1,11 +1,11 @@
 """How well a backdoor works: attack success rate, clean accuracy, report."""
 
 import dataclasses
-import json
 import time
 
 import numpy as np
 
+from keras_adv.evaluation.report import JSONReport
 from keras_adv.poisoning import _checks, features, triggers
 
 
@@ -69,7 +69,7 @@ def attack_success_rate(model, x, y, *, target, trigger="patch",
 
 
 @dataclasses.dataclass
-class PoisoningReport:
+class PoisoningReport(JSONReport):
     """Clean accuracy and backdoor success of a model.
 
     Attributes:
@@ -108,17 +108,6 @@ class PoisoningReport:
         """A JSON-serialisable dict. Example: `json.dumps(report.to_dict())`."""
         return {f.name: _plain(getattr(self, f.name))
                 for f in dataclasses.fields(self)}
-
-    def to_json(self, path=None, indent=2):
-        """The report as a JSON string; also written to `path` if given.
-
-        Example: `report.to_json("poisoning.json")`.
-        """
-        text = json.dumps(self.to_dict(), indent=indent)
-        if path is not None:
-            with open(path, "w") as f:
-                f.write(text + "\n")
-        return text
 
     def table(self):
         """A plain-text summary. Example: `print(report.table())`."""
