@@ -96,7 +96,7 @@ def test_bad_npz(files, capsys):
     root, _ = files
     np.savez(root / "short.npz", x=np.zeros((3, 4, 5, 1)), y=np.zeros(2))
     np.savez(root / "nolabels.npz", x=np.zeros((3, 4, 5, 1)))
-    for name, message in (("short.npz", "one label per image"),
+    for name, message in (("short.npz", "one label per example"),
                           ("nolabels.npz", "arrays 'x' and 'y'")):
         args = parse(["poison-scan", str(root / "m.keras"), "--data",
                       str(root / name), "--expected-fraction", "0.1"])
