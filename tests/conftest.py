@@ -57,3 +57,22 @@ def linear_model(in_dim=6, classes=4, seed=0, softmax=False):
 def accuracy(model, x, y):
     pred = np.argmax(model.predict(np.asarray(x), verbose=0), axis=-1)
     return float(np.mean(pred == np.asarray(y)))
+
+
+def run_examples(name):
+    """Runs the doctest Example blocks of module `name` and checks that there
+    were some and that none failed (shared by the docstring tests)."""
+    import doctest
+    import importlib
+
+    import keras
+    import tensorflow as tf
+
+    import keras_adv
+
+    module = importlib.import_module(name)
+    globs = {"keras": keras, "keras_adv": keras_adv, "np": np, "tf": tf}
+    result = doctest.testmod(module, extraglobs=globs, verbose=False,
+                             optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
+    assert result.attempted > 0

@@ -1,14 +1,9 @@
 """The Example blocks of the defense, model and data modules run as written."""
 
-import doctest
-import importlib
 
-import keras
-import numpy as np
 import pytest
-import tensorflow as tf
 
-import keras_adv
+from tests.conftest import run_examples
 
 MODULES = [
     "keras_adv.defenses.protocol",
@@ -32,9 +27,4 @@ MODULES = [
 
 @pytest.mark.parametrize("name", MODULES)
 def test_examples_run(name):
-    module = importlib.import_module(name)
-    globs = {"keras": keras, "keras_adv": keras_adv, "np": np, "tf": tf}
-    result = doctest.testmod(module, extraglobs=globs, verbose=False,
-                             optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0
-    assert result.attempted > 0
+    run_examples(name)
