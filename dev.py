@@ -5,7 +5,7 @@
     python3 dev.py test    # the test suite (what CI runs)
 
 Each command first makes `.venv` and installs the project into it with its
-test and example extras (again only when setup.py or pyproject.toml change).
+test, example and tensorboard extras (again only when setup.py or pyproject.toml change).
 Other subcommands: `bench NAME` runs benchmarks/NAME.py, `lint` runs ruff,
 `compat` runs the compatibility smoke job (`ci/compat_smoke.py`) in a second
 environment, `.venv-compat`, holding the oldest supported TensorFlow/Keras
@@ -39,7 +39,7 @@ def _python(env_dir):
     return env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
-def ensure_env(env_dir=VENV, requirements=(".[dev,examples]",)):
+def ensure_env(env_dir=VENV, requirements=(".[dev,examples,tensorboard]",)):
     """Creates `env_dir` and installs the project into it when needed."""
     py, stamp = _python(env_dir), env_dir / ".installed"
     wanted = _fingerprint() + " ".join(requirements)

@@ -33,6 +33,8 @@ setup(
     extras_require={
         "dev": ["pytest", "ruff"],
         "examples": ["matplotlib"],
+        # keras.callbacks.TensorBoard: TensorFlow 2.21 no longer installs it.
+        "tensorboard": ["tensorboard"],
         # activation_clustering (FastICA, KMeans); brings threadpoolctl.
         "poisoning": ["scikit-learn"],
         # Peer libraries, only for the side-by-side benchmarks.

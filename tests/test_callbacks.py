@@ -110,3 +110,35 @@ def test_guard_keeps_training_while_robust(data):
     assert all(0 <= a <= 1 for a in hist["guard_adv_accuracy"])
     with pytest.raises(ValueError, match=r"Received: max_drop=1\.5"):
         callbacks.CatastrophicOverfittingGuard((x, y), max_drop=1.5)
+
+
+def _scalars(log_dir):
+    """{tag: [values]} from the TensorBoard event files in `log_dir`."""
+    found = {}
+    for path in sorted(log_dir.glob("events.out.tfevents.*")):
+        for record in tf.data.TFRecordDataset(str(path)):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                number = float(tf.make_ndarray(value.tensor)) \
+                    if value.HasField("tensor") else value.simple_value
+                found.setdefault(value.tag, []).append(number)
+    return found
+
+
+def test_tensorboard_writes_adversarial_scalars(data, tmp_path):
+    """`keras.callbacks.TensorBoard` works in the installed environment (the
+    `tensorboard` extra) and logs AdversarialModel's `adv_*` metrics."""
+    x, y = data
+    keras.utils.set_random_seed(0)
+    model = _model()
+    history = model.fit(x, y, epochs=2, batch_size=20, verbose=0,
+                        validation_data=(x, y),
+                        callbacks=[keras.callbacks.TensorBoard(tmp_path)])
+    train = _scalars(tmp_path / "train")
+    for tag in ("epoch_adv_loss", "epoch_adv_accuracy", "epoch_loss"):
+        assert len(train[tag]) == 2, sorted(train)
+    np.testing.assert_allclose(train["epoch_adv_loss"],
+                               history.history["adv_loss"], rtol=1e-6)
+    np.testing.assert_allclose(train["epoch_adv_accuracy"],
+                               history.history["adv_accuracy"], rtol=1e-6)
+    assert len(_scalars(tmp_path / "validation")["epoch_loss"]) == 2
