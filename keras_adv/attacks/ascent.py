@@ -213,10 +213,14 @@ def gaussian_start(x0, eps, norm, clip):
     return to_ball(x0, noisy, eps, norm, clip)
 
 
-def _as_float(x):
-    """`(float32 x, input dtypes)`, for a tensor or a list of tensors."""
+def as_float(x):
+    """`(float32 x, input dtypes)`, for a tensor or a list of tensors
+    (non-float inputs are taken as float32).
+
+    Example: `x0, in_dtype = as_float(x)`.
+    """
     if isinstance(x, (list, tuple)):
-        pairs = [_as_float(t) for t in x]
+        pairs = [as_float(t) for t in x]
         return [p[0] for p in pairs], [p[1] for p in pairs]
     x = tf.convert_to_tensor(x)
     in_dtype = x.dtype if x.dtype.is_floating else tf.float32
@@ -256,7 +260,7 @@ def ce_ascent(model, x, y, *, eps, step_size, steps, norm, clip,
     Example: `x_adv = ce_ascent(model, x, y, eps=0.3, step_size=0.01,
     steps=40, norm="linf", clip=(0.0, 1.0))`.
     """
-    x0, in_dtype = _as_float(x)
+    x0, in_dtype = as_float(x)
     labels = ops.sparse_labels(y)
 
     def objective(z):
@@ -290,7 +294,7 @@ def objective_ascent(model, x, objective, *, eps, step_size, steps, norm,
     Example: `x_adv = objective_ascent(model, x, lambda z: kl(p, z),
     eps=0.3, step_size=0.01, steps=10, norm="linf", clip=(0.0, 1.0))`.
     """
-    x0, in_dtype = _as_float(x)
+    x0, in_dtype = as_float(x)
     start = gaussian_start(x0, eps, norm, clip)
     adv = ascend(
         lambda z: objective(ops.model_logits(model, cast_to(z, in_dtype))),

@@ -96,8 +96,8 @@ def resolve_perturb(model, x, perturb):
     """
     leaves = tf.nest.flatten(x)
     names, order = _names(model, x), _order(x)
-    dtypes = [tf.as_dtype(getattr(v, "dtype", np.asarray(v).dtype))
-              for v in leaves]
+    dtypes = [tf.as_dtype(v.dtype if hasattr(v, "dtype")
+                          else np.asarray(v).dtype) for v in leaves]
     if perturb is None:
         chosen = [i for i, d in enumerate(dtypes) if d.is_floating]
         if not chosen:
