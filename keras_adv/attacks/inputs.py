@@ -43,18 +43,35 @@ def _leaf(value):
     return tf.convert_to_tensor(arr)
 
 
+def declared_inputs(model):
+    """The input structure a Keras model declares (`model.input`; the one
+    input of a Sequential model), or `None` (subclassed models, callables).
+
+    Example: `declared_inputs(model)` is a list for `keras.Model([a, b],
+    out)`.
+    """
+    try:
+        return model.input
+    except (AttributeError, ValueError, TypeError):
+        pass
+    try:
+        declared = model.inputs
+    except (AttributeError, ValueError, TypeError):
+        return None
+    if not declared:
+        return None
+    return declared[0] if len(declared) == 1 else list(declared)
+
+
 def _names(model, x):
     """The name of each leaf of `x` (`tf.nest` order): dict keys, else the
     model's input names (positions as strings when unknown)."""
     if isinstance(x, dict):
         return [str(k) for k in sorted(x)]
     n = len(tf.nest.flatten(x))
-    try:
-        declared = keras.tree.flatten(model.input)
-        if len(declared) == n:
-            return [t.name for t in declared]
-    except (AttributeError, ValueError, TypeError):
-        pass
+    declared = declared_inputs(model)
+    if declared is not None and len(keras.tree.flatten(declared)) == n:
+        return [t.name for t in keras.tree.flatten(declared)]
     return [str(i) for i in range(n)]
 
 
@@ -268,9 +285,8 @@ def is_structured(model, x):
         return True
     if not isinstance(x, (list, tuple)) or not x:
         return False
-    try:
-        declared = model.input
-    except (AttributeError, ValueError, TypeError):
+    declared = declared_inputs(model)
+    if declared is None:
         return all(tf.is_tensor(v) or isinstance(v, np.ndarray) for v in x)
     return isinstance(declared, (list, tuple, dict))
 
@@ -298,7 +314,7 @@ def split(model, perturb_layer):
     per_model = _SPLITS.setdefault(model, {})
     if id(layer) in per_model:
         return per_model[id(layer)]
-    inputs = keras.tree.flatten(model.input)
+    inputs = keras.tree.flatten(declared_inputs(model))
     upstream = []
     for i, t in enumerate(inputs):
         try:
@@ -324,15 +340,13 @@ def split(model, perturb_layer):
 
 
 def _find_layer(model, perturb_layer):
-    try:
-        model.input  # noqa: B018 - subclassed models have none
-        layers = list(model.layers)
-    except (AttributeError, ValueError):
+    if declared_inputs(model) is None:
         raise ValueError(
             "perturb_layer needs a Functional or Sequential model (a "
             "subclassed model cannot be split at a layer). Received: "
             f"model of type {type(model).__name__} with "
-            f"perturb_layer={perturb_layer!r}") from None
+            f"perturb_layer={perturb_layer!r}")
+    layers = list(model.layers)
     if isinstance(perturb_layer, keras.layers.Layer):
         if any(layer is perturb_layer for layer in layers):
             return perturb_layer
