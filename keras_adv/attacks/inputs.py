@@ -275,9 +275,9 @@ def view(model, x, *, perturb=None, perturb_layer=None):
 
 def is_structured(model, x):
     """Whether `x` holds several model inputs: a dict, or a list or tuple
-    when the model declares several inputs (or a list of them), or whose
-    elements are all arrays or tensors for a model without declared
-    inputs. A list of numbers or of lists is one array.
+    of as many entries as the model declares inputs in a list (arrays or
+    tensors when it declares one), or of arrays or tensors for a model
+    without declared inputs. A list of numbers or of lists is one array.
 
     Example: `is_structured(model, [img, meta])`.
     """
@@ -285,10 +285,13 @@ def is_structured(model, x):
         return True
     if not isinstance(x, (list, tuple)) or not x:
         return False
+    arrays = all(tf.is_tensor(v) or isinstance(v, np.ndarray) for v in x)
     declared = declared_inputs(model)
     if declared is None:
-        return all(tf.is_tensor(v) or isinstance(v, np.ndarray) for v in x)
-    return isinstance(declared, (list, tuple, dict))
+        return arrays
+    if isinstance(declared, (list, tuple)):
+        return len(declared) == len(x) and (arrays or len(x) > 1)
+    return isinstance(declared, dict)
 
 
 def _structure_key(x):
