@@ -160,7 +160,7 @@ def _run(model, x, y, *, eps, steps, step_size, norm, random_start, restarts,
     momentum = float(validation.check_number("momentum", momentum))
     x, labels, source = core.prepare(
         model, x, y, clip=clip, targeted=bool(targeted),
-        from_logits=from_logits, loss=loss,
+        from_logits=from_logits, loss=loss, parts=view is not None,
     )
     eps_t = tf.cast(eps, tf.float32)
     if not tf.executing_eagerly():

@@ -19,12 +19,14 @@ from keras_adv.attacks.losses import attack_objective
 from keras_adv.validation import check_input_shape, check_labels, check_x
 
 
-def prepare(model, x, y, *, clip, targeted, from_logits, loss):
+def prepare(model, x, y, *, clip, targeted, from_logits, loss, parts=False):
     """Checks `x` and `y` and returns `(x, labels, source)`.
 
     `labels` are the classes the attack works with (true classes, the
     model's own predictions when `y=None`, or the targets); `source` is the
     model's clean prediction, used as the true class by targeted DLR.
+    With `parts=True`, `x` is the list of perturbed inputs of a view
+    (`keras_adv.attacks.inputs`), each checked, and `model` takes the list.
 
     Example: `x, labels, source = prepare(model, x, None, clip=(0, 1),
     targeted=False, from_logits=None, loss="ce")`.
@@ -34,9 +36,7 @@ def prepare(model, x, y, *, clip, targeted, from_logits, loss):
             "A targeted attack needs target labels. Received: y=None with "
             "targeted=True"
         )
-    if isinstance(x, (list, tuple)):
-        # The perturbed inputs of a view (keras_adv.attacks.inputs), with
-        # `model` taking them as a list.
+    if parts:
         x = [check_x(part, clip) for part in x]
         first = x[0]
     else:
