@@ -145,9 +145,12 @@ def ascend(objective_fn, x0, start=None, *, eps, step_size, steps, norm, clip,
         objective_fn: maps a float32 batch `(batch, ...)` to the per-example
             objective `(batch,)` to maximise (or a tuple whose first element
             is it).
-        x0: float32 tensor `(batch, ...)`, the centre of the ball.
-        start: float32 starting point (inside the ball and box), or `None`
-            for `x0` (no random start).
+        x0: float32 tensor `(batch, ...)`, the centre of the ball, or a
+            list of them (several perturbed inputs: each step, ball and box
+            applies to each tensor on its own, and `objective_fn` takes the
+            list).
+        start: float32 starting point (inside the ball and box, with the
+            structure of `x0`), or `None` for `x0` (no random start).
         eps: budget, number or scalar tensor.
         step_size: step length, number or scalar tensor.
         steps: number of steps, int or scalar int tensor (0 returns `start`).
@@ -248,7 +251,8 @@ def ce_ascent(model, x, y, *, eps, step_size, steps, norm, clip,
     Args:
         model: Keras model or callable returning logits (softmax outputs of
             Keras models are detected).
-        x: float tensor `(batch, ...)`.
+        x: float tensor `(batch, ...)`, or a list of them for a model
+            taking the list (each perturbed within its own ball).
         y: sparse or one-hot labels.
         eps, step_size, steps, norm, clip: as `ascend`.
         random_start: start from a uniform point of the eps-ball.
@@ -283,7 +287,8 @@ def objective_ascent(model, x, objective, *, eps, step_size, steps, norm,
 
     Args:
         model: Keras model or callable returning logits.
-        x: float tensor `(batch, ...)`.
+        x: float tensor `(batch, ...)`, or a list of them (as
+            `ce_ascent`).
         objective: per-example function of the adversarial logits, e.g. the
             KL divergence from the clean prediction.
         eps, step_size, steps, norm, clip: as `ascend`.
