@@ -227,3 +227,23 @@ def test_single_tensor_path_unchanged():
     a = pgd(model, X, eps=0.1, steps=3, seed=0)
     b = pgd(model, X, eps=0.1, steps=3, seed=0, perturb=0)
     np.testing.assert_array_equal(a, b)
+
+
+def test_perturb_layer_with_another_input():
+    # ids -> Embedding and a float input feeding the head: the head gets the
+    # adversarial embeddings and the untouched metadata.
+    ids_in = keras.Input((6,), dtype="int32", name="ids")
+    meta_in = keras.Input((2,), name="meta")
+    h = keras.layers.GlobalAveragePooling1D()(
+        keras.layers.Embedding(20, 4, name="embedding")(ids_in))
+    model = keras.Model({"ids": ids_in, "meta": meta_in}, keras.layers.Dense(
+        3)(keras.layers.Concatenate()([h, meta_in])))
+    y = np.argmax(model({"ids": IDS, "meta": M}), -1)
+    adv = np.asarray(pgd(model, {"ids": IDS, "meta": M}, y, eps=0.2,
+                         steps=5, seed=0, perturb_layer="embedding"))
+    e0 = np.asarray(model.get_layer("embedding")(IDS))
+    assert adv.shape == e0.shape
+    assert np.abs(adv - e0).max() <= 0.2 + 1e-6
+    _, head, upstream = inputs.split(model, "embedding")
+    assert upstream == (0,)  # "ids" is the first key in tf.nest order
+    assert ce(head, [adv, M], y) > ce(head, [e0, M], y)
