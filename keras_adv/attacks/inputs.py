@@ -156,20 +156,22 @@ class View:
         key: a hashable description (structure, positions, dtypes) for
             caches.
         layer: `True` when the part is a layer output.
+        assembler: the `Assembler` of the structure (`(parts, others) ->
+            model input`), a static argument of compiled loops.
 
     Example: `v = view(model, [img, meta], perturb="image")`.
     """
 
     def __init__(self, model, parts, others, rebuild, output, key, layer):
-        # `assembler` (hashable by `key`) rebuilds inputs inside compiled
-        # attack loops, which receive `others` as arguments.
         self.model = model
         self.parts = parts
         self.others = others
-        self._rebuild = rebuild
         self._output = output
         self.key = key
         self.layer = layer
+        # Compiled attack loops keep the assembler (no batch data in it)
+        # and receive `others` as arguments.
+        self.assembler = Assembler(rebuild, [p.dtype for p in parts], key)
 
     def assemble(self, parts, others=None):
         """The model input with `parts` (a list, cast back to the original
@@ -177,17 +179,7 @@ class View:
 
         Example: `model(v.assemble(v.parts))`.
         """
-        parts = [tf.cast(p, q.dtype) for p, q in zip(parts, self.parts)]
-        return self._rebuild(parts, self.others if others is None else others)
-
-    @property
-    def assembler(self):
-        """`Assembler` of this view: hashable by `key`, so that compiled
-        attack loops are cached per input structure.
-
-        Example: `v.assembler(parts, others)`.
-        """
-        return Assembler(self)
+        return self.assembler(parts, self.others if others is None else others)
 
     def output(self, parts):
         """The attack's result: `x`'s structure with the perturbed parts in
@@ -200,23 +192,28 @@ class View:
 
 
 class Assembler:
-    """`(parts, others) -> model input` for a view's structure; equal (and
-    hashed) by the view's `key`, as a static argument of a compiled loop.
+    """`(parts, others) -> model input` for one input structure: the parts
+    cast back to their dtypes and put in place. Equal (and hashed) by the
+    view's `key`, so that it serves as a static argument of a compiled
+    loop; it holds no batch data.
 
-    Example: `Assembler(v)(v.parts, v.others)`.
+    Example: `v.assembler(v.parts, v.others)`.
     """
 
-    def __init__(self, v):
-        self._view = v
+    def __init__(self, rebuild, dtypes, key):
+        self._rebuild = rebuild
+        self._dtypes = dtypes
+        self.key = key
 
     def __call__(self, parts, others):
-        return self._view.assemble(parts, others)
+        parts = [tf.cast(p, d) for p, d in zip(parts, self._dtypes)]
+        return self._rebuild(parts, others)
 
     def __eq__(self, other):
-        return isinstance(other, Assembler) and other._view.key == self._view.key
+        return isinstance(other, Assembler) and other.key == self.key
 
     def __hash__(self):
-        return hash(self._view.key)
+        return hash(self.key)
 
 
 def view(model, x, *, perturb=None, perturb_layer=None):
@@ -256,7 +253,8 @@ def view(model, x, *, perturb=None, perturb_layer=None):
             resolve_perturb(model, [np.zeros((1, 1), "float32")], perturb)
         return None
     leaves = [_leaf(v) for v in tf.nest.flatten(x)]
-    structure = x
+    skeleton = tf.nest.map_structure(lambda _: 0, x)  # no data kept
+    count = len(leaves)
     positions = resolve_perturb(model, x, perturb)
     parts = [leaves[i] for i in positions]
     others = [v for i, v in enumerate(leaves) if i not in positions]
@@ -264,8 +262,8 @@ def view(model, x, *, perturb=None, perturb_layer=None):
     def rebuild(parts, others):
         parts, others = list(parts), list(others)
         flat = [parts.pop(0) if i in positions else others.pop(0)
-                for i in range(len(leaves))]
-        return tf.nest.pack_sequence_as(structure, flat)
+                for i in range(count)]
+        return tf.nest.pack_sequence_as(skeleton, flat)
 
     key = (_structure_key(x), positions,
            tuple(v.dtype.name for v in leaves))
