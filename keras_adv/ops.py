@@ -22,7 +22,8 @@ def call_model(model, x, training=False):
 
     Example: `call_model(model, x)`.
     """
-    if hasattr(model, "built") and hasattr(model, "get_config"):
+    if getattr(model, "accepts_training", False) or (
+            hasattr(model, "built") and hasattr(model, "get_config")):
         return model(x, training=training)
     return model(x)
 

@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_adv import ops, validation
-from keras_adv.attacks import ascent, core
+from keras_adv.attacks import ascent, core, inputs
 
 
 def apgd(
@@ -26,6 +26,8 @@ def apgd(
     seed=None,
     eot_samples=1,
     from_logits=None,
+    perturb=None,
+    perturb_layer=None,
 ):
     """Auto-PGD attack (APGD-CE, APGD-DLR and APGD-T).
 
@@ -85,6 +87,11 @@ def apgd(
             generator.
         eot_samples: average gradients over this many forward passes (EOT).
         from_logits: see `pgd`.
+        perturb: the one input of a model with several inputs to perturb
+            (name or position; default: the only floating-point input), the
+            others passing through. One input only (several: `pgd`).
+        perturb_layer: a layer whose output is perturbed instead (see
+            `pgd`); the result is then the adversarial layer output.
 
     Returns:
         Adversarial examples with the shape and dtype of `x`: for each
@@ -103,6 +110,14 @@ def apgd(
     >>> bool(np.abs(x_adv - x).max() <= 0.1 + 1e-6)
     True
     """
+    viewed = inputs.run_on_part(
+        "apgd", apgd, model, x, y, perturb=perturb,
+        perturb_layer=perturb_layer, clip=clip, eps=eps, norm=norm,
+        loss=loss, targeted=targeted, steps=steps, restarts=restarts,
+        target_classes=target_classes, rho=rho, momentum=momentum, seed=seed,
+        eot_samples=eot_samples, from_logits=from_logits)
+    if viewed is not None:
+        return viewed
     return _run(
         model, x, y, eps=eps, norm=norm, loss=loss, targeted=targeted,
         clip=clip, steps=steps, restarts=restarts,

@@ -4,7 +4,7 @@ iterative linearisation."""
 import tensorflow as tf
 
 from keras_adv import ops, validation
-from keras_adv.attacks import ascent, core
+from keras_adv.attacks import ascent, core, inputs
 
 
 def deepfool(
@@ -19,6 +19,8 @@ def deepfool(
     overshoot=0.02,
     candidates=10,
     from_logits=None,
+    perturb=None,
+    perturb_layer=None,
 ):
     """DeepFool attack: an (approximately) minimal perturbation that changes
     the predicted class.
@@ -50,6 +52,11 @@ def deepfool(
         overshoot: relative overshoot past the boundary (>= 0).
         candidates: number of most likely classes considered (>= 2).
         from_logits: see `pgd`.
+        perturb: the one input of a model with several inputs to perturb
+            (name or position; default: the only floating-point input), the
+            others passing through. One input only (several: `pgd`).
+        perturb_layer: a layer whose output is perturbed instead (see
+            `pgd`); the result is then the adversarial layer output.
 
     Returns:
         Perturbed inputs with the shape and dtype of `x`.
@@ -66,6 +73,13 @@ def deepfool(
     >>> bool((pred(x_adv) != pred(x)).all())
     True
     """
+    viewed = inputs.run_on_part(
+        "deepfool", deepfool, model, x, y, perturb=perturb,
+        perturb_layer=perturb_layer, clip=clip, eps=eps, norm=norm,
+        steps=steps, overshoot=overshoot, candidates=candidates,
+        from_logits=from_logits)
+    if viewed is not None:
+        return viewed
     validation.check_model(model)
     validation.check_number("eps", eps, allow_none=True)
     norm = validation.check_norm(norm)

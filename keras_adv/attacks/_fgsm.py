@@ -14,6 +14,8 @@ def fgsm(
     targeted=False,
     clip=(0.0, 1.0),
     from_logits=None,
+    perturb=None,
+    perturb_layer=None,
 ):
     """Fast gradient sign method: one step of size eps.
 
@@ -36,9 +38,14 @@ def fgsm(
         targeted: step toward the classes in `y`.
         clip: `(min, max)` box of valid inputs, or `None`.
         from_logits: see `pgd`.
+        perturb: the inputs of a model with several inputs to perturb (see
+            `pgd`; eps applies to each on its own).
+        perturb_layer: a layer whose output is perturbed instead (see
+            `pgd`; token models).
 
     Returns:
-        Tensor with the shape and dtype of `x`.
+        Tensor with the shape and dtype of `x`; the structure of `x` for
+        several inputs; the adversarial layer output with `perturb_layer`.
 
     Raises:
         ValueError: for bad arguments, as `pgd`.
@@ -55,5 +62,5 @@ def fgsm(
         model, x, y, eps=eps, steps=1, step_size=None, norm=norm,
         random_start=False, restarts=1, momentum=0.0, loss=loss,
         targeted=targeted, clip=clip, seed=0, eot_samples=1,
-        from_logits=from_logits,
+        from_logits=from_logits, perturb=perturb, perturb_layer=perturb_layer,
     )

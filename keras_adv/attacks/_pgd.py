@@ -3,7 +3,7 @@
 import tensorflow as tf
 
 from keras_adv import ops, validation
-from keras_adv.attacks import ascent, core
+from keras_adv.attacks import ascent, core, inputs
 from keras_adv.attacks.losses import attack_objective, is_successful
 
 
@@ -25,6 +25,8 @@ def pgd(
     seed=None,
     eot_samples=1,
     from_logits=None,
+    perturb=None,
+    perturb_layer=None,
 ):
     """Projected gradient descent attack (PGD; BIM and MIM as special cases).
 
@@ -78,17 +80,38 @@ def pgd(
             (expectation over transformation, for randomised models).
         from_logits: `None` detects softmax outputs of Keras models; `False`
             declares that `model` returns probabilities; `True` forces logits.
+        perturb: for a model with several inputs (`x` a list, tuple or
+            dict): the inputs the attack may change, by Keras input name,
+            dict key or position (list order; a dict's key order), one or a
+            list; `None` (default) perturbs every floating-point input. The
+            others pass through untouched (the same tensors). eps and
+            `clip` apply to each perturbed input on its own: with L-inf
+            each stays within eps of its original, with L2 each has its own
+            L2 distance <= eps (the budget is per input, not shared).
+        perturb_layer: the name of a layer (or the layer) of a Functional
+            or Sequential model whose output is perturbed instead of the
+            inputs (token models: the `Embedding`; Miyato et al. 2017,
+            "Adversarial Training Methods for Semi-Supervised Text
+            Classification"). The attack then returns the adversarial
+            layer output, since the inputs (ids) cannot be perturbed, and
+            `clip` is ignored (the layer output has no box).
 
     Returns:
         Adversarial examples, a tensor with the shape and dtype of `x`.
         float16/bfloat16 inputs are attacked with float32 arithmetic.
+        With several inputs, the structure of `x` (list in, list out; dict
+        in, dict out); with `perturb_layer`, the adversarial layer output.
 
     Raises:
         ValueError: naming the argument, for eps negative or NaN, an unknown
             norm or loss, steps < 1, labels whose length, shape or classes do
             not match, x outside `clip` or non-finite, targeted without `y`,
             a model that gives no input gradient, or a model whose outputs
-            or input gradients are NaN or inf ("model gave non-finite ...").
+            or input gradients are NaN or inf ("model gave non-finite ...");
+            `perturb` naming an input that does not exist (the valid names
+            are listed), an integer input (such as token ids) without
+            `perturb_layer`, an unknown `perturb_layer` or a subclassed
+            model with it.
 
     Example:
 
@@ -97,20 +120,38 @@ def pgd(
     >>> x_adv = pgd(model, x, eps=0.1, steps=5, seed=0)
     >>> bool(np.abs(x_adv - x).max() <= 0.1 + 1e-6)
     True
+
+    Two inputs, the image perturbed and the metadata untouched:
+
+    >>> image = keras.Input((4,), name="image")
+    >>> meta = keras.Input((2,), name="meta")
+    >>> out = keras.layers.Dense(3)(keras.layers.Concatenate()([image, meta]))
+    >>> two = keras.Model([image, meta], out)
+    >>> m = np.random.rand(8, 2).astype("float32")
+    >>> adv = pgd(two, [x, m], eps=0.1, steps=5, seed=0, perturb="image")
+    >>> bool(np.array_equal(adv[1], m)), bool(np.abs(adv[0] - x).max() <= 0.1 + 1e-6)
+    (True, True)
     """
     return _run(
         model, x, y, eps=eps, steps=steps, step_size=step_size, norm=norm,
         random_start=random_start, restarts=restarts, momentum=momentum,
         loss=loss, targeted=targeted, clip=clip, seed=seed,
-        eot_samples=eot_samples, from_logits=from_logits,
+        eot_samples=eot_samples, from_logits=from_logits, perturb=perturb,
+        perturb_layer=perturb_layer,
     )
 
 
 def _run(model, x, y, *, eps, steps, step_size, norm, random_start, restarts,
-         momentum, loss, targeted, clip, seed, eot_samples, from_logits):
+         momentum, loss, targeted, clip, seed, eot_samples, from_logits,
+         perturb=None, perturb_layer=None):
     """Validates arguments and runs the (compiled) PGD loop."""
     norm, loss, clip = validation.check_attack(model, eps=eps, norm=norm, loss=loss,
                                          clip=clip, from_logits=from_logits)
+    view = inputs.view(model, x, perturb=perturb, perturb_layer=perturb_layer)
+    if view is not None:
+        if view.layer:
+            clip = None
+        model, x = inputs.Bound(view), view.parts
     steps = validation.check_int("steps", steps)
     restarts = validation.check_int("restarts", restarts)
     eot_samples = validation.check_int("eot_samples", eot_samples)
@@ -119,7 +160,7 @@ def _run(model, x, y, *, eps, steps, step_size, norm, random_start, restarts,
     momentum = float(validation.check_number("momentum", momentum))
     x, labels, source = core.prepare(
         model, x, y, clip=clip, targeted=bool(targeted),
-        from_logits=from_logits, loss=loss,
+        from_logits=from_logits, loss=loss, parts=view is not None,
     )
     eps_t = tf.cast(eps, tf.float32)
     if not tf.executing_eagerly():
@@ -134,27 +175,46 @@ def _run(model, x, y, *, eps, steps, step_size, norm, random_start, restarts,
         clip=clip, from_logits=from_logits, eot_samples=eot_samples,
     )
     seed_t = ops.seed_tensor(seed)
+    if view is not None:
+        static["assembler"] = view.assembler
+        args = (x, labels, source, eps_t, alpha, seed_t, view.others)
+        if tf.executing_eagerly():
+            fn = core.compiled(view.model, pgd_loop, input_rank=view.key,
+                               **static)
+            return view.output(fn(*args))
+        return view.output(pgd_loop(view.model, *args, **static))
     if tf.executing_eagerly():
         fn = core.compiled(model, pgd_loop, input_rank=x.shape.rank, **static)
         return fn(x, labels, source, eps_t, alpha, seed_t)
     return pgd_loop(model, x, labels, source, eps_t, alpha, seed_t, **static)
 
 
-def pgd_loop(model, x, labels, source, eps, alpha, seed, *, steps, restarts,
-             momentum, norm, loss, targeted, random_start, clip, from_logits,
-             eot_samples):
+def pgd_loop(model, x, labels, source, eps, alpha, seed, others=(), *, steps,
+             restarts, momentum, norm, loss, targeted, random_start, clip,
+             from_logits, eot_samples, assembler=None):
     """The PGD computation on checked tensors (traceable, no validation).
 
     Example: `pgd_loop(model, x, y, y, 0.3, 0.01, tf.constant([0, 0]),
     steps=40, restarts=1, momentum=0.0, norm="linf", loss="ce",
     targeted=False, random_start=True, clip=(0.0, 1.0), from_logits=None,
     eot_samples=1)`.
+
+    With a view (`keras_adv.attacks.inputs`), `x` is the list of perturbed
+    inputs, `others` the other inputs and `assembler(parts, others)` builds
+    the model input.
     """
-    in_dtype = x.dtype
-    x0 = tf.cast(x, tf.float32)
+    in_dtype = tf.nest.map_structure(lambda t: t.dtype, x)
+    x0 = tf.nest.map_structure(lambda t: tf.cast(t, tf.float32), x)
+    assemble = None
+    if assembler is not None:
+        def assemble(parts, n=1):
+            rest = [o if n == 1 else tf.tile(o, [n] + [1] * (o.shape.rank - 1))
+                    for o in others]
+            return assembler(parts, rest)
     objective = core.objective_fn(
         model, labels, loss=loss, targeted=targeted, source=source,
-        from_logits=from_logits, in_dtype=in_dtype, eot_samples=eot_samples)
+        from_logits=from_logits, in_dtype=in_dtype, eot_samples=eot_samples,
+        assemble=assemble)
 
     def run(r):
         start = None
@@ -167,10 +227,14 @@ def pgd_loop(model, x, labels, source, eps, alpha, seed, *, steps, restarts,
                              momentum=momentum)
 
     if restarts == 1:
-        return tf.stop_gradient(tf.cast(run(0), in_dtype))
+        return tf.nest.map_structure(tf.stop_gradient,
+                                     ascent.cast_to(run(0), in_dtype))
 
     def score(adv):
-        logits = ops.model_logits(model, tf.cast(adv, in_dtype), from_logits)
+        model_in = ascent.cast_to(adv, in_dtype)
+        if assemble is not None:
+            model_in = assemble(model_in)
+        logits = ops.model_logits(model, model_in, from_logits)
         logits = ascent.check_finite(logits, "outputs")
         obj = attack_objective(logits, labels, loss, targeted, source)
         return obj, is_successful(logits, labels, targeted)
@@ -187,6 +251,9 @@ def pgd_loop(model, x, labels, source, eps, alpha, seed, *, steps, restarts,
         better = (hit & ~best_hit) | ((hit == best_hit) & (obj > best_obj))
         best_obj = tf.where(better, obj, best_obj)
         best_hit = better | best_hit
-        mask = tf.reshape(better, [-1] + [1] * (x0.shape.rank - 1))
-        best = tf.where(mask, adv, best)
-    return tf.stop_gradient(tf.cast(best, in_dtype))
+        best = tf.nest.map_structure(
+            lambda a, b, keep=better: tf.where(
+                tf.reshape(keep, [-1] + [1] * (a.shape.rank - 1)), a, b),
+            adv, best)
+    return tf.nest.map_structure(tf.stop_gradient,
+                                 ascent.cast_to(best, in_dtype))

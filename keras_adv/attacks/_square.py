@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_adv import ops, validation
-from keras_adv.attacks import ascent, core
+from keras_adv.attacks import ascent, core, inputs
 from keras_adv.attacks.losses import attack_objective, is_successful
 
 _CHUNK = 500  # iterations per compiled call; broken examples leave between
@@ -26,6 +26,8 @@ def square(
     p_init=0.8,
     seed=None,
     from_logits=None,
+    perturb=None,
+    perturb_layer=None,
 ):
     """Square attack: random-search black-box attack that reads outputs only.
 
@@ -66,6 +68,11 @@ def square(
         seed: integer for a deterministic result, `None` for the global
             generator.
         from_logits: see `pgd`.
+        perturb: the one input of a model with several inputs to perturb
+            (name or position; default: the only floating-point input), the
+            others passing through. One input only (several: `pgd`).
+        perturb_layer: a layer whose output is perturbed instead (see
+            `pgd`); the result is then the adversarial layer output.
 
     Returns:
         Adversarial examples with the shape and dtype of `x`.
@@ -83,6 +90,13 @@ def square(
     >>> bool(np.abs(x_adv - x).max() <= 0.1 + 1e-6)
     True
     """
+    viewed = inputs.run_on_part(
+        "square", square, model, x, y, perturb=perturb,
+        perturb_layer=perturb_layer, clip=clip, eps=eps, norm=norm,
+        loss=loss, targeted=targeted, queries=queries, p_init=p_init,
+        seed=seed, from_logits=from_logits)
+    if viewed is not None:
+        return viewed
     norm, loss, clip = validation.check_attack(model, eps=eps, norm=norm, loss=loss,
                                          clip=clip, from_logits=from_logits)
     queries = validation.check_int("queries", queries, minimum=2)

@@ -22,6 +22,13 @@ from keras_adv.attacks.losses import attack_objective
 
 NON_FINITE = "model gave non-finite"
 
+# Every function here takes a tensor or a list of tensors (the perturbed
+# inputs of a model with several inputs, `keras_adv.attacks.inputs`): each
+# step, projection and start applies to each tensor on its own, so that the
+# eps-ball and the box hold per input. On one tensor the graph is the
+# single-tensor one.
+_map = tf.nest.map_structure
+
 
 def check_finite(t, what):
     """Raises if `t` holds NaN or inf: at once when eager, else through a
@@ -81,13 +88,14 @@ def gradient(objective_fn, x_adv):
         obj = check_finite(obj, "outputs")
         total = tf.reduce_sum(obj)
     grad = tape.gradient(total, x_adv)
-    if grad is None:
+    if any(g is None for g in tf.nest.flatten(grad)):
         raise ValueError(
             "model gives no gradient with respect to its input; gradient "
             "attacks cannot run on it. Received: a model whose output does "
-            "not depend differentiably on x (use a score-based attack)"
+            "not depend differentiably on x (use a score-based attack, or "
+            "perturb_layer= for integer inputs such as token ids)"
         )
-    return value, check_finite(grad, "input gradients")
+    return value, _map(lambda g: check_finite(g, "input gradients"), grad)
 
 
 def to_ball(x0, x_adv, eps, norm, clip):
@@ -96,7 +104,8 @@ def to_ball(x0, x_adv, eps, norm, clip):
 
     Example: `to_ball(x0, x0 + 1.0, 0.3, "linf", (0.0, 1.0))`.
     """
-    return ops.clip_box(x0 + ops.project(x_adv - x0, eps, norm), clip)
+    return _map(lambda a, b: ops.clip_box(a + ops.project(b - a, eps, norm),
+                                          clip), x0, x_adv)
 
 
 def project_step(delta, grad, *, eps, step_size, norm):
@@ -136,9 +145,12 @@ def ascend(objective_fn, x0, start=None, *, eps, step_size, steps, norm, clip,
         objective_fn: maps a float32 batch `(batch, ...)` to the per-example
             objective `(batch,)` to maximise (or a tuple whose first element
             is it).
-        x0: float32 tensor `(batch, ...)`, the centre of the ball.
-        start: float32 starting point (inside the ball and box), or `None`
-            for `x0` (no random start).
+        x0: float32 tensor `(batch, ...)`, the centre of the ball, or a
+            list of them (several perturbed inputs: each step, ball and box
+            applies to each tensor on its own, and `objective_fn` takes the
+            list).
+        start: float32 starting point (inside the ball and box, with the
+            structure of `x0`), or `None` for `x0` (no random start).
         eps: budget, number or scalar tensor.
         step_size: step length, number or scalar tensor.
         steps: number of steps, int or scalar int tensor (0 returns `start`).
@@ -161,18 +173,22 @@ def ascend(objective_fn, x0, start=None, *, eps, step_size, steps, norm, clip,
     >>> [round(float(v), 4) for v in adv[0]]
     [0.5, 0.5, 0.5]
     """
-    x0 = tf.convert_to_tensor(x0, tf.float32)
-    adv = x0 if start is None else tf.convert_to_tensor(start, tf.float32)
+    x0 = _map(lambda t: tf.convert_to_tensor(t, tf.float32), x0)
+    adv = x0 if start is None else _map(
+        lambda t: tf.convert_to_tensor(t, tf.float32), start)
 
     def body(i, adv, velocity):
         _, grad = gradient(objective_fn, adv)
         if momentum:
-            velocity = momentum * velocity + grad / (ops.l1_norm(grad) + 1e-12)
+            velocity = _map(
+                lambda v, g: momentum * v + g / (ops.l1_norm(g) + 1e-12),
+                velocity, grad)
             grad = velocity
-        adv = adv + step_size * ops.steepest_step(grad, norm)
+        adv = _map(lambda a, g: a + step_size * ops.steepest_step(g, norm),
+                   adv, grad)
         return i + 1, to_ball(x0, adv, eps, norm, clip), velocity
 
-    velocity = tf.zeros_like(x0) if momentum else tf.zeros([])
+    velocity = _map(tf.zeros_like, x0) if momentum else tf.zeros([])
     _, adv, _ = tf.while_loop(
         lambda i, *_: i < steps, body, (tf.constant(0), adv, velocity))
     return adv
@@ -182,22 +198,46 @@ def uniform_start(x0, eps, norm, clip, seed):
     """`x0` plus a uniform point of the eps-ball (stateless from `seed`),
     clipped to the box. Example: `uniform_start(x0, 0.3, "linf", (0, 1),
     tf.constant([0, 0], tf.int64))`."""
-    return ops.clip_box(x0 + ops.random_start(tf.shape(x0), eps, norm, seed),
-                        clip)
+    if not isinstance(x0, (list, tuple)):
+        return ops.clip_box(
+            x0 + ops.random_start(tf.shape(x0), eps, norm, seed), clip)
+    # One stream per input: input k shifts the seed by (k, 0).
+    seed = tf.cast(seed, tf.int64)
+    return [uniform_start(t, eps, norm, clip,
+                          seed + tf.constant([1, 0], tf.int64) * k)
+            for k, t in enumerate(x0)]
 
 
 def gaussian_start(x0, eps, norm, clip):
     """`x0 + 0.001 N(0, I)` projected onto the ball and box (the TRADES and
     MART start; draws from the global generator). Example:
     `gaussian_start(x0, 0.3, "linf", (0.0, 1.0))`."""
-    return to_ball(x0, x0 + 0.001 * tf.random.normal(tf.shape(x0)), eps, norm,
-                   clip)
+    noisy = _map(lambda t: t + 0.001 * tf.random.normal(tf.shape(t)), x0)
+    return to_ball(x0, noisy, eps, norm, clip)
 
 
-def _as_float(x):
+def as_float(x):
+    """`(float32 x, input dtypes)`, for a tensor or a list of tensors
+    (non-float inputs are taken as float32).
+
+    Example: `x0, in_dtype = as_float(x)`.
+    """
+    if isinstance(x, (list, tuple)):
+        pairs = [as_float(t) for t in x]
+        return [p[0] for p in pairs], [p[1] for p in pairs]
     x = tf.convert_to_tensor(x)
     in_dtype = x.dtype if x.dtype.is_floating else tf.float32
     return tf.cast(x, tf.float32), in_dtype
+
+
+def cast_to(z, dtypes):
+    """`z` (a tensor or list) cast to `dtypes` (one dtype or a list).
+
+    Example: `cast_to([a, b], [tf.float16, tf.float32])`.
+    """
+    if isinstance(z, (list, tuple)):
+        return [tf.cast(t, d) for t, d in zip(z, dtypes)]
+    return tf.cast(z, dtypes)
 
 
 def ce_ascent(model, x, y, *, eps, step_size, steps, norm, clip,
@@ -211,7 +251,8 @@ def ce_ascent(model, x, y, *, eps, step_size, steps, norm, clip,
     Args:
         model: Keras model or callable returning logits (softmax outputs of
             Keras models are detected).
-        x: float tensor `(batch, ...)`.
+        x: float tensor `(batch, ...)`, or a list of them for a model
+            taking the list (each perturbed within its own ball).
         y: sparse or one-hot labels.
         eps, step_size, steps, norm, clip: as `ascend`.
         random_start: start from a uniform point of the eps-ball.
@@ -223,11 +264,11 @@ def ce_ascent(model, x, y, *, eps, step_size, steps, norm, clip,
     Example: `x_adv = ce_ascent(model, x, y, eps=0.3, step_size=0.01,
     steps=40, norm="linf", clip=(0.0, 1.0))`.
     """
-    x0, in_dtype = _as_float(x)
+    x0, in_dtype = as_float(x)
     labels = ops.sparse_labels(y)
 
     def objective(z):
-        logits = ops.model_logits(model, tf.cast(z, in_dtype))
+        logits = ops.model_logits(model, cast_to(z, in_dtype))
         return attack_objective(logits, labels, "ce", False, labels)
 
     start = None
@@ -235,7 +276,7 @@ def ce_ascent(model, x, y, *, eps, step_size, steps, norm, clip,
         start = uniform_start(x0, eps, norm, clip, ops.seed_tensor(seed))
     adv = ascend(objective, x0, start, eps=eps, step_size=step_size,
                  steps=steps, norm=norm, clip=clip)
-    return tf.stop_gradient(tf.cast(adv, in_dtype))
+    return _map(tf.stop_gradient, cast_to(adv, in_dtype))
 
 
 def objective_ascent(model, x, objective, *, eps, step_size, steps, norm,
@@ -246,7 +287,8 @@ def objective_ascent(model, x, objective, *, eps, step_size, steps, norm,
 
     Args:
         model: Keras model or callable returning logits.
-        x: float tensor `(batch, ...)`.
+        x: float tensor `(batch, ...)`, or a list of them (as
+            `ce_ascent`).
         objective: per-example function of the adversarial logits, e.g. the
             KL divergence from the clean prediction.
         eps, step_size, steps, norm, clip: as `ascend`.
@@ -257,10 +299,10 @@ def objective_ascent(model, x, objective, *, eps, step_size, steps, norm,
     Example: `x_adv = objective_ascent(model, x, lambda z: kl(p, z),
     eps=0.3, step_size=0.01, steps=10, norm="linf", clip=(0.0, 1.0))`.
     """
-    x0, in_dtype = _as_float(x)
+    x0, in_dtype = as_float(x)
     start = gaussian_start(x0, eps, norm, clip)
     adv = ascend(
-        lambda z: objective(ops.model_logits(model, tf.cast(z, in_dtype))),
+        lambda z: objective(ops.model_logits(model, cast_to(z, in_dtype))),
         x0, start, eps=eps, step_size=step_size, steps=steps, norm=norm,
         clip=clip)
-    return tf.stop_gradient(tf.cast(adv, in_dtype))
+    return _map(tf.stop_gradient, cast_to(adv, in_dtype))

@@ -19,12 +19,14 @@ from keras_adv.attacks.losses import attack_objective
 from keras_adv.validation import check_input_shape, check_labels, check_x
 
 
-def prepare(model, x, y, *, clip, targeted, from_logits, loss):
+def prepare(model, x, y, *, clip, targeted, from_logits, loss, parts=False):
     """Checks `x` and `y` and returns `(x, labels, source)`.
 
     `labels` are the classes the attack works with (true classes, the
     model's own predictions when `y=None`, or the targets); `source` is the
     model's clean prediction, used as the true class by targeted DLR.
+    With `parts=True`, `x` is the list of perturbed inputs of a view
+    (`keras_adv.attacks.inputs`), each checked, and `model` takes the list.
 
     Example: `x, labels, source = prepare(model, x, None, clip=(0, 1),
     targeted=False, from_logits=None, loss="ce")`.
@@ -34,12 +36,16 @@ def prepare(model, x, y, *, clip, targeted, from_logits, loss):
             "A targeted attack needs target labels. Received: y=None with "
             "targeted=True"
         )
-    x = check_x(x, clip)
-    check_input_shape(model, x)
+    if parts:
+        x = [check_x(part, clip) for part in x]
+        first = x[0]
+    else:
+        x = first = check_x(x, clip)
+        check_input_shape(model, x)
     known = ops.declared_classes(model)
     if known is not None and y is not None and not (targeted and loss == "dlr"):
         # The labels and the class count are known: skip the forward pass.
-        batch = x.shape[0] if tf.executing_eagerly() else None
+        batch = first.shape[0] if tf.executing_eagerly() else None
         labels = check_labels(y, batch, known)
         _check_dlr_classes(loss, targeted, known)
         return x, labels, labels
@@ -54,7 +60,7 @@ def prepare(model, x, y, *, clip, targeted, from_logits, loss):
     source = tf.argmax(logits, axis=-1, output_type=tf.int32)
     if y is None:
         return x, source, source
-    batch = x.shape[0] if tf.executing_eagerly() else None
+    batch = first.shape[0] if tf.executing_eagerly() else None
     return x, check_labels(y, batch, num_classes), source
 
 
@@ -104,11 +110,16 @@ def objective_and_gradient(
 
 
 def objective_fn(model, labels, *, loss, targeted, source, from_logits,
-                 in_dtype, eot_samples=1):
+                 in_dtype, eot_samples=1, assemble=None):
     """The attack objective as a function of the float32 input:
     `z -> (objective, logits)`, averaged over `eot_samples` passes (see
     `objective_and_gradient`), with the logits checked finite. Serves
     `ascent.ascend` and `ascent.gradient`.
+
+    `z` may be a list of tensors (the perturbed inputs of a view, with
+    `in_dtype` a list); `assemble(parts, n)` then builds the model input
+    from the parts cast to their dtypes, the other inputs tiled `n` times
+    (see `keras_adv.attacks.inputs`).
 
     Example: `fn = objective_fn(model, y, loss="ce", targeted=False,
     source=y, from_logits=None, in_dtype=tf.float32)`.
@@ -119,14 +130,17 @@ def objective_fn(model, labels, *, loss, targeted, source, from_logits,
         source = None if source is None else tf.tile(source, [n])
 
     def objective(z):
-        batch_in = z if n == 1 else tf.tile(z, [n] + [1] * (z.shape.rank - 1))
-        logits = ops.model_logits(model, tf.cast(batch_in, in_dtype),
-                                  from_logits)
+        batch_in = z if n == 1 else tf.nest.map_structure(
+            lambda t: tf.tile(t, [n] + [1] * (t.shape.rank - 1)), z)
+        model_in = ascent.cast_to(batch_in, in_dtype)
+        if assemble is not None:
+            model_in = assemble(model_in, n)
+        logits = ops.model_logits(model, model_in, from_logits)
         logits = ascent.check_finite(logits, "outputs")
         obj = attack_objective(logits, labels, loss, targeted, source)
         if n == 1:
             return obj, logits
-        batch = tf.shape(z)[0]
+        batch = tf.shape(tf.nest.flatten(z)[0])[0]
         return (tf.reduce_mean(tf.reshape(obj, [n, batch]), axis=0),
                 tf.reduce_mean(tf.reshape(logits, [n, batch, -1]), axis=0))
 
@@ -209,13 +223,12 @@ def run_relaxed(fn, *args):
     Example: `run_relaxed(compiled(model, apgd_loop, **static), x, y, ...)`.
     """
     if not getattr(fn, "_keras_adv_relaxed", False):
-        specs = []
-        for a in args:
+        def spec(a):
             if a.shape.rank:
-                specs.append(tf.TensorSpec([None] + a.shape[1:].as_list(), a.dtype))
-            else:
-                specs.append(tf.TensorSpec(a.shape, a.dtype))
-        fn.get_concrete_function(*specs)
+                return tf.TensorSpec([None] + a.shape[1:].as_list(), a.dtype)
+            return tf.TensorSpec(a.shape, a.dtype)
+
+        fn.get_concrete_function(*tf.nest.map_structure(spec, list(args)))
         try:
             fn._keras_adv_relaxed = True
         except AttributeError:  # pragma: no cover - tf.function allows it

@@ -85,6 +85,7 @@ class DataSparsity(protocol.Regularizer):
     clip = None
     warmup_epochs = 0.0
     loss_terms = ("clean_loss", "smoothness_loss")
+    keeps_rows = False
     penalty_terms = ("smoothness_loss",)
 
     def __post_init__(self):

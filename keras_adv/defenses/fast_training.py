@@ -43,6 +43,7 @@ class FastTraining(protocol.AdversarialOnly):
     norm: str = "linf"
     clip: tuple = (0.0, 1.0)
     warmup_epochs: float = 0.0
+    several_inputs = True
 
     def __post_init__(self):
         protocol.validate_common(self, "step_size")

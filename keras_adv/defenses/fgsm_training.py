@@ -48,6 +48,7 @@ class FGSMTraining(protocol.Defense):
     warmup_epochs: float = 0.0
 
     loss_terms = ("clean_loss", "adv_loss")
+    several_inputs = True
 
     def __post_init__(self):
         protocol.validate_common(self, "clean_weight")

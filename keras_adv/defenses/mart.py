@@ -59,6 +59,7 @@ class MART(protocol.Defense):
     warmup_epochs: float = 0.0
 
     loss_terms = ("adv_loss", "margin_loss", "kl_loss")
+    several_inputs = True
 
     def __post_init__(self):
         protocol.validate_common(self, "steps", "step_size", "beta")

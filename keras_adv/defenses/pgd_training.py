@@ -49,6 +49,7 @@ class PGDTraining(protocol.AdversarialOnly):
     random_start: bool = True
     clip: tuple = (0.0, 1.0)
     warmup_epochs: float = 0.0
+    several_inputs = True
 
     def __post_init__(self):
         protocol.validate_common(self, "steps", "step_size", "random_start")

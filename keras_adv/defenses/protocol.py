@@ -134,6 +134,14 @@ class Defense:
         uses_unlabeled: whether the defense trains on unlabeled examples
             (label -1).
         penalty_terms: names of the terms of `penalty` (regularisers).
+        several_inputs: whether `perturb` and `loss` take a list of input
+            tensors (the perturbed inputs of a model with several inputs,
+            see `AdversarialModel(perturb=...)`); a defense without it
+            trains such a model only when one input is perturbed.
+        keeps_rows: whether the model calls of the defense keep the rows
+            of the batch (a defense that stacks copies or generated points,
+            such as DataSparsity or SmoothAdv, cannot train a model with
+            other inputs held fixed or a `perturb_layer`).
 
     Example:
 
@@ -145,6 +153,8 @@ class Defense:
     loss_terms = ()
     uses_unlabeled = False
     penalty_terms = ()
+    several_inputs = False
+    keeps_rows = True
 
     # ------------------------------------------------------------------
     # Hooks

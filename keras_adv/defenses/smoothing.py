@@ -125,6 +125,7 @@ class SmoothAdv(protocol.Defense):
 
     norm = "l2"
     loss_terms = ("adv_loss",)
+    keeps_rows = False
 
     def __post_init__(self):
         protocol.set_field(self, "sigma", protocol.config_number("sigma", self.sigma,

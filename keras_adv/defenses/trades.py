@@ -58,6 +58,7 @@ class TRADES(protocol.Defense):
     warmup_epochs: float = 0.0
 
     loss_terms = ("clean_loss", "kl_loss")
+    several_inputs = True
 
     def __post_init__(self):
         protocol.validate_common(self, "steps", "step_size", "beta")
@@ -72,7 +73,6 @@ class TRADES(protocol.Defense):
         eps = tensors.resolve_eps(self, eps)
         alpha = tensors.scaled_step(self.step_size, eps, self.eps,
                                  2.5 / self.steps)
-        x = tf.convert_to_tensor(x)
         clean = tf.stop_gradient(ops.model_logits(model, x))
         return ascent.objective_ascent(
             model, x, lambda z: ops.kl_divergence(clean, z), eps=eps,

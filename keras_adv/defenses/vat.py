@@ -5,8 +5,11 @@ import dataclasses
 import tensorflow as tf
 
 from keras_adv import ops, validation
+from keras_adv.attacks import ascent
 from keras_adv.defenses import protocol, tensors
 from keras_adv.defenses.protocol import config_number, set_field
+
+_map = tf.nest.map_structure
 
 
 @protocol.serializable
@@ -45,7 +48,12 @@ class VAT(protocol.Regularizer):
     1 (spacing 6e-8), so with the default xi the direction agrees with the
     exact dominant eigenvector to about cosine 0.995 on a linear model
     (1 - 1e-5 with xi 1e-3; see the tests). `x + r_adv` is not clipped to
-    the input box unless `clip` is given.
+    the input box unless `clip` is given. With several perturbed inputs
+    (`AdversarialModel(perturb=...)`) each input gets its own unit
+    direction and its own L2 budget eps; with `perturb_layer` the direction
+    lives in the layer's output (word embeddings, as in Miyato et al. 2017,
+    "Adversarial Training Methods for Semi-Supervised Text
+    Classification"; the embeddings are not normalised here).
 
     Semi-supervised training: give `AdversarialModel.fit` labels with -1 for
     the unlabeled examples (`keras_adv.datasets.semi_supervised_dataset`
@@ -103,6 +111,7 @@ class VAT(protocol.Regularizer):
 
     norm = "l2"
     loss_terms = ("clean_loss", "vat_loss", "entropy_loss")
+    several_inputs = True
     penalty_terms = ("vat_loss", "entropy_loss")
 
     def __post_init__(self):
@@ -138,12 +147,10 @@ class VAT(protocol.Regularizer):
 
         Example: `d = keras_adv.defenses.VAT(eps=2.0).direction(model, x)`.
         """
-        x = tf.convert_to_tensor(x)
-        in_dtype = x.dtype if x.dtype.is_floating else tf.float32
-        x0 = tf.cast(x, tf.float32)
+        x0, in_dtype = ascent.as_float(x)
 
         def logits(inputs):
-            inputs = tf.cast(inputs, in_dtype)
+            inputs = ascent.cast_to(inputs, in_dtype)
             if not self.batch_statistics:
                 return ops.model_logits(model, inputs)
             with tensors.frozen_batch_statistics(model):
@@ -153,15 +160,15 @@ class VAT(protocol.Regularizer):
         if clean_logits is None:
             clean_logits = logits(x0)
         clean_logits = tf.stop_gradient(tf.cast(clean_logits, tf.float32))
-        d = tf.random.normal(tf.shape(x0))
+        d = _map(lambda t: tf.random.normal(tf.shape(t)), x0)
         for _ in range(self.power_iterations):
-            d = self.xi * ops.l2_normalize(d)
+            d = _map(lambda t: self.xi * ops.l2_normalize(t), d)
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(d)
-                kl = tf.reduce_sum(
-                    ops.kl_divergence(clean_logits, logits(x0 + d)))
-            d = tf.stop_gradient(tape.gradient(kl, d))
-        return ops.l2_normalize(d)
+                kl = tf.reduce_sum(ops.kl_divergence(
+                    clean_logits, logits(_map(tf.add, x0, d))))
+            d = _map(tf.stop_gradient, tape.gradient(kl, d))
+        return _map(ops.l2_normalize, d)
 
     def perturb(self, model, x, y, eps=None):
         """`x + eps * direction` (see `Defense.perturb`; `y` is not used, so
@@ -172,11 +179,10 @@ class VAT(protocol.Regularizer):
         """
         del y
         eps = tensors.resolve_eps(self, eps)
-        x = tf.convert_to_tensor(x)
-        in_dtype = x.dtype if x.dtype.is_floating else tf.float32
-        x_adv = tf.cast(x, tf.float32) + eps * self.direction(model, x)
-        x_adv = ops.clip_box(x_adv, self.clip)
-        return tf.stop_gradient(tf.cast(x_adv, in_dtype))
+        x0, in_dtype = ascent.as_float(x)
+        x_adv = _map(lambda a, d: ops.clip_box(a + eps * d, self.clip), x0,
+                     self.direction(model, x))
+        return _map(tf.stop_gradient, ascent.cast_to(x_adv, in_dtype))
 
     def penalty(self, model, x, y, x_adv, *, sample_weight=None,
                 training=True, y_pred=None):

@@ -9,6 +9,7 @@ loss-term trackers and its clean and adversarial metrics, all created in
 compiled loss itself from the loss object given to `compile`.
 """
 
+import dataclasses
 import inspect
 
 import keras
@@ -16,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_adv import ops, validation
+from keras_adv.attacks import inputs
 from keras_adv.defenses import protocol, tensors
 
 _ADV_PREFIX = "adv_"
@@ -54,7 +56,7 @@ def _simple_arguments(cls, args, kwargs):
     if spec.varargs and arguments.pop(spec.varargs, ()):
         return None
     arguments.update(arguments.pop(spec.varkw, {}) if spec.varkw else {})
-    for key in ("base", "defense", "name"):
+    for key in ("base", "defense", "name", "perturb", "perturb_layer"):
         arguments.pop(key, None)
     simple = (str, int, float, bool, type(None))
     try:
@@ -198,16 +200,43 @@ class AdversarialModel(keras.Model):
     the class and its defense (with `safe_mode=True`, no `custom_objects`);
     `model.export(path)` writes a SavedModel of the inference function only.
 
+    Models with several inputs (`fit(x=[image, meta], y)` or a dict x):
+    the defense perturbs the inputs named by `perturb` (default: every
+    floating-point input), each within its own eps-ball and the `clip` box;
+    the others pass through. Several perturbed inputs need a defense with
+    `several_inputs` (PGD, FGSM, Fast, TRADES, MART, VAT); FreeTraining
+    and DataSparsity take one. Token models (int ids into an `Embedding`):
+    `perturb_layer="embedding"` runs the defense's inner maximisation on
+    that layer's output (Miyato et al. 2017, "Adversarial Training Methods
+    for Semi-Supervised Text Classification"; without normalising the
+    embeddings) and adds the perturbation to the layer output recomputed
+    inside the training tape, so the embedding weights train on the
+    adversarial loss too; the defense's `clip` is then ignored. The base
+    must be Functional or Sequential for `perturb_layer`. A view
+    (`perturb` or `perturb_layer` in use) does not take combined defenses
+    (`Combined`, `a + b`). `evaluate(adversarial=...)` then calls the
+    attack as `attack(model_of_parts, parts, y)`, where `parts` are the
+    perturbed inputs (or the layer output).
+
     Args:
         base: the `keras.Model` to train (wrapper form), or `None` in a
             subclass that defines `call`.
         defense: a `keras_adv.defenses.Defense` configuration, or a list of
             them (a `Combined` defense).
+        perturb: the inputs the defense perturbs in a model with several
+            inputs: Keras input names, dict keys or positions, one or a
+            list; `None` for every floating-point input.
+        perturb_layer: the name of a layer of `base` whose output the
+            defense perturbs (token models), or `None`.
         **kwargs: passed to `keras.Model` (`name`, ...).
 
     Raises:
         ValueError: `base` is not a `keras.Model`, or `defense` is not a
-            `Defense`; at compile time, no loss.
+            `Defense`; at compile time, no loss; `perturb` and
+            `perturb_layer` both given, `perturb_layer` not a layer of
+            `base` (or `base` subclassed), a combined defense with either;
+            at the first batch, `perturb` naming an unknown input or an
+            integer one.
 
     Example:
 
@@ -246,7 +275,8 @@ class AdversarialModel(keras.Model):
         instance._adv_init_config = _simple_arguments(cls, args, kwargs)
         return instance
 
-    def __init__(self, base=None, *, defense, **kwargs):
+    def __init__(self, base=None, *, defense, perturb=None,
+                 perturb_layer=None, **kwargs):
         super().__init__(**kwargs)
         if base is not None and not isinstance(base, keras.Model):
             raise ValueError(
@@ -263,6 +293,80 @@ class AdversarialModel(keras.Model):
             self.built = True  # nothing to build (BackupAndRestore needs it)
         self._state = _State()
         self.defense = defense
+        self._set_view(perturb, perturb_layer)
+
+    def _set_view(self, perturb, perturb_layer):
+        """Checks and stores `perturb` and `perturb_layer`."""
+        if isinstance(perturb, (list, tuple)):
+            perturb = list(perturb)
+        if perturb is not None and perturb_layer is not None:
+            raise ValueError(
+                "perturb and perturb_layer cannot be combined. Received: "
+                f"perturb={perturb!r} with perturb_layer={perturb_layer!r}")
+        if isinstance(perturb_layer, keras.layers.Layer):
+            perturb_layer = perturb_layer.name
+        if perturb_layer is not None:
+            inputs.split(self._viewed_model(), perturb_layer)
+        self._view_spec = (perturb, perturb_layer)
+        if (perturb is not None or perturb_layer is not None) and isinstance(
+                self.defense, protocol.Combined):
+            raise ValueError(
+                "perturb and perturb_layer do not take combined defenses. "
+                f"Received: defense={self.defense!r}")
+
+    @property
+    def perturb(self):
+        """The inputs the defense perturbs (`None`: the floating ones)."""
+        return self._view_spec[0]
+
+    @property
+    def perturb_layer(self):
+        """The name of the layer whose output is perturbed, or `None`."""
+        return self._view_spec[1]
+
+    def _viewed_model(self):
+        return self.base if self.base is not None else self
+
+    def _bind(self, x):
+        """The `inputs.Bound` model of the batch for the defense, or `None`
+        for a plain tensor input perturbed as a whole."""
+        perturb, layer = getattr(self, "_view_spec", (None, None))
+        bound = inputs.bind(self._viewed_model(), x, perturb=perturb,
+                            perturb_layer=layer)
+        if bound is None:
+            return None
+        defense = self._view_defense()
+        if isinstance(defense, protocol.Combined):
+            raise ValueError(
+                "Combined defenses do not train models with several inputs "
+                f"or a perturb_layer. Received: defense={defense!r}")
+        view = bound.view
+        if not defense.keeps_rows:
+            raise ValueError(
+                f"{type(defense).__name__} stacks copies or generated points "
+                "of the batch, which a model with other inputs held fixed or "
+                "a perturb_layer cannot take. Received: "
+                f"defense={defense!r}")
+        if len(view.parts) > 1 and not defense.several_inputs:
+            raise ValueError(
+                f"{type(defense).__name__} perturbs one input; name it with "
+                "AdversarialModel(perturb=...). Received: perturb="
+                f"{perturb!r}, choosing {len(view.parts)} inputs")
+        if not view.layer:
+            view.parts = [validation.check_x(p, defense.clip)
+                          for p in view.parts]
+        return bound
+
+    def _view_defense(self):
+        """The defense used through a view: without its box for a layer
+        output (which has none)."""
+        defense = self.defense
+        if self.perturb_layer is None or getattr(defense, "clip", None) is None:
+            return defense
+        if dataclasses.is_dataclass(defense) and any(
+                f.name == "clip" for f in dataclasses.fields(defense)):
+            return dataclasses.replace(defense, clip=None)
+        return defense
 
     # ------------------------------------------------------------------
     # Configuration
@@ -483,11 +587,19 @@ class AdversarialModel(keras.Model):
         x, y = validation.check_batch(
             x, y, clip=self.defense.clip, num_classes=self._num_classes(),
             unlabeled=self.defense.uses_unlabeled)
-        result = self.defense.train_step(self._training_step(), x, y,
-                                         sample_weight)
-        return self._train_logs(x, y, sample_weight, result)
+        bound = self._bind(x)
+        if bound is None:
+            result = self.defense.train_step(self._training_step(), x, y,
+                                             sample_weight)
+            return self._train_logs(x, y, sample_weight, result)
+        # Several inputs or a layer output: the defense sees the perturbed
+        # tensors and a model of them (the other inputs fixed).
+        step = self._training_step()._replace(model=bound)
+        result = self._view_defense().train_step(step, bound.parts, y,
+                                                 sample_weight)
+        return self._train_logs(x, y, sample_weight, result, adv_model=bound)
 
-    def _train_logs(self, x, y, sample_weight, result):
+    def _train_logs(self, x, y, sample_weight, result, adv_model=None):
         """Updates the trackers and metrics after a step; returns the logs."""
         state = self._state
         batch = _batch_size(x)
@@ -501,7 +613,7 @@ class AdversarialModel(keras.Model):
         if state.adv_metrics and result.x_adv is not None:
             y_adv = result.y_pred_adv
             if y_adv is None:
-                y_adv = self(result.x_adv, training=False)
+                y_adv = (adv_model or self)(result.x_adv, training=False)
         y_m, w_m = y, sample_weight
         if self.defense.uses_unlabeled:
             # Metrics count the labeled examples only.
@@ -630,11 +742,15 @@ class AdversarialModel(keras.Model):
                 "without y"
             )
         (x, y, sample_weight), logs = self._clean_test(x, y, sample_weight)
+        model, x_in, defense = self, x, self.defense
+        bound = self._bind(x)
+        if bound is not None:
+            model, x_in, defense = bound, bound.parts, self._view_defense()
         if attack is True:
-            x_adv = self.defense.attack(self, x, y)
+            x_adv = defense.attack(model, x_in, y)
         else:
-            x_adv = attack(self, x, y)
-        y_adv = self(x_adv, training=False)
+            x_adv = attack(model, x_in, y)
+        y_adv = model(x_adv, training=False)
         tracker = self._state.term_trackers["adv_loss"]
         tracker.update_state(self._task_loss(y, y_adv, sample_weight),
                              sample_weight=_batch_size(x))
@@ -669,6 +785,10 @@ class AdversarialModel(keras.Model):
                 )
             config.update(recorded)
         config["defense"] = keras.saving.serialize_keras_object(self.defense)
+        if self.perturb is not None:
+            config["perturb"] = self.perturb
+        if self.perturb_layer is not None:
+            config["perturb_layer"] = self.perturb_layer
         if self.base is not None:
             config["base"] = keras.saving.serialize_keras_object(self.base)
         return config
@@ -690,8 +810,11 @@ class AdversarialModel(keras.Model):
             return cls(defense=defense, **config)
         # A subclass that fixes its defense in __init__: build it, then put
         # the saved defense in place.
+        view = (config.pop("perturb", None), config.pop("perturb_layer", None))
         model = cls(**config)
         model.defense = defense
+        if view != (None, None):
+            model._set_view(*view)
         return model
 
     def export(self, filepath, format="tf_saved_model", **kwargs):

@@ -72,7 +72,8 @@ def test_bad_labels(model, y, match):
         (np.full((4, 6), np.inf, "float32"), r"x must not contain NaN or inf"),
         (
             np.ones((4, 6), "int32"),
-            r"x must have a floating dtype\. Received: x with dtype int32",
+            r"Integer inputs \(such as token ids\) cannot be perturbed: pass "
+            r"perturb_layer=.*Received: x with dtype int32",
         ),
         (np.ones((6,), "float32"), r"x must be batched"),
         (np.ones((0, 6), "float32"), r"at least one example"),
