@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_adv import ops, validation
+from keras_adv import _keras_compat, ops, validation
 from keras_adv.defenses import protocol, tensors
 
 _ADV_PREFIX = "adv_"
@@ -150,7 +150,7 @@ def _per_example_loss(loss):
 
 
 @keras.saving.register_keras_serializable(package="keras_adv")
-class AdversarialModel(keras.Model):
+class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
     """A Keras model that trains adversarially inside `fit`.
 
     Two forms:
@@ -529,7 +529,7 @@ class AdversarialModel(keras.Model):
                     logs.update(result)
                 else:
                     logs[metric.name] = result
-        return logs
+        return _keras_compat.per_replica_logs(logs)
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
             callbacks=None, *args, **kwargs):
