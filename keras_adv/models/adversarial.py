@@ -737,7 +737,7 @@ class _Target:
         self.attack = attack
 
 
-class _RobustEvaluation(keras.Model):
+class _RobustEvaluation(_keras_compat.MultiWorkerFitFixes, keras.Model):
     """Runs `AdversarialModel.evaluate(adversarial=attack)`: a Keras model
     whose test step is the adversarial model's robust one and whose metrics
     are the adversarial model's, so that Keras keeps one traced test

@@ -67,17 +67,24 @@ def saved_weights(out):
 def test_pgd_training_matches_one_process(cluster):
     out, results = cluster
     assert (out / "weights.npz").exists(), logs(results)
-    assert (out / "replicas.txt").read_text() == "2"
     distributed = saved_weights(out)
-
     initial = worker.build().get_weights()
-    single = worker.train().get_weights()
+    model = worker.train()
+    single = model.get_weights()
 
     assert [w.shape for w in distributed] == [w.shape for w in single]
     moved = max(np.abs(s - i).max() for s, i in zip(single, initial))
     assert moved > 1e-2  # the comparison is not between untrained weights
     for d, s in zip(distributed, single):
         np.testing.assert_allclose(d, s, rtol=0, atol=1e-6)
+
+    # evaluate() and evaluate(adversarial=True) under the strategy too.
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores.pop("replicas") == 2
+    expected = worker.scores(model)
+    assert scores.keys() == expected.keys()
+    for key, value in expected.items():
+        assert scores[key] == pytest.approx(value, rel=1e-5), key
 
 
 @pytest.mark.skipif(

@@ -74,6 +74,16 @@ def train(strategy=None):
     return model
 
 
+def scores(model):
+    """`model.evaluate` on the evaluation slice: the clean loss, and the
+    loss under the defense's own attack (PGD-3)."""
+    _, (x, y) = data()
+    clean = model.evaluate(dataset(x, y), verbose=0, return_dict=True)
+    robust = model.evaluate(dataset(x, y), adversarial=True, verbose=0,
+                            return_dict=True)
+    return {"loss": float(clean["loss"]), "adv_loss": float(robust["adv_loss"])}
+
+
 def supports_strategy():
     """Whether `evaluate_robustness` takes `strategy=`."""
     return "strategy" in inspect.signature(
@@ -96,9 +106,11 @@ def main(out_dir):
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     chief = strategy.cluster_resolver.task_id == 0
     model = train(strategy)
+    results = scores(model)
     if chief:
         np.savez(out / "weights.npz", *model.get_weights())
-        (out / "replicas.txt").write_text(str(strategy.num_replicas_in_sync))
+        results["replicas"] = strategy.num_replicas_in_sync
+        (out / "scores.json").write_text(json.dumps(results))
     if supports_strategy():
         report = evaluate(model, strategy)
         if chief:
