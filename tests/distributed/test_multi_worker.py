@@ -32,12 +32,17 @@ processes are killed.
 """
 
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
+from keras_adv import _keras_compat
 from tests.distributed import launcher, worker
 
 WORKER = Path(worker.__file__)
@@ -108,6 +113,25 @@ def test_distributed_evaluation_matches_one_process(cluster):
     assert distributed == single
 
 
+def test_parameter_server_strategy_is_not_supported_by_keras_fit():
+    """Keras 3 `fit` has no `ClusterCoordinator` support (keras-team/keras
+    #18624: "Parameter server training is not supported in Keras 3"): it
+    fails on its own dataset before any step, for a plain model and for
+    `AdversarialModel` alike. When this test fails, Keras has changed:
+    update docs/distributed.md."""
+    probe = Path(__file__).with_name("parameter_server_probe.py")
+    env = dict(os.environ, PYTHONPATH=str(launcher.ROOT),
+               TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    done = subprocess.run([sys.executable, str(probe)], capture_output=True,
+                          text=True, timeout=TIMEOUT, env=env,
+                          cwd=launcher.ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    expected = ("ValueError: To use this dataset, you need to pass this "
+                "dataset to ClusterCoordinator.create_per_worker_dataset.")
+    assert found == {"plain": expected, "adversarial": expected}
+
+
 def test_workers_are_killed_at_the_time_bound(tmp_path):
     script = tmp_path / "sleep.py"
     script.write_text("import time\ntime.sleep(60)\n")
@@ -127,3 +151,13 @@ def test_tf_config_names_both_workers():
         "task": {"type": "worker", "index": 1},
     }
     assert json.loads(json.dumps(config)) == config
+
+
+def test_multi_worker_workarounds_do_nothing_on_one_worker():
+    logs = {"loss": tf.constant(1.5), "curve": tf.constant([1.0, 2.0])}
+    assert not _keras_compat.multi_worker(tf.distribute.get_strategy())
+    assert not _keras_compat.multi_worker(None)
+    assert _keras_compat.per_replica_logs(logs) is logs
+    with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
+        assert not _keras_compat.multi_worker(tf.distribute.get_strategy())
+        assert _keras_compat.per_replica_logs(logs) is logs
