@@ -161,3 +161,25 @@ def test_multi_worker_workarounds_do_nothing_on_one_worker():
     with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
         assert not _keras_compat.multi_worker(tf.distribute.get_strategy())
         assert _keras_compat.per_replica_logs(logs) is logs
+
+
+@pytest.mark.slow
+def test_backup_and_restore_resumes_across_workers(tmp_path):
+    """Both workers stop before the second epoch (as a preemption); started
+    again, they restore from their own backup folders and end with the
+    weights of two uninterrupted epochs in one process (same tolerance)."""
+    stopped = launcher.run_workers(WORKER, [tmp_path, "interrupt"],
+                                   timeout=TIMEOUT, log_dir=tmp_path)
+    assert [code for code, _ in stopped] == [1, 1], logs(stopped)
+    assert "interrupted before epoch 1" in stopped[0][1]
+    assert not (tmp_path / "resumed.npz").exists()
+    resumed = launcher.run_workers(WORKER, [tmp_path, "resume"],
+                                   timeout=TIMEOUT, log_dir=tmp_path)
+    assert [code for code, _ in resumed] == [0, 0], logs(resumed)
+    with np.load(tmp_path / "resumed.npz") as f:
+        distributed = [f[f"arr_{i}"] for i in range(len(f.files))]
+    single = worker.train(epochs=2).get_weights()
+    one_epoch = worker.train(epochs=1).get_weights()
+    assert max(np.abs(s - o).max() for s, o in zip(single, one_epoch)) > 1e-3
+    for d, s in zip(distributed, single):
+        np.testing.assert_allclose(d, s, rtol=0, atol=1e-6)

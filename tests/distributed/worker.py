@@ -1,10 +1,12 @@
 """One worker of the multi-worker test (`test_multi_worker.py`).
 
-Run as `python worker.py OUT_DIR` with `TF_CONFIG` set, once per worker: it
-trains `AdversarialModel` with PGD-AT under `MultiWorkerMirroredStrategy`
-and, when `evaluate_robustness` takes `strategy=`, evaluates the trained
-model under the same strategy. The chief (worker 0) writes
-`OUT_DIR/weights.npz` and `OUT_DIR/report.json`. Imported as a module (no
+Run as `python worker.py OUT_DIR [MODE]` with `TF_CONFIG` set, once per
+worker: it trains `AdversarialModel` with PGD-AT under
+`MultiWorkerMirroredStrategy`, scores it with `evaluate` and, when
+`evaluate_robustness` takes `strategy=`, evaluates it under the same
+strategy. The chief (worker 0) writes `OUT_DIR/weights.npz`,
+`OUT_DIR/scores.json` and `OUT_DIR/report.json`. The modes `interrupt` and
+`resume` check `BackupAndRestore` instead (`main`). Imported as a module (no
 `TF_CONFIG`), `train` and `evaluate` give the single-process reference on
 the same global batches.
 """
@@ -65,13 +67,36 @@ def build(strategy=None):
     return model
 
 
-def train(strategy=None):
-    """Trains one epoch (8 global batches); returns the model."""
+def train(strategy=None, epochs=1, callbacks=()):
+    """Trains `epochs` epochs of 8 global batches; returns the model."""
     keras.utils.set_random_seed(0)
     (x, y), _ = data()
     model = build(strategy)
-    model.fit(dataset(x, y), epochs=1, verbose=0, shuffle=False)
+    model.fit(dataset(x, y), epochs=epochs, verbose=0, shuffle=False,
+              callbacks=list(callbacks))
     return model
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Stops training at the start of epoch `epoch` (as a preemption)."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise RuntimeError(f"interrupted before epoch {epoch}")
+
+
+def train_resumable(strategy, out, task, interrupt):
+    """Two epochs with `BackupAndRestore` in a folder of this worker's own
+    (`out/backup/worker_<task>`); `interrupt` stops before the second."""
+    callbacks = [keras.callbacks.BackupAndRestore(
+        str(out / "backup" / f"worker_{task}"))]
+    if interrupt:
+        callbacks.append(Interrupt(1))
+    return train(strategy, epochs=2, callbacks=callbacks)
 
 
 def scores(model):
@@ -100,11 +125,20 @@ def evaluate(model, strategy=None):
     return report.to_dict()
 
 
-def main(out_dir):
+def main(out_dir, mode="train"):
+    """`mode`: `"train"` (train, score, evaluate), or `"interrupt"` then
+    `"resume"` (two epochs with `BackupAndRestore`, stopped after the
+    first, then resumed)."""
     out = Path(out_dir)
     keras.config.disable_traceback_filtering()
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    chief = strategy.cluster_resolver.task_id == 0
+    task = strategy.cluster_resolver.task_id
+    chief = task == 0
+    if mode != "train":
+        model = train_resumable(strategy, out, task, mode == "interrupt")
+        if chief:
+            np.savez(out / "resumed.npz", *model.get_weights())
+        return
     model = train(strategy)
     results = scores(model)
     if chief:
@@ -119,4 +153,4 @@ def main(out_dir):
 
 if __name__ == "__main__":
     assert "TF_CONFIG" in os.environ, "the worker needs TF_CONFIG"
-    main(sys.argv[1])
+    main(*sys.argv[1:])
