@@ -86,6 +86,10 @@ def test_pgd_training_matches_one_process(cluster):
     # evaluate() and evaluate(adversarial=True) under the strategy too.
     scores = json.loads((out / "scores.json").read_text())
     assert scores.pop("replicas") == 2
+    # A plain Keras model fails in the same script (keras-team/keras#20585):
+    # when this changes, Keras has fixed it; update docs/distributed.md.
+    assert scores.pop("plain_fit").startswith(
+        "ValueError: Attempt to convert a value (PerReplica:")
     expected = worker.scores(model)
     assert scores.keys() == expected.keys()
     for key, value in expected.items():

@@ -109,6 +109,23 @@ def scores(model):
     return {"loss": float(clean["loss"]), "adv_loss": float(robust["adv_loss"])}
 
 
+def plain_fit(strategy):
+    """What `fit` of a plain Keras model does under `strategy`: `"ok"` or
+    the first line of its error (Keras 3 fails under several workers,
+    keras-team/keras#20585; `AdversarialModel` works around it)."""
+    (x, y), _ = data()
+    with strategy.scope():
+        model = keras_adv.models.small_cnn(seed=0, width=4)
+        model.compile(optimizer=keras.optimizers.SGD(0.1),
+                      loss=keras.losses.SparseCategoricalCrossentropy(
+                          from_logits=True))
+    try:
+        model.fit(dataset(x, y), epochs=1, verbose=0, shuffle=False)
+    except ValueError as e:
+        return f"ValueError: {str(e).splitlines()[0]}"
+    return "ok"
+
+
 def supports_strategy():
     """Whether `evaluate_robustness` takes `strategy=`."""
     return "strategy" in inspect.signature(
@@ -141,6 +158,7 @@ def main(out_dir, mode="train"):
         return
     model = train(strategy)
     results = scores(model)
+    results["plain_fit"] = plain_fit(strategy)
     if chief:
         np.savez(out / "weights.npz", *model.get_weights())
         results["replicas"] = strategy.num_replicas_in_sync
