@@ -68,8 +68,10 @@ class MultiWorkerFitFixes:
     more workers ("Attempt to convert a value (PerReplica...)",
     keras-team/keras#20585, tensorflow/tensorflow#72388). Only the shapes
     matter for that build, so this builds from this worker's first replica
-    slice instead. Private method overridden:
-    `Model._maybe_symbolic_build(iterator, data_batch)`.
+    slice instead. Private names: the method overridden,
+    `Model._maybe_symbolic_build(iterator, data_batch)`, and the strategy
+    the model was created under, `Model._distribute_strategy` (checked on
+    Keras 3.15.1; a Keras without that method never calls the override).
 
     Example: `class Net(MultiWorkerFitFixes, keras.Model): ...`.
     """
