@@ -2,13 +2,14 @@
 
 Run as `python worker.py OUT_DIR [MODE]` with `TF_CONFIG` set, once per
 worker: it trains `AdversarialModel` with PGD-AT under
-`MultiWorkerMirroredStrategy`, scores it with `evaluate` and, when
-`evaluate_robustness` takes `strategy=`, evaluates it under the same
-strategy. The chief (worker 0) writes `OUT_DIR/weights.npz`,
-`OUT_DIR/scores.json` and `OUT_DIR/report.json`. The modes `interrupt` and
-`resume` check `BackupAndRestore` instead (`main`). Imported as a module (no
-`TF_CONFIG`), `train` and `evaluate` give the single-process reference on
-the same global batches.
+`MultiWorkerMirroredStrategy`, scores it with `evaluate`, evaluates it with
+`evaluate_robustness(..., strategy=...)` when that is supported, and
+finally tries `fit` on a plain Keras model. The chief (worker 0) writes
+`weights.npz`, `scores.json`, `report.json` and `plain_fit.txt` in
+OUT_DIR. The modes `interrupt` and `resume` check `BackupAndRestore`
+instead (`main`). Imported as a module (no `TF_CONFIG`), `train`, `scores`
+and `evaluate` give the single-process reference on the same global
+batches.
 """
 
 import inspect
@@ -158,7 +159,6 @@ def main(out_dir, mode="train"):
         return
     model = train(strategy)
     results = scores(model)
-    results["plain_fit"] = plain_fit(strategy)
     if chief:
         np.savez(out / "weights.npz", *model.get_weights())
         results["replicas"] = strategy.num_replicas_in_sync
@@ -167,6 +167,9 @@ def main(out_dir, mode="train"):
         report = evaluate(model, strategy)
         if chief:
             (out / "report.json").write_text(json.dumps(report))
+    outcome = plain_fit(strategy)  # last: it leaves a failed fit behind
+    if chief:
+        (out / "plain_fit.txt").write_text(outcome)
 
 
 if __name__ == "__main__":
