@@ -26,10 +26,10 @@ order from one batch's reduction (float32), so the weights agree up to
 rounding: `atol=1e-6` on weights of scale 0.02-0.35 after steps that moved
 them by up to 0.08 (observed difference: 1.5e-8).
 
-The workers run once per module (the CI part of this file: 62 s of CPU
-time, 131 s of wall time on two cores at load 6, most of it TensorFlow
-start-ups and tracing); the time bound is `TIMEOUT`
-seconds, after which both processes are killed. The restart test and the
+The workers run once per module (the CI part of this file: 62-73 s of CPU
+time, 131-152 s of wall time on two cores at load 6-7, most of it
+TensorFlow start-ups and tracing); the time bound is `TIMEOUT` seconds,
+after which both processes are killed. The restart test and the
 parameter-server probe are marked slow.
 """
 
