@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_adv import ops, validation
+from keras_adv import _keras_compat, ops, validation
 from keras_adv.attacks import inputs
 from keras_adv.defenses import protocol, tensors
 
@@ -152,7 +152,7 @@ def _per_example_loss(loss):
 
 
 @keras.saving.register_keras_serializable(package="keras_adv")
-class AdversarialModel(keras.Model):
+class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
     """A Keras model that trains adversarially inside `fit`.
 
     Two forms:
@@ -641,7 +641,7 @@ class AdversarialModel(keras.Model):
                     logs.update(result)
                 else:
                     logs[metric.name] = result
-        return logs
+        return _keras_compat.per_replica_logs(logs)
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
             callbacks=None, *args, **kwargs):
@@ -860,7 +860,7 @@ class _Target:
         self.attack = attack
 
 
-class _RobustEvaluation(keras.Model):
+class _RobustEvaluation(_keras_compat.MultiWorkerFitFixes, keras.Model):
     """Runs `AdversarialModel.evaluate(adversarial=attack)`: a Keras model
     whose test step is the adversarial model's robust one and whose metrics
     are the adversarial model's, so that Keras keeps one traced test
