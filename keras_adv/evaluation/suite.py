@@ -1,26 +1,29 @@
 """`evaluate_robustness`: worst-case robust accuracy over an attack suite,
-with gradient-masking checks, in four stages: plan (`plan.make_plan`), run
-attacks (`run.run_eps`), checks (`checks`) and report (`_report`)."""
+with gradient-masking checks, in four stages: plan (`plan.make_plan`), the
+chunk loop (`driver.run_chunks`: data from `stream`, attacks from `run`,
+progress in `checkpoint`, replicas through `distribute`), checks (`checks`)
+and report (`_report`)."""
 
+import os
 import time
 import warnings
 
 import numpy as np
 
 from keras_adv.evaluation import checks as _checks
-from keras_adv.evaluation import masking
+from keras_adv.evaluation import driver, masking, stream
 from keras_adv.evaluation.metrics import empirical_robustness, loss_sensitivity
 from keras_adv.evaluation.plan import ATTACKS, STANDARD, make_plan, parse_attacks
 from keras_adv.evaluation.report import RobustnessReport
-from keras_adv.evaluation.run import Progress, Tally, is_non_finite_error, run_eps
+from keras_adv.evaluation.run import is_non_finite_error
 
 __all__ = ["ATTACKS", "STANDARD", "evaluate_robustness", "parse_attacks"]
 
 
 def evaluate_robustness(
     model,
-    x,
-    y,
+    data,
+    y=None,
     *,
     eps,
     norm="linf",
@@ -33,6 +36,9 @@ def evaluate_robustness(
     checks=True,
     metrics=True,
     progress=None,
+    num_examples=None,
+    checkpoint=None,
+    strategy=None,
 ):
     """Worst-case robust accuracy under a suite of attacks, with
     gradient-masking checks.
@@ -111,43 +117,62 @@ def evaluate_robustness(
     >>> report.plot("robustness.png")  # doctest: +SKIP
     """
     t_start = time.perf_counter()
-    plan = make_plan(model, x, y, eps=eps, norm=norm, attacks=attacks,
+    plan = make_plan(model, eps=eps, norm=norm, attacks=attacks,
                      eot_samples=eot_samples, batch_size=batch_size,
                      seed=seed, clip=clip, from_logits=from_logits,
                      checks=checks, metrics=metrics, progress=progress)
-    tally = Tally.start(plan)
-    progress_bar = Progress(
-        len(plan.eps) * len(plan.attacks) + (2 if plan.checks else 0),
-        enabled=plan.show_progress)
-    _checks.before_attacks(plan, tally, progress_bar)
-    for i, e in enumerate(plan.eps):
-        outcome = run_eps(plan, tally, progress_bar, i, e)
-        _checks.after_eps(plan, tally, e, outcome)
-    _checks.after_attacks(plan, tally, progress_bar)
-    metric_values = _metrics(plan, tally)
-    report = _report(plan, tally, metric_values,
-                     time.perf_counter() - t_start)
+    path = _check_path(checkpoint)
+    chunks = stream.open_data(data, y, batch_size=plan.batch_size,
+                              num_examples=num_examples,
+                              clip=plan.common["clip"])
+    outcome = driver.run_chunks(plan, chunks, num_examples=num_examples,
+                                path=path, strategy=strategy)
+    if outcome.finished is not None:
+        report = RobustnessReport.from_dict(outcome.finished)
+    else:
+        plan, tally, sample = outcome.plan, outcome.tally, outcome.sample
+        _checks.after_attacks(plan, tally, sample)
+        metric_values = _metrics(plan, tally, sample)
+        seconds = outcome.seconds_before + time.perf_counter() - t_start
+        report = _report(plan, tally, metric_values, seconds)
+        if path:
+            outcome.saver.save(report=dict(report.to_dict(),
+                                          scalar_eps=plan.scalar_eps))
     for warning in report.warnings:
         warnings.warn(warning, stacklevel=2)
     return report
 
 
-def _metrics(plan, tally):
+def _check_path(checkpoint):
+    """`checkpoint` as a path (or None); its folder must exist."""
+    if checkpoint is None:
+        return None
+    if not isinstance(checkpoint, (str, os.PathLike)) or os.path.isdir(
+        checkpoint
+    ) or not os.path.isdir(os.path.dirname(os.path.abspath(checkpoint))):
+        raise ValueError(
+            "checkpoint must be a file path in an existing folder, or None. "
+            f"Received: checkpoint={checkpoint!r}")
+    return os.fspath(checkpoint)
+
+
+def _metrics(plan, tally, sample):
     """The eps-free metrics (DeepFool's empirical robustness, the loss
-    sensitivity) on up to 500 examples, or `{}`."""
-    if not (plan.metrics and tally.white_ok and plan.correct.any()):
+    sensitivity) on the sample (the first `stream.SAMPLE_SIZE` examples),
+    or `{}`."""
+    if not (plan.metrics and tally.white_ok and tally.correct):
         return {}
     t0 = time.perf_counter()
-    idx = np.arange(min(len(plan.x), 500))
+    idx = np.arange(len(sample.x))
     common = dict(batch_size=plan.batch_size,
                   from_logits=plan.common["from_logits"])
     try:
         values = {
             "empirical_robustness": empirical_robustness(
-                plan.model, plan.x[idx], plan.y[idx], norm=plan.norm,
+                plan.model, sample.x[idx], sample.y[idx], norm=plan.norm,
                 clip=plan.common["clip"], **common),
             "loss_sensitivity": loss_sensitivity(
-                plan.model, plan.x[idx], plan.y[idx], **common),
+                plan.model, sample.x[idx], sample.y[idx], **common),
         }
     except Exception as error:  # noqa: BLE001 (re-raised below)
         if not is_non_finite_error(error):
@@ -155,17 +180,19 @@ def _metrics(plan, tally):
         values = {}
         tally.warnings.append(masking.non_finite_warning(
             "deepfool (metrics)", len(idx), str(error).strip().splitlines()[0]))
-    tally.timings["metrics"] = time.perf_counter() - t0
+    tally.time("metrics", time.perf_counter() - t0)
     return values
 
 
 def _report(plan, tally, metric_values, seconds):
     """Assembles the `RobustnessReport`."""
+    n = tally.examples
     return RobustnessReport(
         eps=tuple(plan.eps), norm=plan.norm, attacks=tuple(plan.names),
-        num_examples=len(plan.x), clean_accuracy=float(plan.correct.mean()),
-        robust_accuracy_curve=tuple(tally.robust),
-        attack_accuracy_curve={k: tuple(v) for k, v in tally.curves.items()},
+        num_examples=n, clean_accuracy=tally.correct / n,
+        robust_accuracy_curve=tuple(r / n for r in tally.robust),
+        attack_accuracy_curve={k: tuple(c / n for c in v)
+                               for k, v in tally.curves.items()},
         timings=tally.timings, seconds=seconds, warnings=tally.warnings,
         diagnostics=tally.diagnostics, metrics=metric_values,
         scalar_eps=plan.scalar_eps,
