@@ -43,8 +43,9 @@ class Chunks:
             return
         b = self.batch_size
         for i in range(start * b, self.total, b):
-            x = np.asarray(self.data[i:i + b], np.float32)
-            y = None if self.y is None else self.y[i:i + b]
+            end = min(self.total, i + b)
+            x = np.asarray(self.data[i:end], np.float32)
+            y = None if self.y is None else self.y[i:end]
             yield x, y
 
     def _stream(self, start):
