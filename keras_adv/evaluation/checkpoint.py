@@ -4,8 +4,10 @@ The file is a NumPy `.npz` archive read with `allow_pickle=False` (loading
 it never runs code): a JSON text (`meta`: the argument fingerprint, chunks
 done, the seed, the `Tally`, and once finished the report), the per-example
 outcome flags (`flags`: one row per example done, see `run.ChunkResult`)
-and the sample kept for the checks (`sample_x`, `sample_y`,
-`sample_correct`). It is written after every chunk to a temporary file in
+and the labels and clean outcomes of the sample kept for the checks
+(`sample_y`, `sample_correct`). The sample's inputs are not stored: a
+resumed run reads them again from the head of the data, whose hash is part
+of the fingerprint. It is written after every chunk to a temporary file in
 the same folder, then moved over the old one with `os.replace` (atomic: a
 process killed at any point leaves the previous or the new version).
 """
@@ -19,13 +21,14 @@ import numpy as np
 FORMAT = 1
 
 
-def fingerprint(plan, num_examples, first_x, first_y):
+def fingerprint(plan, num_examples, head):
     """The arguments a checkpoint must agree on, as JSON-friendly values:
     eps, norm, attacks with options, batch_size, seed, num_examples, clip,
-    eot_samples, from_logits, a hash of the model's weights and one of the
-    first chunk of data.
+    eot_samples, from_logits, checks, metrics, a hash of the model's weights
+    and one of the head of the data (`head`: the `(x, y)` chunks holding the
+    sample).
 
-    Example: `fp = fingerprint(plan, None, x[:500], y[:500])`.
+    Example: `fp = fingerprint(plan, None, [(x[:500], y[:500])])`.
     """
     common = plan.common
     return {
@@ -42,8 +45,8 @@ def fingerprint(plan, num_examples, first_x, first_y):
         "checks": plan.checks,
         "metrics": plan.metrics,
         "model": _hash(np.asarray(w) for w in _weights(plan.model)),
-        "data": _hash([np.asarray(first_x)] + (
-            [] if first_y is None else [np.asarray(first_y)])),
+        "data": _hash(np.asarray(a) for chunk in head for a in chunk
+                      if a is not None),
     }
 
 
@@ -83,7 +86,7 @@ def compare(path, stored, current):
 
 def load(path):
     """The saved state at `path` as `(meta, flags, sample)`, or None when
-    there is no file. `sample` is `(x, y, correct)` or None.
+    there is no file. `sample` is `(y, correct)`.
 
     Raises:
         ValueError: naming `checkpoint`, for a file that is not a readable
@@ -97,10 +100,7 @@ def load(path):
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             flags = data["flags"]
-            sample = None
-            if "sample_x" in data.files:
-                sample = (data["sample_x"], data["sample_y"],
-                          data["sample_correct"])
+            sample = (data["sample_y"], data["sample_correct"])
     except (OSError, ValueError, KeyError) as error:
         raise ValueError(
             "checkpoint must be a file written by evaluate_robustness. "
@@ -119,10 +119,8 @@ def save(path, meta, flags, sample):
     Example: `save("run.ckpt", meta, flags, sample)`.
     """
     arrays = {"meta": np.array(json.dumps(dict(meta, format=FORMAT))),
-              "flags": np.asarray(flags, bool)}
-    if sample is not None:
-        arrays.update(sample_x=sample[0], sample_y=sample[1],
-                      sample_correct=sample[2])
+              "flags": np.asarray(flags, bool), "sample_y": sample[0],
+              "sample_correct": sample[1]}
     tmp = f"{path}.tmp{os.getpid()}"
     try:
         with open(tmp, "wb") as f:

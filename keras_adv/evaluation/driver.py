@@ -57,7 +57,7 @@ def run_chunks(plan, chunks, *, num_examples, path, strategy):
     if chunks.y is not None:  # arrays: every label checked before any work
         validation.check_labels(chunks.y, len(chunks.y), plan.common["classes"])
     state = _ckpt.load(path) if path else None
-    fp = _ckpt.fingerprint(plan, num_examples, head[0][0], head[0][1])
+    fp = _ckpt.fingerprint(plan, num_examples, head)
     if state is not None:
         meta, flags, saved = state
         _ckpt.compare(path, meta["fingerprint"], fp)
@@ -65,7 +65,8 @@ def run_chunks(plan, chunks, *, num_examples, path, strategy):
         if meta.get("report") is not None:
             return Outcome(plan, None, None, meta["seconds"], meta["report"])
         tally, done = Tally.from_json(meta["tally"]), meta["chunks"]
-        sample, flags = Sample(*saved), [flags]
+        x = np.concatenate([c[0] for c in head])[:stream.SAMPLE_SIZE]
+        sample, flags = Sample(x, *saved), [flags]
         source = ((c, None) for c in chunks.iterate(done))
     else:
         if path and plan.seed is None:  # drawn once, kept in the checkpoint
@@ -154,4 +155,4 @@ class _Loop:
         self.meta.update(tally=self.tally.to_json(), report=report)
         s = self.sample
         _ckpt.save(self.path, self.meta, np.concatenate(self.flags),
-                   (s.x, s.y, s.correct))
+                   (s.y, s.correct))

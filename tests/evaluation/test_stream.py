@@ -117,7 +117,7 @@ def test_checkpoint_finished_mismatch_and_seed_none(trained_cnn, test_set,
     meta, flags, sample = ckpt.load(path)
     assert meta["chunks"] == 3 and flags.shape == (150, 3)
     assert isinstance(meta["fingerprint"]["seed"], int)  # drawn once, kept
-    assert sample[0].shape == (150, 28, 28, 1)
+    assert sample[0].shape == sample[1].shape == (150,)  # labels, correct
     assert flags[:, 2].mean() == first.robust_accuracy
     # A finished checkpoint gives the same report at once.
     t0 = time.perf_counter()
