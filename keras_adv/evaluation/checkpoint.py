@@ -71,7 +71,8 @@ def compare(path, stored, current):
 
     Example: `compare("run.ckpt", state["fingerprint"], fp)`.
     """
-    for key in sorted(set(stored) | set(current)):
+    keys = list(current) + [k for k in stored if k not in current]
+    for key in keys:  # the arguments first, then the weights and the data
         if key == "seed" and current.get(key) is None:
             continue
         if stored.get(key) != current.get(key):

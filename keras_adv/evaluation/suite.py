@@ -64,6 +64,19 @@ def evaluate_robustness(
     run is over, so `warnings.simplefilter("error", MaskingWarning)` turns
     the first one into an exception and `"ignore"` silences them.
 
+    The data are cut into chunks of `batch_size` consecutive examples
+    (arrays, or a `tf.data.Dataset` of batches of any size, re-cut with
+    `rebatch`); each chunk goes through every eps and every attack before
+    the next one is read, so memory holds one chunk, per-example outcome
+    flags and the sample: the first `SAMPLE_SIZE` (500) examples, on which
+    the gradient and randomness checks, the large-eps check and the metrics
+    run. The seed of each attack call is a function of `(seed, chunk index,
+    eps index, attack index)`: arrays and a dataset of the same examples,
+    a resumed and an uninterrupted run, one device and several replicas
+    give the same report for the same `batch_size`. (Before chunking, each
+    attack ran eps by eps over the whole data in batches of the still-robust
+    examples: numbers of random attacks differ slightly from those runs.)
+
     Never a silent NaN: an example whose clean outputs are NaN or inf
     counts as misclassified; an example on which an attack meets
     non-finite outputs or input gradients (the attack's `ValueError("model
@@ -74,8 +87,11 @@ def evaluate_robustness(
     Args:
         model: a Keras model or callable returning logits or probabilities
             `(batch, classes)` (softmax outputs of Keras models detected).
-        x: inputs inside `clip`.
-        y: labels, sparse or one-hot; `None` uses the model's predictions.
+        data: inputs inside `clip` (an array or tensor), or a finite
+            `tf.data.Dataset` of batches: `(x, y)`, `(x, y, sample_weight)`
+            (the weights are ignored) or `x` alone (labels = predictions).
+        y: labels for array inputs, sparse or one-hot; `None` uses the
+            model's predictions. Must be `None` with a dataset.
         eps: a budget, or a list of budgets (a robustness curve).
         norm: `"linf"` or `"l2"`.
         attacks: `"standard"`, a comma-separated string, or a list of names
@@ -85,7 +101,9 @@ def evaluate_robustness(
             (e.g. `("square", {"queries": 1000})`), run in that order.
         eot_samples: `None` for deterministic models; for randomised ones
             the number of forward passes each gradient averages over (EOT).
-        batch_size: examples per attack call (`None`: 500).
+        batch_size: examples per chunk, the unit of work, of each attack
+            call and of each checkpoint; with several replicas, the chunk
+            of one replica (`None`: 500).
         seed: integer for a repeatable evaluation.
         clip: `(min, max)` box of valid inputs, or `None`.
         from_logits: see `keras_adv.attacks.pgd` (`False` when the model
@@ -93,9 +111,24 @@ def evaluate_robustness(
         checks: run the gradient-masking checks.
         metrics: compute the empirical robustness (DeepFool) and loss
             sensitivity on up to 500 examples.
-        progress: show a `keras.utils.Progbar` on stderr (one step per
-            attack and eps, and per check stage); `None` shows it on a
-            terminal when the run covers 200 or more example-eps pairs.
+        progress: show a `keras.utils.Progbar` on stderr counting the
+            examples done (with no target for a stream of unknown length);
+            `None` shows it on a terminal when the run covers 200 or more
+            example-eps pairs (or an unknown number).
+        num_examples: evaluate only the first `num_examples` examples of
+            the arrays or the dataset; required for an infinite dataset.
+        checkpoint: a file path, or `None`. The progress is written there
+            atomically after every chunk (an `.npz` archive of JSON and
+            boolean arrays, read with `allow_pickle=False`); called again
+            with the same arguments, model weights and data, the run skips
+            the chunks done and gives the report of an uninterrupted run
+            (wall-clock timings aside). The file is kept when the run
+            finishes, and a finished checkpoint returns its report at once.
+            With `seed=None`, a seed is drawn once and stored.
+        strategy: a `tf.distribute.Strategy` whose replicas each take one
+            chunk per step (`strategy.run`); `None` uses the strategy whose
+            `scope()` is active, if any. The report equals the one-device
+            report with the same `batch_size`.
 
     Returns:
         A `RobustnessReport`.
@@ -104,7 +137,11 @@ def evaluate_robustness(
         ValueError: naming the argument, for a model that is not
             callable, an unknown attack, attack option or norm, a negative
             or non-numeric eps, bad labels, or `x` that is empty,
-            non-finite, outside `clip` or not of the model's input shape.
+            non-finite, outside `clip` or not of the model's input shape
+            (for a dataset: when the bad chunk is read); `y` given with a
+            dataset; an infinite dataset without `num_examples`; a
+            `checkpoint` written with other arguments, weights or data (the
+            message names the field that differs).
         MaskingWarning: only when a warnings filter escalates it
             (`warnings.simplefilter("error", MaskingWarning)`).
 
@@ -115,6 +152,14 @@ def evaluate_robustness(
     ...                              eps=[0.1, 0.2, 0.3])  # doctest: +SKIP
     >>> print(report.table())  # doctest: +SKIP
     >>> report.plot("robustness.png")  # doctest: +SKIP
+
+    A stream, resumable after an interruption, on two devices:
+
+    >>> ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(128)  # doctest: +SKIP
+    >>> strategy = tf.distribute.MirroredStrategy()  # doctest: +SKIP
+    >>> report = evaluate_robustness(model, ds, eps=0.3, seed=0,
+    ...                              checkpoint="run.ckpt",
+    ...                              strategy=strategy)  # doctest: +SKIP
     """
     t_start = time.perf_counter()
     plan = make_plan(model, eps=eps, norm=norm, attacks=attacks,
