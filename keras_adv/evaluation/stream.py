@@ -102,10 +102,10 @@ def open_data(data, y, *, batch_size, num_examples, clip):
         validation.check_x(x[i:min(n, i + batch_size)], clip)
     if y is not None:
         y = y.numpy() if tf.is_tensor(y) else np.asarray(y)
-        if y.ndim == 0 or len(y) < n:
+        if y.ndim == 0 or len(y) != len(x):
             raise ValueError(
-                "y must hold one label per example of x. Received: y with "
-                f"shape {y.shape} for {n} examples")
+                f"y must have one label per example of x ({len(x)}). "
+                f"Received: y with shape {y.shape}")
         y = y[:n]
     return Chunks(x, y, batch_size, n, clip, streamed=False)
 
