@@ -17,7 +17,8 @@ def resolve(strategy):
 
     Raises:
         ValueError: naming `strategy`, for a value that is not a
-            `tf.distribute.Strategy`.
+            `tf.distribute.Strategy`, or one with replicas on other workers
+            (`MultiWorkerMirroredStrategy` with several workers).
 
     Example: `strategy = resolve(None)`.
     """
@@ -29,7 +30,17 @@ def resolve(strategy):
         raise ValueError(
             "strategy must be a tf.distribute.Strategy or None. Received: "
             f"strategy={strategy!r}")
-    return strategy if strategy.num_replicas_in_sync > 1 else None
+    if strategy.num_replicas_in_sync == 1:
+        return None
+    local = len(strategy.extended.worker_devices)
+    if local != strategy.num_replicas_in_sync:
+        # Results of other workers' replicas would need an all-gather.
+        raise ValueError(
+            "strategy must keep its replicas on this worker (evaluation "
+            "gathers results locally; multi-worker strategies are not "
+            f"supported yet). Received: strategy={strategy!r} with "
+            f"{strategy.num_replicas_in_sync} replicas, {local} local")
+    return strategy
 
 
 def run_group(strategy, fn, items):
@@ -52,6 +63,5 @@ def run_group(strategy, fn, items):
             results[k] = fn(items[k])
         return rid
 
-    for _ in strategy.experimental_local_results(strategy.run(step, (ids,))):
-        pass
-    return [results[k] for k in range(len(items)) if k in results]
+    strategy.experimental_local_results(strategy.run(step, (ids,)))
+    return [results[k] for k in range(len(items))]

@@ -43,8 +43,9 @@ class Outcome:
 
 
 def run_chunks(plan, chunks, *, num_examples, path, strategy):
-    """Runs the evaluation over `chunks` (a `stream.Chunks`). Returns an
-    `Outcome`.
+    """Runs the evaluation over `chunks` (a `stream.Chunks`), on the
+    replicas of `strategy` (from `distribute.resolve`) if not None. Returns
+    an `Outcome`.
 
     Example: `outcome = run_chunks(plan, chunks, num_examples=None,
     path=None, strategy=None)`.
@@ -78,8 +79,7 @@ def run_chunks(plan, chunks, *, num_examples, path, strategy):
         sample, cleaned = _sample(plan, head)
         _checks.before_attacks(plan, tally, sample)
         source = itertools.chain(zip(head, cleaned), ((c, None) for c in rest))
-    loop = _Loop(plan, tally, flags, meta, sample, path,
-                 distribute.resolve(strategy))
+    loop = _Loop(plan, tally, flags, meta, sample, path, strategy)
     loop.progress = Progress(chunks.total, _show(plan, chunks.total),
                              done=tally.examples)
     before = meta["seconds"]

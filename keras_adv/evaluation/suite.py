@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 
 from keras_adv.evaluation import checks as _checks
-from keras_adv.evaluation import driver, masking, stream
+from keras_adv.evaluation import distribute, driver, masking, stream
 from keras_adv.evaluation.metrics import empirical_robustness, loss_sensitivity
 from keras_adv.evaluation.plan import ATTACKS, STANDARD, make_plan, parse_attacks
 from keras_adv.evaluation.report import RobustnessReport
@@ -167,6 +167,7 @@ def evaluate_robustness(
                      seed=seed, clip=clip, from_logits=from_logits,
                      checks=checks, metrics=metrics, progress=progress)
     path = _check_path(checkpoint)
+    strategy = distribute.resolve(strategy)
     chunks = stream.open_data(data, y, batch_size=plan.batch_size,
                               num_examples=num_examples,
                               clip=plan.common["clip"])

@@ -86,6 +86,8 @@ def test_num_examples_caps_arrays_and_streams(trained_cnn, test_set):
     ("num_examples", r"Received: num_examples=0"),
     ("checkpoint", r"Received: checkpoint="),
     ("elements", r"data must be a dataset of x batches"),
+    ("strategy", r"strategy must be a tf\.distribute\.Strategy or None\. "
+                 r"Received: strategy='mirrored'"),
 ])
 def test_bad_stream_arguments(trained_cnn, test_set, tmp_path, case, match):
     x, y = test_set
@@ -97,6 +99,8 @@ def test_bad_stream_arguments(trained_cnn, test_set, tmp_path, case, match):
         args = (ds, y[:8])
     elif case == "num_examples":
         kwargs = {"num_examples": 0}
+    elif case == "strategy":
+        kwargs = {"strategy": "mirrored"}
     elif case == "checkpoint":
         kwargs = {"checkpoint": str(tmp_path / "missing" / "run.ckpt")}
     else:
