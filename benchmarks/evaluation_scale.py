@@ -17,6 +17,10 @@ never held as one array by the streamed run), a small CNN (untrained, labels
    chunks of --batch_size). Target: streamed at least 0.9x.
 3. Checkpoint overhead. In one process, alternating: the array run with
    and without `checkpoint=` (written after every chunk). Target: under 5%.
+   On a shared machine the difference of two wall times is noisy, so the
+   seconds spent inside the checkpoint functions (fingerprint, load, save)
+   are also summed during the checkpointed runs and divided by their wall
+   time.
 
     nice -n 10 python3 dev.py bench evaluation_scale
 """
@@ -35,6 +39,7 @@ flags.DEFINE_integer("n", 50_000, "Examples for the memory comparison.")
 flags.DEFINE_integer("speed_n", 10_000, "Examples for the timings.")
 flags.DEFINE_integer("batch_size", 500, "Examples per chunk.")
 flags.DEFINE_integer("repeats", 3, "Timed runs per variant.")
+flags.DEFINE_bool("memory", True, "Run part 1 (two subprocesses).")
 flags.DEFINE_string("mode", "", "Internal: 'stream' or 'array' runs one "
                     "memory measurement and prints it as JSON.")
 FLAGS = flags.FLAGS
@@ -136,11 +141,30 @@ def timing_part():
         ds = tf.data.Dataset.from_tensor_slices(x).batch(DATA_BATCH)
         return keras_adv.evaluate_robustness(net, ds, batch_size=b, **KWARGS)
 
+    from keras_adv.evaluation import checkpoint as ckpt
+
+    spent = {"seconds": 0.0, "wall": 0.0}
+
+    def timed(fn):
+        def wrapper(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent["seconds"] += time.perf_counter() - t0
+        return wrapper
+
+    for name in ("fingerprint", "load", "save"):
+        setattr(ckpt, name, timed(getattr(ckpt, name)))
+
     def checkpointed():
         if os.path.exists(path):
             os.remove(path)
-        return keras_adv.evaluate_robustness(net, x, batch_size=b,
-                                             checkpoint=path, **KWARGS)
+        t0 = time.perf_counter()
+        report = keras_adv.evaluate_robustness(net, x, batch_size=b,
+                                               checkpoint=path, **KWARGS)
+        spent["wall"] += time.perf_counter() - t0
+        return report
 
     same = (array().robust_accuracy == streamed().robust_accuracy
             == checkpointed().robust_accuracy)
@@ -148,7 +172,7 @@ def timing_part():
                                 "checkpointed": checkpointed},
                                repeats=FLAGS.repeats)
     size = os.path.getsize(path) / 2**20
-    return times, same, size
+    return times, same, size, spent["seconds"] / spent["wall"]
 
 
 def main(_):
@@ -158,6 +182,13 @@ def main(_):
     from benchmarks.common import machine
 
     print(f"Machine: {machine()}")
+    if FLAGS.memory:
+        memory_report()
+    timing_report()
+
+
+def memory_report():
+    """Prints part 1."""
     array_mb = FLAGS.n * 32 * 32 * 3 * 4 / 2**20
     mem = memory_part()
     print(f"\n1. Peak RSS growth, {FLAGS.n} examples 32x32x3 float32 "
@@ -172,7 +203,11 @@ def main(_):
     print(f"streamed growth / array size: {ratio:.3f} (target < 0.25: "
           f"{'met' if ratio < 0.25 else 'NOT met'}); same robust accuracy: "
           f"{mem['stream']['robust'] == mem['array']['robust']}")
-    times, same, size = timing_part()
+
+
+def timing_report():
+    """Prints parts 2 and 3."""
+    times, same, size, inside = timing_part()
     n = FLAGS.speed_n
     print(f"\n2-3. {n} examples, median of {FLAGS.repeats} alternating runs "
           f"(same reports: {same})")
@@ -185,9 +220,10 @@ def main(_):
     overhead = times["checkpointed"] / times["array"] - 1
     print(f"streamed throughput / in-memory: {speed:.3f} (target >= 0.9: "
           f"{'met' if speed >= 0.9 else 'NOT met'})")
-    print(f"checkpoint overhead: {overhead:+.1%} of wall time, "
-          f"{n // FLAGS.batch_size} writes of {size:.1f} MB (target < 5%: "
-          f"{'met' if overhead < 0.05 else 'NOT met'})")
+    print(f"checkpoint overhead: {overhead:+.1%} of wall time (alternating "
+          f"runs), {inside:.1%} inside the checkpoint functions; "
+          f"{n // FLAGS.batch_size} writes of {size:.2f} MB (target < 5%: "
+          f"{'met' if max(overhead, inside) < 0.05 else 'NOT met'})")
 
 
 if __name__ == "__main__":
