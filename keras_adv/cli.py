@@ -1,8 +1,9 @@
 """The `keras-adv` command line.
 
-    keras-adv evaluate PATH --data mnist5k|FILE.npz --eps 0.1,0.2,0.3
-        [--norm linf|l2] [--attacks standard|pgd,apgd-ce,...] [--eot N]
-        [--n 1000] [--json out.json] [--plot out.png] [--trust-model]
+    keras-adv evaluate PATH --data mnist5k|FILE.npz|tfds:NAME[:SPLIT]
+        --eps 0.1,0.2,0.3 [--norm linf|l2] [--attacks standard|pgd,...]
+        [--eot N] [--n 1000] [--batch-size 500] [--checkpoint run.ckpt]
+        [--json out.json] [--plot out.png] [--trust-model]
 
 PATH is a `.keras` file or a SavedModel directory (for example one written by
 `model.export`). The model may return logits or probabilities. It is loaded
@@ -181,8 +182,9 @@ def _add_evaluate_parser(subparsers):
         "processes before anything from them runs.")
     ev.add_argument("path", help="a .keras file or a SavedModel directory")
     ev.add_argument("--data", default="mnist5k",
-                    help="'mnist5k' (embedded test split) or an .npz file "
-                    "with arrays x and y")
+                    help="'mnist5k' (embedded test split), an .npz file "
+                    "with arrays x and y, or tfds:NAME[:SPLIT] (streamed "
+                    "from tensorflow-datasets; SPLIT defaults to test)")
     ev.add_argument("--eps", required=True,
                     help="budget(s), comma-separated, e.g. 0.1,0.2,0.3")
     ev.add_argument("--norm", default="linf", choices=["linf", "l2"])
@@ -193,7 +195,11 @@ def _add_evaluate_parser(subparsers):
                     help="EOT samples per gradient for randomised models")
     ev.add_argument("--n", type=int, default=1000,
                     help="number of examples (the first n)")
-    ev.add_argument("--batch-size", type=int, default=None)
+    ev.add_argument("--batch-size", type=int, default=None,
+                    help="examples per chunk (default 500)")
+    ev.add_argument("--checkpoint", default=None,
+                    help="save progress here after every chunk; run the "
+                    "same command again to resume (the file is kept)")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--json", default=None, help="write the report here")
     ev.add_argument("--plot", default=None, help="write a PNG curve here")
@@ -209,8 +215,11 @@ def _check_evaluate(args):
         raise UsageError(f"--n must be >= 1. Received: --n {args.n}")
     if args.eot is not None and args.eot < 1:
         raise UsageError(f"--eot must be >= 1. Received: --eot {args.eot}")
-    for flag, out in (("--json", args.json), ("--plot", args.plot)):
+    for flag, out in (("--json", args.json), ("--plot", args.plot),
+                      ("--checkpoint", args.checkpoint)):
         _check_output(flag, out)  # before the run, not after it
+    if args.data.startswith("tfds:"):
+        parse_tfds(args.data)
 
 
 def _parse_eps(text):
@@ -230,8 +239,13 @@ def _evaluate(args):
     from keras_adv.evaluation.suite import parse_attacks
 
     parse_attacks(args.attacks)  # unknown names fail before loading anything
-    x, y = load_data(args.data, args.n)
-    model, from_logits = _load_model(args.path, x, args.trust_model)
+    if args.data.startswith("tfds:"):
+        x, y = _stream_tfds(args.data), None
+        probe = next(iter(x.take(1)))[0].numpy()
+    else:
+        x, y = load_data(args.data, args.n)
+        probe = x
+    model, from_logits = _load_model(args.path, probe, args.trust_model)
     from keras_adv.evaluation import MaskingWarning, evaluate_robustness
 
     with warnings.catch_warnings():
@@ -242,6 +256,7 @@ def _evaluate(args):
             eot_samples=args.eot, batch_size=args.batch_size, seed=args.seed,
             from_logits=from_logits,
             progress=False if args.no_progress else None,
+            num_examples=args.n, checkpoint=args.checkpoint,
         )
     print(report.table())
     _write_outputs(report, args.json, args.plot)
@@ -296,6 +311,37 @@ def _check_output(flag, path):
         raise UsageError(
             f"{flag} must be in an existing directory. Received: {flag} "
             f"{path} ({folder} does not exist)")
+
+
+def parse_tfds(spec):
+    """`tfds:NAME[:SPLIT]` as `(name, split)` (split `"test"` by default).
+
+    Raises:
+        UsageError: an empty name or split.
+
+    Example:
+
+    >>> parse_tfds("tfds:cifar10:test[:10%]")
+    ('cifar10', 'test[:10%]')
+    """
+    parts = spec[len("tfds:"):].split(":", 1)  # a split may hold ':'
+    if not all(p.strip() for p in parts):
+        raise UsageError("--data must be tfds:NAME or tfds:NAME:SPLIT. "
+                         f"Received: --data {spec}")
+    return parts[0], parts[1] if len(parts) == 2 else "test"
+
+
+def _stream_tfds(spec):
+    """The tfds split of `--data tfds:...` as a stream of batches."""
+    from keras_adv import datasets
+
+    name, split = parse_tfds(spec)
+    try:
+        return datasets.stream_tfds(name, split)
+    except (ValueError, datasets.DatasetUnavailableError) as e:
+        raise UsageError(f"--data must name a tensorflow-datasets split that "
+                         f"can be loaded. Received: --data {spec} ({e})"
+                         ) from None
 
 
 def load_data(spec, n=None):

@@ -170,6 +170,83 @@ def _load_tfds(name, data_dir, timeout):
     return tuple(out)
 
 
+def stream_tfds(name, split="test", *, batch_size=128, data_dir=None,
+                timeout=5.0):
+    """A tensorflow-datasets split as a stream of `(image, label)` batches,
+    never loaded whole (for `evaluate_robustness` on data larger than
+    memory).
+
+    Args:
+        name: a tensorflow-datasets name with `(image, label)` supervised
+            keys, e.g. `"cifar10"` or `"imagenet2012"`. Names other than
+            those of `load` must already be prepared in `data_dir`.
+        split: a tfds split, e.g. `"test"`, `"validation"`, `"test[:10%]"`.
+        batch_size: examples per batch (>= 1).
+        data_dir: tensorflow-datasets data directory (`None`: its default).
+        timeout: seconds to wait for the download host before giving up.
+
+    Returns:
+        A `tf.data.Dataset` of `(images, labels)`: float32 images (uint8
+        pixels scaled to [0, 1]) and int64 labels.
+
+    Raises:
+        ValueError: a bad `name`, `split` or `batch_size`.
+        DatasetUnavailableError: the dataset is not prepared and cannot be
+            fetched (for example without network access).
+
+    Example:
+
+    >>> ds = stream_tfds("cifar10", "test", batch_size=256)  # doctest: +SKIP
+    >>> report = keras_adv.evaluate_robustness(model, ds,
+    ...                                        eps=8 / 255)  # doctest: +SKIP
+    """
+    for arg, value in (("name", name), ("split", split)):
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{arg} must be a non-empty string. Received: "
+                             f"{arg}={value!r}")
+    _check_batch_size(batch_size)
+    builder = _tfds_builder(name, data_dir, timeout)
+    ds = builder.as_dataset(split=split, as_supervised=True)
+
+    def scale(image, label):
+        image = (tf.cast(image, tf.float32) / 255.0 if image.dtype == tf.uint8
+                 else tf.cast(image, tf.float32))
+        return image, tf.cast(label, tf.int64)
+
+    return ds.map(scale).batch(batch_size).prefetch(1)
+
+
+def _tfds_builder(name, data_dir, timeout):
+    """A prepared tfds builder for `name` (downloaded if possible)."""
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError as e:  # pragma: no cover - a declared dependency
+        raise DatasetUnavailableError(
+            f"Dataset {name!r} needs tensorflow-datasets: pip install "
+            "tensorflow-datasets"
+        ) from e
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except Exception as e:  # unknown names raise tfds' own error types
+        raise ValueError(f"name must be a tensorflow-datasets name. "
+                         f"Received: name={name!r} ({e})") from None
+    if builder.is_prepared():
+        return builder
+    host = _DOWNLOAD_HOSTS.get(name)
+    if host is None or not _reachable(host, timeout):
+        raise DatasetUnavailableError(
+            f"Dataset {name!r} is not prepared in {builder.data_dir!r} and "
+            "cannot be downloaded from here (no network, or a dataset that "
+            "needs a manual download). Prepare it with tensorflow-datasets "
+            "first, or use the embedded 'mnist5k'.")
+    try:
+        builder.download_and_prepare()
+    except Exception as e:  # network errors come in many types
+        raise DatasetUnavailableError(
+            f"Could not download dataset {name!r}: {e}") from e
+    return builder
+
+
 # --------------------------------------------------------------------------
 # Semi-supervised data (label -1 marks an unlabeled example)
 # --------------------------------------------------------------------------

@@ -84,6 +84,11 @@ def test_evaluate_saved_model_directory_and_npz(saved, mnist5k, capsys):
          "does not match the model input"),
         (["evaluate", "{model}", "--eps", "0.1", "--data", "nope.npz"],
          "data file not found"),
+        (["evaluate", "{model}", "--eps", "0.1", "--data", "tfds::test"],
+         "--data must be tfds:NAME or tfds:NAME:SPLIT. Received: --data "
+         "tfds::test"),
+        (["evaluate", "{model}", "--eps", "0.1", "--checkpoint",
+          "/no/such/dir/run.ckpt"], "--checkpoint must be in an existing "),
         (["evaluate", "{model}"], "required"),
         (["frobnicate"], "invalid choice"),
     ],
@@ -234,3 +239,60 @@ def test_native_log_filter_keeps_python_lines():
     assert cli._without_native_logs(text) == (
         "a line of the user's own\n"
         "/x/y.py:3: UserWarning: kept\n  warnings.warn('kept')\n")
+
+
+def test_evaluate_tfds_stream_and_checkpoint(saved, mnist5k, monkeypatch,
+                                             tmp_path, capsys):
+    import tensorflow as tf
+
+    from keras_adv import datasets
+
+    _, (x, y) = mnist5k
+    asked = []
+
+    def fake_stream(name, split="test", **kwargs):  # tfds needs the network
+        asked.append((name, split))
+        return tf.data.Dataset.from_tensor_slices((x, y)).batch(7)
+
+    monkeypatch.setattr(datasets, "stream_tfds", fake_stream)
+    path = saved[0]
+    ckpt = tmp_path / "run.ckpt"
+    argv = ["evaluate", str(path)] + ARGS + ["--batch-size", "12"]
+    assert cli.main(argv + ["--data", "tfds:mnist:test[:5%]", "--checkpoint",
+                            str(ckpt), "--json", str(tmp_path / "s.json")]) == 0
+    assert asked == [("mnist", "test[:5%]")] and ckpt.is_file()
+    assert cli.main(argv + ["--json", str(tmp_path / "a.json")]) == 0
+    capsys.readouterr()
+
+    def plain(name):
+        report = json.loads((tmp_path / name).read_text())
+        return {k: v for k, v in report.items()
+                if k not in ("timings", "seconds", "seconds_per_example")}
+
+    assert plain("s.json") == plain("a.json")
+    assert plain("s.json")["num_examples"] == 30
+    # Run again: the finished checkpoint gives the same report.
+    with pytest.raises(SystemExit):  # other arguments: refused
+        cli.main(argv + ["--data", "tfds:mnist:test[:5%]", "--checkpoint",
+                         str(ckpt), "--n", "20"])
+    assert "num_examples differs" in capsys.readouterr().err
+    assert cli.main(argv + ["--data", "tfds:mnist:test[:5%]", "--checkpoint",
+                            str(ckpt), "--json", str(tmp_path / "r.json")]) == 0
+    assert json.loads((tmp_path / "r.json").read_text()) == json.loads(
+        (tmp_path / "s.json").read_text())
+
+
+def test_evaluate_tfds_unavailable_is_one_line(saved, monkeypatch, capsys):
+    from keras_adv import datasets
+
+    def offline(name, split="test", **kwargs):
+        raise datasets.DatasetUnavailableError(f"{name} is not prepared")
+
+    monkeypatch.setattr(datasets, "stream_tfds", offline)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["evaluate", str(saved[0]), "--eps", "0.1", "--data",
+                  "tfds:cifar10"])
+    assert exit_info.value.code != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cifar10 is not prepared" in err
+    assert "Received: --data tfds:cifar10" in err

@@ -4,9 +4,6 @@ argument checks and the plan (attacks in order, budgets, clean predictions).
 
 import dataclasses
 import inspect
-import sys
-
-import numpy as np
 
 from keras_adv import attacks as _attacks
 from keras_adv import ops, validation
@@ -94,14 +91,12 @@ ATTACKS = {
 class Plan:
     """Everything the later stages need, fixed before any attack runs.
 
-    `x` and `y` are NumPy copies; `correct` flags the examples classified
-    correctly with finite clean outputs; `nonfinite` counts the examples
-    whose clean outputs are NaN or inf (they count as misclassified).
+    `common` holds the keyword arguments every attack runner takes; its
+    `classes` is filled in from the first chunk's clean outputs
+    (`with_classes`).
     """
 
     model: object
-    x: np.ndarray
-    y: np.ndarray
     eps: list
     scalar_eps: bool
     norm: str
@@ -111,23 +106,32 @@ class Plan:
     seed: object
     checks: bool
     metrics: bool
-    show_progress: bool
-    correct: np.ndarray
-    nonfinite: int
-    common: dict  # the keyword arguments every attack runner takes
+    progress: object
+    common: dict
 
     @property
     def names(self):
         """Attack names in the order they run."""
         return [a.name for a, _ in self.attacks]
 
+    @property
+    def fgsm_check(self):
+        """Whether the single-step check applies (an iterative white-box
+        attack is in the suite)."""
+        return any(a.white_box and a.iterative for a, _ in self.attacks)
 
-def make_plan(model, x, y, *, eps, norm, attacks, eot_samples, batch_size,
-              seed, clip, from_logits, checks, metrics, progress):
-    """Checks every argument of `evaluate_robustness` (before any work) and
-    computes the clean predictions. Returns a `Plan`.
+    def with_classes(self, classes):
+        """The plan with the model's number of classes known."""
+        return dataclasses.replace(self, common=dict(self.common,
+                                                     classes=int(classes)))
 
-    Example: `plan = make_plan(model, x, y, eps=0.1, norm="linf", ...)`.
+
+def make_plan(model, *, eps, norm, attacks, eot_samples, batch_size, seed,
+              clip, from_logits, checks, metrics, progress):
+    """Checks every argument of `evaluate_robustness` but the data (before
+    any work). Returns a `Plan`.
+
+    Example: `plan = make_plan(model, eps=0.1, norm="linf", ...)`.
     """
     validation.check_model(model)
     norm = validation.check_norm(norm)
@@ -141,30 +145,31 @@ def make_plan(model, x, y, *, eps, norm, attacks, eot_samples, batch_size,
     if seed is not None:
         ops.seed_tensor(seed)
     validation.check_from_logits(from_logits)
-    x = validation.check_x(x, clip)
-    validation.check_input_shape(model, x)
-    x = x.numpy()
-    clean = ops.batched_logits(model, x, batch_size, from_logits)
+    return Plan(
+        model=model, eps=eps_list, scalar_eps=scalar, norm=norm,
+        attacks=attack_list, eot_samples=eot_samples, batch_size=batch_size,
+        seed=seed, checks=bool(checks), metrics=bool(metrics),
+        progress=progress,
+        common=dict(norm=norm, clip=clip, eot=eot, from_logits=from_logits,
+                    classes=None),
+    )
+
+
+def classes_of(plan, x):
+    """The model's number of classes, from its clean outputs on `x` (the
+    first chunk); checks the input shape and the output rank.
+
+    Example: `plan = plan.with_classes(classes_of(plan, x[:8]))`.
+    """
+    validation.check_input_shape(plan.model, x)
+    clean = ops.batched_logits(plan.model, x[:8], plan.batch_size,
+                               plan.common["from_logits"])
     if clean.ndim != 2:
         raise ValueError(
             "model must return logits of shape (batch, classes). Received: "
             f"model output with shape {clean.shape}"
         )
-    pred = np.argmax(clean, axis=-1)
-    y = pred.copy() if y is None else validation.check_labels(
-        y, len(x), clean.shape[-1]).numpy()
-    finite = np.isfinite(clean).all(axis=-1)
-    show = progress if progress is not None else (
-        sys.stderr.isatty() and len(x) * len(eps_list) >= 200)
-    return Plan(
-        model=model, x=x, y=y, eps=eps_list, scalar_eps=scalar, norm=norm,
-        attacks=attack_list, eot_samples=eot_samples, batch_size=batch_size,
-        seed=seed, checks=bool(checks), metrics=bool(metrics),
-        show_progress=bool(show), correct=(pred == y) & finite,
-        nonfinite=int((~finite).sum()),
-        common=dict(norm=norm, clip=clip, eot=eot, from_logits=from_logits,
-                    classes=clean.shape[-1]),
-    )
+    return clean.shape[-1]
 
 
 def parse_attacks(attacks):

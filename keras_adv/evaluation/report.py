@@ -164,6 +164,27 @@ class RobustnessReport(JSONReport):
             "metrics": _plain(self.metrics),
         }
 
+    @classmethod
+    def from_dict(cls, values):
+        """The report that `to_dict` described (warnings as `MaskingWarning`
+        again); a `"scalar_eps"` entry, when present, is kept.
+
+        Example: `RobustnessReport.from_dict(json.load(open("r.json")))`.
+        """
+        return cls(
+            eps=tuple(values["eps"]), norm=values["norm"],
+            attacks=tuple(values["attacks"]),
+            num_examples=values["num_examples"],
+            clean_accuracy=values["clean_accuracy"],
+            robust_accuracy_curve=tuple(values["robust_accuracy"]),
+            attack_accuracy_curve={k: tuple(v) for k, v
+                                   in values["attack_accuracy"].items()},
+            timings=dict(values["timings"]), seconds=values["seconds"],
+            warnings=[MaskingWarning(**w) for w in values["warnings"]],
+            diagnostics=values["diagnostics"], metrics=values["metrics"],
+            scalar_eps=values.get("scalar_eps", len(values["eps"]) == 1),
+        )
+
     def table(self):
         """A plain-text table: accuracy per eps after each attack, then the
         warnings. Example: `print(report.table())`."""

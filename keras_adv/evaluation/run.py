@@ -18,9 +18,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_adv import ops
+from keras_adv import ops, validation
 from keras_adv.evaluation import masking
 from keras_adv.evaluation.metrics import input_gradient
+from keras_adv.evaluation.plan import ATTACKS
+
+ATTACK_FGSM = ATTACKS["fgsm"]
 
 # How an attack says that the model's outputs or gradients are NaN or inf.
 NON_FINITE = "model gave non-finite"
@@ -38,97 +41,148 @@ def is_non_finite_error(error):
         and NON_FINITE in str(error)
 
 
-@dataclasses.dataclass
-class Tally:
-    """What the stages accumulate: accuracies per eps, timings, warnings,
-    diagnostics and per-attack counts of invalid and non-finite points."""
-
-    timings: dict
-    curves: dict
-    robust: list
-    warnings: list = dataclasses.field(default_factory=list)
-    diagnostics: dict = dataclasses.field(default_factory=dict)
-    per_eps: dict = dataclasses.field(default_factory=lambda: {
-        "fgsm_accuracy": [], "fgsm_only": [], "black_box_only": []})
-    invalid: dict = dataclasses.field(default_factory=dict)
-    nonfinite: dict = dataclasses.field(default_factory=dict)
-    errors: dict = dataclasses.field(default_factory=dict)
-    white_ok: bool = True
-
-    @classmethod
-    def start(cls, plan):
-        """An empty tally for `plan`."""
-        return cls(timings={name: 0.0 for name in plan.names},
-                   curves={name: [0.0] * len(plan.eps) for name in plan.names},
-                   robust=[0.0] * len(plan.eps))
-
-    def add(self, name, points, count_invalid=True):
-        """Adds the invalid and non-finite counts of one `attack_points`."""
-        if count_invalid:
-            self.invalid[name] = self.invalid.get(name, 0) + points.invalid
-        if points.nonfinite:
-            self.nonfinite[name] = self.nonfinite.get(name, 0) + points.nonfinite
-            if points.error and name not in self.errors:
-                self.errors[name] = points.error
-
-
-@dataclasses.dataclass(frozen=True)
-class EpsOutcome:
-    """Per-example flags after one eps: still robust, robust after the
-    white-box attacks, broken by a black-box attack."""
-
-    robust: np.ndarray
-    after_white: np.ndarray
-    broke_black: np.ndarray
-
-
 class Progress:
-    """`keras.utils.Progbar` over the stages, written to stderr so that
-    stdout keeps only results; does nothing when disabled."""
+    """`keras.utils.Progbar` over the examples (target None for a stream of
+    unknown length), written to stderr so that stdout keeps only results;
+    does nothing when disabled."""
 
-    def __init__(self, total, enabled):
-        self.done, self.bar = 0, None
+    def __init__(self, total, enabled, done=0):
+        self.done, self.bar = done, None
         if enabled:
             with contextlib.redirect_stdout(sys.stderr):
-                self.bar = keras.utils.Progbar(total, stateful_metrics=["eps"])
+                self.bar = keras.utils.Progbar(total,
+                                               stateful_metrics=["robust"])
 
-    def step(self, eps=None):
-        """Counts one stage done (an attack at `eps`, or a check)."""
+    def step(self, examples, robust=None):
+        """Counts `examples` more examples done; `robust` is the running
+        worst-case robust accuracy at the last eps."""
         if self.bar is None:
             return
-        self.done += 1
+        self.done += examples
         with contextlib.redirect_stdout(sys.stderr):
-            self.bar.update(self.done, [] if eps is None else [("eps", eps)])
+            self.bar.update(
+                self.done, [] if robust is None else [("robust", robust)])
 
 
-def run_eps(plan, tally, progress, i, eps):
-    """Runs every attack of the plan at `eps` (the i-th budget), each on the
-    examples still robust. Returns an `EpsOutcome`."""
-    robust = plan.correct.copy()
-    after_white, broke_black = None, np.zeros(len(plan.x), bool)
+def chunk_seed(seed, chunk, i, j):
+    """The seed of attack `j` at the `i`-th eps on chunk `chunk`: a function
+    of these numbers alone, so arrays and streams, interrupted and resumed
+    runs, one device and several replicas draw the same random numbers.
+
+    Example:
+
+    >>> chunk_seed(0, 2, 1, 3)
+    2001003
+    """
+    return None if seed is None else seed + 1_000_000 * chunk + 1000 * i + j
+
+
+@dataclasses.dataclass
+class ChunkResult:
+    """What one chunk contributes: per-example flags and per-eps counts.
+
+    `flags[:, 0]` marks the examples classified correctly with finite clean
+    outputs; `flags[:, 1 + i * A + j]` those still robust after attack `j`
+    (and every attack before it) at the `i`-th eps (`A` attacks). `y` holds
+    the labels used (the predictions when none were given); `points` the
+    `(name, Points, counts_invalid)` of every attack call.
+    """
+
+    y: np.ndarray
+    flags: np.ndarray
+    clean_nonfinite: int
+    black_only: list
+    fgsm_correct: list
+    fgsm_only: list
+    points: list = dataclasses.field(default_factory=list)
+    timings: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def correct(self):
+        """Correct with finite clean outputs, per example."""
+        return self.flags[:, 0]
+
+
+def clean_chunk(plan, x, y):
+    """Clean predictions on a chunk: `(labels used, correct and finite,
+    number of non-finite outputs)`.
+
+    Example: `y_used, correct, nonfinite = clean_chunk(plan, x, y)`.
+    """
+    clean = ops.batched_logits(plan.model, x, plan.batch_size,
+                               plan.common["from_logits"])
+    pred = np.argmax(clean, axis=-1)
+    if y is None:
+        y = pred.copy()
+    else:
+        y = validation.check_labels(y, len(x), clean.shape[-1]).numpy()
+    finite = np.isfinite(clean).all(axis=-1)
+    return y, (pred == y) & finite, int((~finite).sum())
+
+
+def evaluate_chunk(plan, x, clean, index, white_ok):
+    """Every attack at every eps on the chunk's still-robust examples (the
+    worst case per example), and the per-chunk parts of the single-step and
+    black-box checks. `clean` is `clean_chunk`'s result. Returns a
+    `ChunkResult`.
+
+    Example: `result = evaluate_chunk(plan, x, clean_chunk(plan, x, y), 0,
+    True)`.
+    """
+    y, correct, nonfinite = clean
+    n_eps, n_att = len(plan.eps), len(plan.attacks)
+    result = ChunkResult(
+        y=y, flags=np.zeros((len(x), 1 + n_eps * n_att), bool),
+        clean_nonfinite=nonfinite, black_only=[0] * n_eps,
+        fgsm_correct=[0] * n_eps, fgsm_only=[0] * n_eps)
+    result.flags[:, 0] = correct
+    for i, eps in enumerate(plan.eps):
+        _chunk_eps(plan, x, result, index, i, eps, white_ok)
+    return result
+
+
+def _chunk_eps(plan, x, result, index, i, eps, white_ok):
+    """The attacks of the plan at the `i`-th eps on one chunk."""
+    y, n_att = result.y, len(plan.attacks)
+    robust = result.correct.copy()
+    after_white, broke_black = None, np.zeros(len(x), bool)
     for j, (attack, options) in enumerate(plan.attacks):
-        progress.step(eps)
         if not attack.white_box and after_white is None:
             after_white = robust.copy()
-        if attack.white_box and not tally.white_ok:
-            tally.curves[attack.name][i] = float(robust.mean())
+        if attack.white_box and not white_ok:
+            result.flags[:, 1 + i * n_att + j] = robust
             continue
         t0 = time.perf_counter()
-        run_seed = None if plan.seed is None else plan.seed + 1000 * i + j
-        points = attack_points(attack, options, plan.model, plan.x, plan.y,
-                               np.flatnonzero(robust), eps, run_seed,
+        points = attack_points(attack, options, plan.model, x, y,
+                               np.flatnonzero(robust), eps,
+                               chunk_seed(plan.seed, index, i, j),
                                plan.batch_size, plan.common)
         broken = points.indices()
         robust[broken] = False
         if not attack.white_box:
             broke_black[broken] = True
-        tally.add(attack.name, points)
-        tally.timings[attack.name] += time.perf_counter() - t0
-        tally.curves[attack.name][i] = float(robust.mean())
-    tally.robust[i] = float(robust.mean())
+        result.points.append((attack.name, points, True))
+        _time(result, attack.name, t0)
+        result.flags[:, 1 + i * n_att + j] = robust
     if after_white is None:
         after_white = robust.copy()
-    return EpsOutcome(robust, after_white, broke_black)
+    result.black_only[i] = int((broke_black & after_white).sum())
+    if plan.checks and white_ok and plan.fgsm_check and eps > 0:
+        t0 = time.perf_counter()
+        points = attack_points(ATTACK_FGSM, {}, plan.model, x, y,
+                               np.flatnonzero(result.correct), eps, None,
+                               plan.batch_size, plan.common)
+        result.points.append(("fgsm (single-step check)", points, False))
+        hit = np.zeros(len(x), bool)
+        hit[points.indices()] = True
+        result.fgsm_correct[i] = int((result.correct & ~hit).sum())
+        result.fgsm_only[i] = int((hit & after_white).sum())
+        _time(result, "checks", t0)
+
+
+def _time(result, name, t0):
+    result.timings[name] = result.timings.get(name, 0.0) + (
+        time.perf_counter() - t0)
 
 
 @dataclasses.dataclass

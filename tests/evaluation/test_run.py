@@ -126,5 +126,6 @@ def test_progress_bar_on_stderr_only(capsys):
     assert capsys.readouterr().err == ""
     shown = evaluate_robustness(base, x, y, progress=True, **kwargs)
     out, err = capsys.readouterr()
-    assert out == "" and "2/2" in err and "eps: 0.1000" in err
+    # one step per example; the running robust accuracy at the last eps
+    assert out == "" and "4/4" in err and "robust: 1.0000" in err
     assert shown.robust_accuracy == quiet.robust_accuracy
