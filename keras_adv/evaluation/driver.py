@@ -14,7 +14,8 @@ from keras_adv.evaluation import checkpoint as _ckpt
 from keras_adv.evaluation import checks as _checks
 from keras_adv.evaluation import distribute, stream
 from keras_adv.evaluation.plan import classes_of
-from keras_adv.evaluation.run import Progress, clean_chunk, evaluate_chunk
+from keras_adv.evaluation.run import (ChunkResult, Progress, clean_chunk,
+                                      evaluate_chunk)
 from keras_adv.evaluation.tally import Tally
 
 
@@ -127,7 +128,9 @@ class _Loop:
             if self.strategy is None:
                 results = [self._work(item) for item in items]
             else:
-                results = distribute.run_group(self.strategy, self._work, items)
+                results = distribute.run_group(
+                    self.strategy, self._work, items,
+                    ChunkResult.to_bytes, ChunkResult.from_bytes)
             for result in results:
                 self.tally.merge(self.plan, result)
                 self.flags.append(result.flags)

@@ -11,6 +11,7 @@ count ends up in a `"non_finite"` warning.
 
 import contextlib
 import dataclasses
+import json
 import sys
 import time
 
@@ -101,6 +102,38 @@ class ChunkResult:
     def correct(self):
         """Correct with finite clean outputs, per example."""
         return self.flags[:, 0]
+
+    def to_bytes(self):
+        """The result as JSON bytes (no pickle), for exchange between
+        workers.
+
+        Example: `ChunkResult.from_bytes(result.to_bytes())`.
+        """
+        return json.dumps({
+            "y": self.y.tolist(), "y_dtype": str(self.y.dtype), "flags": self.flags.astype(int).tolist(),
+            "shape": list(self.flags.shape),
+            "clean_nonfinite": self.clean_nonfinite,
+            "black_only": self.black_only, "fgsm_correct": self.fgsm_correct,
+            "fgsm_only": self.fgsm_only, "timings": self.timings,
+            "points": [[name, dataclasses.asdict(points) | {
+                "broken": [np.asarray(b).tolist() for b in points.broken]},
+                count] for name, points, count in self.points],
+        }).encode()
+
+    @classmethod
+    def from_bytes(cls, data):
+        """The `ChunkResult` that `to_bytes` wrote."""
+        d = json.loads(data.decode())
+        points = []
+        for name, p, count in d["points"]:
+            p["broken"] = [np.asarray(b, np.int64) for b in p["broken"]]
+            points.append((name, Points(**p), count))
+        flags = np.asarray(d["flags"], bool).reshape(d["shape"])
+        return cls(y=np.asarray(d["y"], d["y_dtype"]), flags=flags,
+                   clean_nonfinite=d["clean_nonfinite"],
+                   black_only=d["black_only"], fgsm_correct=d["fgsm_correct"],
+                   fgsm_only=d["fgsm_only"], points=points,
+                   timings=d["timings"])
 
 
 def clean_chunk(plan, x, y):

@@ -128,7 +128,9 @@ def evaluate_robustness(
         strategy: a `tf.distribute.Strategy` whose replicas each take one
             chunk per step (`strategy.run`); `None` uses the strategy whose
             `scope()` is active, if any. The report equals the one-device
-            report with the same `batch_size`.
+            report with the same `batch_size`. Under
+            `MultiWorkerMirroredStrategy` every worker makes the same call
+            on the same data and gets the whole report (`docs/distributed.md`).
 
     Returns:
         A `RobustnessReport`.

@@ -27,6 +27,9 @@ import keras_adv
 NUM_TRAIN = 256  # 8 steps of GLOBAL_BATCH
 GLOBAL_BATCH = 32
 NUM_EVAL = 64
+# Examples per chunk: 4 chunks, so each of the two workers attacks two and
+# the results travel between them.
+EVAL_CHUNK = 16
 EVAL_EPS = [0.05, 0.1]
 EVAL_ATTACKS = ["fgsm", ("pgd", {"steps": 3})]
 
@@ -139,7 +142,7 @@ def evaluate(model, strategy=None):
     extra = {} if strategy is None else {"strategy": strategy}
     report = keras_adv.evaluate_robustness(
         model, x, y, eps=EVAL_EPS, attacks=EVAL_ATTACKS, seed=0,
-        metrics=False, checks=False, **extra)
+        batch_size=EVAL_CHUNK, metrics=False, checks=False, **extra)
     return report.to_dict()
 
 

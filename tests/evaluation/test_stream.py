@@ -258,3 +258,29 @@ def test_mirrored_strategy_gives_the_single_device_report(trained_cnn,
     assert out["single"]["num_examples"] == 400  # 6 chunks: 3 steps of 2
     assert out["single"]["robust_accuracy"][1] < out["single"][
         "clean_accuracy"]
+
+
+def test_chunk_result_bytes_round_trip():
+    """What workers exchange under a multi-worker strategy: JSON bytes that
+    give back the same result (no pickle)."""
+    from keras_adv.evaluation.run import ChunkResult, Points
+
+    flags = np.array([[1, 1, 0], [0, 0, 0], [1, 1, 1]], bool)
+    points = Points(broken=[np.array([0, 2]), np.array([5])], invalid=1,
+                    nonfinite=2, error="model gave non-finite x", splits=1)
+    result = ChunkResult(y=np.array([3, 1, 4], np.int32), flags=flags,
+                         clean_nonfinite=1, black_only=[0, 1],
+                         fgsm_correct=[2, 1], fgsm_only=[0, 0],
+                         points=[("pgd", points, True)],
+                         timings={"pgd": 0.25})
+    back = ChunkResult.from_bytes(result.to_bytes())
+    assert back.y.dtype == np.int32 and back.y.tolist() == [3, 1, 4]
+    np.testing.assert_array_equal(back.flags, flags)
+    assert back.flags.dtype == bool
+    (name, got, count), = back.points
+    assert (name, count) == ("pgd", True)
+    assert got.indices().tolist() == [0, 2, 5]
+    assert (got.invalid, got.nonfinite, got.error, got.splits) == (
+        1, 2, "model gave non-finite x", 1)
+    assert (back.black_only, back.fgsm_correct, back.timings) == (
+        [0, 1], [2, 1], {"pgd": 0.25})
