@@ -14,8 +14,7 @@ from keras_adv.evaluation import checkpoint as _ckpt
 from keras_adv.evaluation import checks as _checks
 from keras_adv.evaluation import distribute, stream
 from keras_adv.evaluation.plan import classes_of
-from keras_adv.evaluation.run import (ChunkResult, Progress, clean_chunk,
-                                      evaluate_chunk)
+from keras_adv.evaluation.run import ChunkResult, Progress, clean_chunk, evaluate_chunk
 from keras_adv.evaluation.tally import Tally
 
 

@@ -110,7 +110,8 @@ class ChunkResult:
         Example: `ChunkResult.from_bytes(result.to_bytes())`.
         """
         return json.dumps({
-            "y": self.y.tolist(), "y_dtype": str(self.y.dtype), "flags": self.flags.astype(int).tolist(),
+            "y": self.y.tolist(), "y_dtype": str(self.y.dtype),
+            "flags": self.flags.astype(int).tolist(),
             "shape": list(self.flags.shape),
             "clean_nonfinite": self.clean_nonfinite,
             "black_only": self.black_only, "fgsm_correct": self.fgsm_correct,
