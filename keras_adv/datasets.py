@@ -139,28 +139,9 @@ def _reachable(host, timeout):
 
 
 def _load_tfds(name, data_dir, timeout):
-    try:
-        import tensorflow_datasets as tfds
-    except ImportError as e:  # pragma: no cover - a declared dependency
-        raise DatasetUnavailableError(
-            f"Dataset {name!r} needs tensorflow-datasets: pip install "
-            "tensorflow-datasets"
-        ) from e
-    builder = tfds.builder(name, data_dir=data_dir)
-    if not builder.is_prepared():
-        host = _DOWNLOAD_HOSTS[name]
-        if not _reachable(host, timeout):
-            raise DatasetUnavailableError(
-                f"Dataset {name!r} is not prepared in {builder.data_dir!r} "
-                f"and its download host {host} cannot be reached (no "
-                "network?). Use name='mnist5k' for the embedded offline data."
-            )
-        try:
-            builder.download_and_prepare()
-        except Exception as e:  # network errors come in many types
-            raise DatasetUnavailableError(
-                f"Could not download dataset {name!r}: {e}"
-            ) from e
+    builder = _tfds_builder(name, data_dir, timeout)
+    import tensorflow_datasets as tfds  # importable: _tfds_builder checked
+
     train, test = builder.as_dataset(split=["train", "test"],
                                      as_supervised=True, batch_size=-1)
     out = []

@@ -76,3 +76,17 @@ def run_examples(name):
                              optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
     assert result.attempted > 0
+
+
+def two_input_model(dict_inputs=False, seed=1, activation="tanh"):
+    """Inputs "image" (4,) and "meta" (2,), concatenated, Dense(8), 3
+    logits; a dict-input model with `dict_inputs=True`."""
+    keras.utils.set_random_seed(seed)
+    image = keras.Input((4,), name="image")
+    meta = keras.Input((2,), name="meta")
+    hidden = keras.layers.Dense(8, activation=activation)(
+        keras.layers.Concatenate()([image, meta]))
+    out = keras.layers.Dense(3)(hidden)
+    if dict_inputs:
+        return keras.Model({"image": image, "meta": meta}, out)
+    return keras.Model([image, meta], out)

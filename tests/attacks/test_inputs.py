@@ -7,23 +7,12 @@ import pytest
 import tensorflow as tf
 
 from keras_adv.attacks import apgd, deepfool, fgsm, inputs, pgd, square
+from tests.conftest import two_input_model
 
 RNG = np.random.default_rng(0)
 X = RNG.random((8, 4)).astype("float32")
 M = RNG.random((8, 2)).astype("float32")
 IDS = RNG.integers(0, 20, (8, 6)).astype("int32")
-
-
-def two_input_model(dict_inputs=False):
-    keras.utils.set_random_seed(1)
-    image = keras.Input((4,), name="image")
-    meta = keras.Input((2,), name="meta")
-    hidden = keras.layers.Dense(8, activation="tanh")(
-        keras.layers.Concatenate()([image, meta]))
-    out = keras.layers.Dense(3)(hidden)
-    if dict_inputs:
-        return keras.Model({"image": image, "meta": meta}, out)
-    return keras.Model([image, meta], out)
 
 
 def token_model(sequential=False):

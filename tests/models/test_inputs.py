@@ -10,6 +10,7 @@ import pytest
 from keras_adv import defenses
 from keras_adv.attacks import inputs
 from keras_adv.models import AdversarialModel
+from tests.conftest import two_input_model as shared_two_input_model
 
 SPARSE_CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 RNG = np.random.default_rng(0)
@@ -28,15 +29,7 @@ def token_model():
 
 
 def two_input_model(dict_inputs=False):
-    keras.utils.set_random_seed(4)
-    image = keras.Input((4,), name="image")
-    meta = keras.Input((2,), name="meta")
-    h = keras.layers.Dense(8, activation="relu")(
-        keras.layers.Concatenate()([image, meta]))
-    out = keras.layers.Dense(3)(h)
-    if dict_inputs:
-        return keras.Model({"image": image, "meta": meta}, out)
-    return keras.Model([image, meta], out)
+    return shared_two_input_model(dict_inputs, seed=4, activation="relu")
 
 
 def fit_token(defense, y=Y, epochs=2):
