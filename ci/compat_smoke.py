@@ -124,6 +124,41 @@ def robustness_report(model):
     check(report.to_json(), "empty report")
 
 
+def streamed_report(model):
+    """A tf.data stream of (x, y) batches gives the arrays' report."""
+    kwargs = dict(eps=[0.05], attacks=["fgsm", ("pgd", {"steps": 3})],
+                  seed=0, batch_size=32, checks=False, metrics=False)
+    arrays = keras_adv.evaluate_robustness(model, X, Y, **kwargs).to_dict()
+    ds = tf.data.Dataset.from_tensor_slices((X, Y)).batch(20)
+    streamed = keras_adv.evaluate_robustness(model, ds, **kwargs).to_dict()
+    for key in ("timings", "seconds", "seconds_per_example"):
+        arrays.pop(key, None), streamed.pop(key, None)
+    check(arrays == streamed, "stream and arrays differ")
+
+
+def several_inputs():
+    """pgd with perturb= on a two-input model; VAT on a token model's
+    embedding output (perturb_layer=)."""
+    image, meta = keras.Input((8,), name="image"), keras.Input((2,), name="meta")
+    out = keras.layers.Dense(4)(keras.layers.Concatenate()([image, meta]))
+    two = keras.Model([image, meta], out)
+    m = RNG.rand(128, 2).astype("float32")
+    x_adv, m_adv = keras_adv.attacks.pgd(two, [X, m], Y, eps=0.1, steps=3,
+                                         perturb="image")
+    check(np.array_equal(np.asarray(m_adv), m), "fixed input changed")
+    check(np.abs(np.asarray(x_adv) - X).max() <= 0.1 + 1e-6, "outside ball")
+    ids = keras.Input((6,), dtype="int32")
+    h = keras.layers.Embedding(20, 4, name="embedding")(ids)
+    base = keras.Model(ids, keras.layers.Dense(4)(
+        keras.layers.GlobalAveragePooling1D()(h)))
+    model = AdversarialModel(base, defense=defenses.VAT(eps=0.5),
+                             perturb_layer="embedding")
+    model.compile(optimizer="adam", loss=LOSS)
+    tokens = RNG.randint(0, 20, (128, 6)).astype("int32")
+    history = model.fit(tokens, Y, epochs=1, batch_size=32, verbose=0)
+    check(np.isfinite(history.history["loss"][-1]), "non-finite loss")
+
+
 def main():
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}")
     failures = 0
@@ -138,6 +173,8 @@ def main():
         ("eps warm-up", warmup),
         ("pgd attack", lambda: attack(model)),
         ("evaluate_robustness", lambda: robustness_report(model)),
+        ("evaluate_robustness on a tf.data stream", lambda: streamed_report(model)),
+        ("several inputs and perturb_layer", several_inputs),
     ]
     for name, fn in checks:
         try:
