@@ -173,7 +173,9 @@ def _python(code, tmp_path, **env):
                           text=True, timeout=300, env=env, cwd=tmp_path)
 
 
-@pytest.mark.parametrize("argv", [None, ["--help"], ["evaluate", "--help"]])
+@pytest.mark.parametrize("argv", [None, ["--help"], ["evaluate", "--help"],
+                                  ["certify", "--help"],
+                                  ["poison-scan", "--help"]])
 def test_import_and_help_leave_tensorflow_out(tmp_path, argv):
     code = "import sys\nimport keras_adv.cli\n"
     if argv is not None:
