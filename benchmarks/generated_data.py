@@ -35,22 +35,36 @@ flags.DEFINE_list("forms", ["unconditional", "conditional"],
 flags.DEFINE_integer("gan_steps", 2000, "Generator steps (batch 64).")
 flags.DEFINE_integer("gan_width", 32, "DCGAN width.")
 flags.DEFINE_string("load_gan", "",
-                    "A saved unconditional DCGAN (.keras) for parts robust "
-                    "and sparsity (else one is trained, or taken from gan).")
-flags.DEFINE_string("save_gan", "", "Where to save the unconditional DCGAN.")
+                    "A saved DCGAN (.keras, either form) for parts robust "
+                    "and sparsity (else one of --gan_form is trained, or "
+                    "taken from part gan).")
+flags.DEFINE_string("save_gan", "", "Where to save the DCGAN of parts robust "
+                    "and sparsity.")
+flags.DEFINE_enum("gan_form", "unconditional", ["unconditional", "conditional"],
+                  "DCGAN form of parts robust and sparsity (when not loaded).")
+flags.DEFINE_boolean("agree", False,
+                     "Conditional DCGAN: keep only samples whose teacher "
+                     "label is the label they were drawn for.")
 flags.DEFINE_integer("samples", 20000, "Generated images (part robust).")
 flags.DEFINE_float("threshold", 0.0,
                    "Pseudo-label confidence threshold (0: keep all).")
 flags.DEFINE_float("real_fraction", 0.3, "Real rows per mixed batch.")
 flags.DEFINE_list("methods", ["pgd", "trades"], "Defenses of part robust.")
+flags.DEFINE_list("variants", ["real", "real+gen"],
+                  "Training data of part robust (a subset of real, real+gen).")
 flags.DEFINE_float("eps", 0.3, "Training and evaluation L-inf eps.")
 flags.DEFINE_integer("pgd_steps", 10, "PGD steps K of the training attack.")
 flags.DEFINE_float("warmup", 4.0, "eps warm-up (epochs).")
 flags.DEFINE_integer("epochs", 8, "Epochs of 62 steps (batch 64).")
+flags.DEFINE_integer("teacher_epochs", 5, "Epochs of the clean teacher.")
 flags.DEFINE_integer("batch", 64, "Batch size of adversarial training.")
+flags.DEFINE_integer("width", 32, "small_cnn width of the trained models.")
 flags.DEFINE_list("attacks", ["standard"],
                   "evaluate_robustness attacks ('standard' or names).")
 flags.DEFINE_integer("test_n", 1000, "Test images of the evaluation.")
+flags.DEFINE_integer("eval_every", 0,
+                     "Every this many epochs, print clean and PGD-20 accuracy "
+                     "on 500 test and 500 training images (0: never).")
 flags.DEFINE_list("ds_eval_eps", ["0.1"], "Part sparsity evaluation eps.")
 flags.DEFINE_integer("seed", 0, "Seed.")
 FLAGS = flags.FLAGS
@@ -146,7 +160,7 @@ def part_gan(train, test, clf):
               f"{cov['min_share']:9.3f}  "
               + " ".join(f"{s:.3f}" for s in cov["shares"]), flush=True)
         gans[form] = gan
-    return gans.get("unconditional")
+    return gans
 
 
 def defense(method, **kw):
@@ -158,7 +172,42 @@ def defense(method, **kw):
                warmup_epochs=FLAGS.warmup, **kw)
 
 
-def train_and_evaluate(defense_obj, data, test, eval_eps):
+def pgd20_accuracy(model, x, y):
+    """Clean and PGD-20 (step eps/10) accuracy of `model` on (x, y)."""
+    import numpy as np
+
+    from keras_adv import attacks
+
+    x_adv = attacks.pgd(model, x, y, eps=FLAGS.eps, steps=20,
+                        step_size=FLAGS.eps / 10, seed=FLAGS.seed + 1)
+    return [float(np.mean(np.argmax(model.predict(v, verbose=0), 1) == y))
+            for v in (x, x_adv)]
+
+
+def curve_callback(base, test, train):
+    """A callback printing the learning curve every `--eval_every` epochs:
+    clean and PGD-20 accuracy on 500 test images, PGD-20 accuracy on 500
+    training images (the robust generalisation gap)."""
+    import keras
+
+    class _Curve(keras.callbacks.Callback):
+        seconds = 0.0  # spent here, left out of the training time
+
+        def on_epoch_end(self, epoch, logs=None):
+            if (epoch + 1) % FLAGS.eval_every:
+                return
+            start = time.perf_counter()
+            clean, robust = pgd20_accuracy(base, test[0][:500], test[1][:500])
+            _, train_robust = pgd20_accuracy(base, train[0][:500],
+                                             train[1][:500])
+            print(f"  epoch {epoch + 1:3d}: test clean {clean:.3f} PGD-20 "
+                  f"{robust:.3f}, train PGD-20 {train_robust:.3f}", flush=True)
+            self.seconds += time.perf_counter() - start
+
+    return _Curve()
+
+
+def train_and_evaluate(defense_obj, data, test, eval_eps, train=None):
     """AdversarialModel(small_cnn) trained on `data` (a repeated dataset)
     for epochs x 62 steps; returns the evaluation report and seconds."""
     import keras
@@ -166,14 +215,16 @@ def train_and_evaluate(defense_obj, data, test, eval_eps):
     from keras_adv import evaluate_robustness, models
 
     keras.utils.set_random_seed(FLAGS.seed)
-    base = models.small_cnn(seed=FLAGS.seed)
+    base = models.small_cnn(width=FLAGS.width, seed=FLAGS.seed)
     model = models.AdversarialModel(base, defense=defense_obj)
     model.compile(keras.optimizers.Adam(1e-3),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     start = time.perf_counter()
+    callbacks = ([curve_callback(base, test, train)]
+                 if FLAGS.eval_every and train is not None else [])
     model.fit(data, epochs=FLAGS.epochs, steps_per_epoch=STEPS_PER_EPOCH,
-              shuffle=False, verbose=0)
-    seconds = time.perf_counter() - start
+              shuffle=False, verbose=0, callbacks=callbacks)
+    seconds = time.perf_counter() - start - sum(c.seconds for c in callbacks)
     x_test, y_test = test
     attacks = FLAGS.attacks[0] if FLAGS.attacks == ["standard"] else \
         FLAGS.attacks
@@ -192,19 +243,29 @@ def real_batches(x, y):
 
 
 def part_robust(train, test, teacher, gan):
+    import numpy as np
+
     from keras_adv import datasets
 
     x, y = train
     fake = gan.generate(FLAGS.samples, seed=FLAGS.seed + 2)
+    form = "unconditional" if gan.num_classes is None else "conditional"
+    if form == "conditional" and FLAGS.agree:
+        drawn_for = np.arange(FLAGS.samples) % gan.num_classes
+        _, teacher_says = datasets.pseudo_label(teacher, fake)
+        fake = fake[teacher_says == drawn_for]
     x_gen, y_gen = datasets.pseudo_label(
         teacher, fake, threshold=FLAGS.threshold or None)
     mixed = datasets.mix((x, y), (x_gen, y_gen),
                          real_fraction=FLAGS.real_fraction,
                          batch_size=FLAGS.batch, seed=FLAGS.seed).repeat()
-    print(f"\nPart robust: {FLAGS.samples} generated images, {len(y_gen)} "
-          f"kept (threshold {FLAGS.threshold}), real fraction "
+    print(f"\nPart robust: {FLAGS.samples} images from the {form} DCGAN, "
+          f"{len(y_gen)} kept (threshold {FLAGS.threshold}, agreement with "
+          f"the drawn label {FLAGS.agree and form == 'conditional'}), "
+          f"pseudo-labelled by the teacher; real fraction "
           f"{FLAGS.real_fraction}; {FLAGS.epochs} x {STEPS_PER_EPOCH} steps "
-          f"at batch {FLAGS.batch}, eps {FLAGS.eps}, PGD-{FLAGS.pgd_steps}, "
+          f"at batch {FLAGS.batch}, small_cnn width {FLAGS.width}, eps "
+          f"{FLAGS.eps}, PGD-{FLAGS.pgd_steps}, "
           f"warm-up {FLAGS.warmup} epochs, Adam 1e-3; evaluate_robustness "
           f"{FLAGS.attacks} on {FLAGS.test_n} test images")
     print(f"{'method':8s} {'data':10s} {'clean':>6s} {'robust':>7s} "
@@ -213,14 +274,19 @@ def part_robust(train, test, teacher, gan):
         rows = {}
         for name, data in (("real", real_batches(x, y)),
                            ("real+gen", mixed)):
+            if name not in FLAGS.variants:
+                continue
+            print(f"{method} on {name}:", flush=True)
             report, seconds = train_and_evaluate(defense(method), data, test,
-                                                 FLAGS.eps)
+                                                 FLAGS.eps, train=(x, y))
             rows[name] = report.robust_accuracy
             per = " ".join(f"{k} {v:.3f}"
                            for k, v in report.attack_accuracy.items())
             print(f"{method:8s} {name:10s} {report.clean_accuracy:6.3f} "
                   f"{report.robust_accuracy:7.3f} {seconds:8.0f}  {per}",
                   flush=True)
+        if len(rows) < 2:
+            continue
         gain = 100 * (rows["real+gen"] - rows["real"])
         print(f"{method}: generated data {gain:+.1f} points robust accuracy "
               f"(target >= +3: {'met' if gain >= 3 else 'not met'})")
@@ -262,16 +328,16 @@ def main(argv):
 
     print(machine())
     train, test = datasets.load("mnist5k")
-    clf = teacher_cnn(*train)
+    clf = teacher_cnn(*train, epochs=FLAGS.teacher_epochs)
     print(f"small_cnn teacher: test accuracy "
           f"{clf.evaluate(*test, verbose=0)[1]:.3f}")
     gan = None
     if "gan" in FLAGS.parts:
-        gan = part_gan(train, test, clf)
+        gan = part_gan(train, test, clf).get(FLAGS.gan_form)
     if FLAGS.load_gan:
         gan = keras.models.load_model(FLAGS.load_gan)
     if gan is None and {"robust", "sparsity"} & set(FLAGS.parts):
-        gan, _ = train_gan("unconditional", *train)
+        gan, _ = train_gan(FLAGS.gan_form, *train)
     if FLAGS.save_gan and gan is not None:
         gan.save(FLAGS.save_gan)
     if "robust" in FLAGS.parts:
