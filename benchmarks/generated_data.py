@@ -172,23 +172,20 @@ def defense(method, **kw):
                warmup_epochs=FLAGS.warmup, **kw)
 
 
-def pgd20_accuracy(model, x, y):
-    """Clean and PGD-20 (step eps/10) accuracy of `model` on (x, y)."""
-    import numpy as np
-
-    from keras_adv import attacks
-
-    x_adv = attacks.pgd(model, x, y, eps=FLAGS.eps, steps=20,
-                        step_size=FLAGS.eps / 10, seed=FLAGS.seed + 1)
-    return [float(np.mean(np.argmax(model.predict(v, verbose=0), 1) == y))
-            for v in (x, x_adv)]
-
-
 def curve_callback(base, test, train):
     """A callback printing the learning curve every `--eval_every` epochs:
     clean and PGD-20 accuracy on 500 test images, PGD-20 accuracy on 500
-    training images (the robust generalisation gap)."""
+    training images (the robust generalisation gap), with
+    `keras_adv.callbacks.robust_accuracy` (one PGD call of 500 images)."""
     import keras
+    import numpy as np
+
+    from keras_adv.callbacks import robust_accuracy
+
+    def pgd20(x, y):
+        return robust_accuracy(base, (x[:500], y[:500]), eps=FLAGS.eps,
+                               steps=20, step_size=FLAGS.eps / 10,
+                               batch_size=500, seed=FLAGS.seed + 1)
 
     class _Curve(keras.callbacks.Callback):
         seconds = 0.0  # spent here, left out of the training time
@@ -197,9 +194,9 @@ def curve_callback(base, test, train):
             if (epoch + 1) % FLAGS.eval_every:
                 return
             start = time.perf_counter()
-            clean, robust = pgd20_accuracy(base, test[0][:500], test[1][:500])
-            _, train_robust = pgd20_accuracy(base, train[0][:500],
-                                             train[1][:500])
+            clean = float(np.mean(np.argmax(
+                base.predict(test[0][:500], verbose=0), 1) == test[1][:500]))
+            robust, train_robust = pgd20(*test), pgd20(*train)
             print(f"  epoch {epoch + 1:3d}: test clean {clean:.3f} PGD-20 "
                   f"{robust:.3f}, train PGD-20 {train_robust:.3f}", flush=True)
             self.seconds += time.perf_counter() - start
