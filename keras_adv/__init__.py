@@ -10,9 +10,10 @@ embedded offline by default).
 
 The submodules load on first use (`keras_adv.attacks`, `keras_adv.pgd`, ...),
 so that `keras-adv --help` starts without TensorFlow. When TensorFlow is
-already imported, `import keras_adv` loads them at once, which registers the
-saved classes (`AdversarialModel`, the defenses, the layers) for a bare
-`keras.models.load_model`; `keras_adv.models.load_model` always does.
+already imported, `import keras_adv` loads them at once; otherwise they load
+as soon as Keras and TensorFlow are imported. Either way the saved classes
+(`AdversarialModel`, the defenses, the layers) are registered for a bare
+`keras.models.load_model` in any import order.
 """
 
 import importlib as _importlib
@@ -100,7 +101,58 @@ def __dir__():
     return sorted(set(globals()) | set(__all__))
 
 
+class _LoadWithKeras:
+    """A one-shot import hook: once Keras and TensorFlow have both finished
+    importing (in either order, after `import keras_adv`), every submodule
+    is loaded, so that a bare `keras.models.load_model` finds keras_adv's
+    registered classes. It adds nothing to `import keras_adv` itself, so
+    `keras-adv --help` stays free of TensorFlow (docs/architecture.md).
+    """
+
+    WATCHED = ("keras", "tensorflow")
+
+    def find_spec(self, name, path=None, target=None):
+        if name not in self.WATCHED:
+            return None
+        for finder in _sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        loader = spec.loader
+        exec_module = getattr(loader, "exec_module", None)
+        if exec_module is None:
+            return spec
+
+        def exec_and_load(module):
+            exec_module(module)
+            self.loaded(name)
+
+        loader.exec_module = exec_and_load
+        return spec
+
+    def loaded(self, name):
+        """Called when `name` has finished importing: loads keras_adv once
+        the other watched module is fully imported too."""
+        for other in self.WATCHED:
+            module = _sys.modules.get(other)
+            if other != name and (module is None or getattr(
+                    getattr(module, "__spec__", None), "_initializing", False)):
+                return
+        if self in _sys.meta_path:
+            _sys.meta_path.remove(self)
+        try:
+            _load_all()
+        except Exception:  # noqa: BLE001 - raised again on first use
+            pass
+
+
 if "tensorflow" in _sys.modules:
     # TensorFlow is loaded already, so loading everything now costs little and
     # registers the Keras serialisables before a bare keras.models.load_model.
     _load_all()
+elif not any(isinstance(f, _LoadWithKeras) for f in _sys.meta_path):
+    _sys.meta_path.insert(0, _LoadWithKeras())

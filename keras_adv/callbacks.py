@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_adv import validation
+from keras_adv import ops, validation
 from keras_adv.attacks import pgd
 
 
@@ -95,7 +95,7 @@ def robust_accuracy(model, data, *, attack=None, eps=None, steps=20,
                         restarts=restarts, seed=seed)
         else:
             x_adv = attack(model, xb, yb)
-        pred = np.argmax(np.asarray(model(x_adv, training=False)), axis=-1)
+        pred = ops.model_logits(model, x_adv).numpy().argmax(axis=-1)
         labels = np.asarray(yb)
         if labels.ndim == 2 and labels.shape[-1] > 1:
             labels = labels.argmax(-1)

@@ -16,6 +16,8 @@ import socket
 import numpy as np
 import tensorflow as tf
 
+from keras_adv import ops
+
 EMBEDDED = ("mnist5k",)
 TFDS = ("mnist", "fashion_mnist", "cifar10")
 AVAILABLE = EMBEDDED + TFDS
@@ -391,18 +393,6 @@ def semi_supervised_dataset(x_labeled, y_labeled, x_unlabeled, *,
 # --------------------------------------------------------------------------
 
 
-def _probabilities(outputs):
-    """Class probabilities from a classifier's outputs: a softmax of logits;
-    outputs that already are distributions (>= 0, rows summing to 1) are
-    kept as they are."""
-    out = np.asarray(outputs, np.float64)
-    if out.size and out.min() >= 0 and np.allclose(out.sum(axis=-1), 1.0,
-                                                   atol=1e-3):
-        return out
-    e = np.exp(out - out.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 def _check_batch_size(batch_size, minimum=1):
     if isinstance(batch_size, bool) or not isinstance(
             batch_size, (int, np.integer)) or batch_size < minimum:
@@ -466,18 +456,22 @@ def pseudo_label(teacher, x, *, threshold=None, batch_size=256):
         )
     batch_size = _check_batch_size(batch_size)
     x = x.astype(np.float32)  # a copy: the caller's array is never touched
-    outputs = []
+    probs = []
     for start in range(0, len(x), batch_size):
-        out = teacher(x[start:start + batch_size])
-        outputs.append(np.asarray(out, np.float64))
-    outputs = np.concatenate(outputs)
-    if outputs.ndim != 2 or outputs.shape[1] < 2 or not np.all(
-            np.isfinite(outputs)):
+        out = ops.call_model(teacher, x[start:start + batch_size])
+        if not tf.is_tensor(out):
+            out = np.asarray(out, np.float64)
+        if np.ndim(out) != 2:
+            raise ValueError(
+                "teacher must output finite (batch, num_classes) scores, or "
+                "one unit for a binary classifier. Received: outputs with "
+                f"shape {tuple(np.shape(out))}")
+        probs.append(ops.probabilities_of(out))
+    probs = np.concatenate(probs)
+    if not np.all(np.isfinite(probs)):
         raise ValueError(
-            "teacher must output finite (batch, num_classes) scores, "
-            f"num_classes >= 2. Received: outputs with shape {outputs.shape}"
-        )
-    probs = _probabilities(outputs)
+            "teacher must output finite (batch, num_classes) scores. "
+            "Received: outputs with NaN or inf values")
     labels = probs.argmax(axis=-1).astype(np.int64)
     if threshold is None:
         return x, labels

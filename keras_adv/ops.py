@@ -1,8 +1,10 @@
 """Tensor helpers shared by attacks, defenses and evaluation, without
 argument checks (see `keras_adv.validation` for those).
 
-One home each: `sparse_labels` (the label converter), `model_logits` and
-`logits_of` (the logits reader), `batched_logits` (batched prediction),
+One home each: `sparse_labels` (the label converter), `to_logits` (the
+reader of model outputs: softmax and sigmoid marks, probabilities, one-unit
+binary heads; `model_logits`, `logits_of`, `probabilities` and
+`probabilities_of` call it), `batched_logits` (batched prediction),
 norms, projections and random starts. This module imports only
 `keras_adv._keras_compat`.
 """
@@ -29,14 +31,11 @@ def call_model(model, x, training=False):
 
 
 def model_logits(model, x, from_logits=None):
-    """Float32 logits of `model` at `x` (inference mode).
+    """Float32 logits `(batch, classes)` of `model` at `x` (inference mode).
 
-    `from_logits=None` (the default) detects a softmax output: Keras attaches
-    the pre-softmax tensor to every softmax it computes, and those exact logits
-    are used (no `log` of saturated probabilities). Outputs without that mark
-    are taken as logits. `from_logits=False` declares that the outputs are
-    probabilities; their logarithm is then used as logits, which is exact up
-    to a per-example constant (irrelevant to CE, margin and DLR).
+    The outputs are read by `to_logits`: a Keras softmax or sigmoid is
+    undone exactly, a one-unit output is a binary classifier (two logits
+    `[0, z]`), and `from_logits=False` declares probabilities.
 
     Example:
 
@@ -45,12 +44,64 @@ def model_logits(model, x, from_logits=None):
     >>> model_logits(m, tf.ones((1, 3))).shape
     TensorShape([1, 2])
     """
-    out = call_model(model, x)
+    return to_logits(call_model(model, x), from_logits)
+
+
+def to_logits(outputs, from_logits=None):
+    """The one reader of model outputs: float32 logits `(batch, classes)`.
+
+    - `from_logits=None` (the default) detects a softmax or sigmoid output:
+      Keras attaches the pre-activation tensor to every softmax and sigmoid
+      it computes, and those exact logits are used (no `log` of saturated
+      probabilities). Outputs without that mark are taken as logits.
+    - `from_logits=False` declares that the outputs are probabilities; their
+      logarithm is used as logits, exact up to a per-example constant
+      (irrelevant to CE, margin and DLR); one probability p becomes the
+      logit `log(p) - log(1 - p)`.
+    - **One output unit is a binary classifier**: its value z (a logit, or
+      the logit of a sigmoid probability) becomes the two logits `[0, z]`.
+      Then the predicted class is `z > 0`, softmax cross-entropy is binary
+      cross-entropy, and every two-class computation of keras_adv (attacks,
+      evaluation, certification, detectors) applies unchanged.
+
+    Raises `ValueError` for a list or tuple of outputs (several heads).
+
+    Example:
+
+    >>> to_logits(tf.constant([[2.0], [-1.0]])).numpy().tolist()
+    [[0.0, 2.0], [0.0, -1.0]]
+    """
+    if isinstance(outputs, (list, tuple, dict)):
+        raise ValueError(
+            "model must return a single tensor of shape (batch, classes). "
+            f"Received: a model returning a {type(outputs).__name__} of "
+            f"{len(outputs)} outputs"
+        )
+    outputs = tf.convert_to_tensor(outputs) if not tf.is_tensor(outputs) \
+        else outputs
+    binary = outputs.shape.rank == 2 and outputs.shape[-1] == 1
     if from_logits is False:
-        if isinstance(out, (list, tuple)):
-            return logits_of(out)  # raises the single-output error
-        return tf.math.log(tf.maximum(tf.cast(out, tf.float32), 1e-30))
-    return logits_of(out)
+        p = tf.cast(outputs, tf.float32)
+        if binary:
+            p = tf.clip_by_value(p, 1e-30, 1.0 - 1e-7)
+            z = tf.math.log(p) - tf.math.log1p(-p)
+        else:
+            z = tf.math.log(tf.maximum(p, 1e-30))
+    else:
+        z = tf.cast(_keras_compat.softmax_logits(outputs), tf.float32)
+    if binary:
+        z = tf.concat([tf.zeros_like(z), z], axis=-1)
+    return z
+
+
+def is_binary(model):
+    """Whether a Keras model declares one output unit (a binary classifier,
+    read by `to_logits` as two classes). Example: `is_binary(model)`."""
+    try:
+        shape = model.output_shape
+    except (AttributeError, ValueError, RuntimeError):
+        return False
+    return isinstance(shape, tuple) and len(shape) == 2 and shape[-1] == 1
 
 
 def batched_logits(model, x, batch_size=256, from_logits=None):
@@ -67,13 +118,14 @@ def batched_logits(model, x, batch_size=256, from_logits=None):
 
 
 def declared_classes(model):
-    """The class count a Keras model declares, or None."""
+    """The class count a Keras model declares (2 for one output unit, a
+    binary classifier), or None."""
     try:
         shape = model.output_shape
     except (AttributeError, ValueError, RuntimeError):
         return None
     if isinstance(shape, tuple) and len(shape) == 2 and shape[-1]:
-        return int(shape[-1])
+        return max(2, int(shape[-1]))
     return None
 
 
@@ -165,18 +217,52 @@ def sparse_labels(y):
 
 
 def logits_of(y_pred):
-    """Float32 logits of a model output: the pre-softmax tensor Keras attaches
-    to softmax outputs, otherwise the output itself.
+    """Float32 logits of a model output (`to_logits` with the default
+    reading). Example: `logits_of(model(x))`."""
+    return to_logits(y_pred)
 
-    Example: `logits_of(model(x))`.
+
+def probabilities(model, x, batch_size=256, from_logits=None):
+    """Class probabilities of `model` at `x` as a float64 NumPy array
+    `(n, classes)`, in batches (the softmax of `batched_logits`: two
+    columns for a one-unit binary model).
+
+    Example: `probabilities(model, x_test[:10]).sum(axis=1)` is all ones.
     """
-    if isinstance(y_pred, (list, tuple)):
-        raise ValueError(
-            "model must return a single tensor of shape (batch, classes). "
-            f"Received: a model returning a {type(y_pred).__name__} of "
-            f"{len(y_pred)} outputs"
-        )
-    return tf.cast(_keras_compat.softmax_logits(y_pred), tf.float32)
+    return softmax_np(batched_logits(model, x, batch_size, from_logits))
+
+
+def probabilities_of(outputs, from_logits=None):
+    """Class probabilities `(n, classes)` (float64 NumPy) from outputs a
+    callable returned: a tensor is read by `to_logits` (softmax and sigmoid
+    marks, one-unit binary heads); a NumPy array carries no mark, so rows
+    that already are distributions (>= 0, summing to 1) are kept as they
+    are, a single column is a logit (a probability with
+    `from_logits=False`), and anything else is taken as logits.
+
+    Example:
+
+    >>> probabilities_of(np.array([[0.0]])).tolist()
+    [[0.5, 0.5]]
+    """
+    if tf.is_tensor(outputs):
+        return softmax_np(to_logits(outputs, from_logits).numpy())
+    out = np.asarray(outputs, np.float64)
+    if out.ndim == 2 and out.shape[1] == 1:
+        return softmax_np(to_logits(out, from_logits).numpy())
+    if from_logits is False or (from_logits is None and out.size and (
+            out.min() >= 0 and np.allclose(out.sum(axis=-1), 1.0,
+                                           atol=1e-3))):
+        return out
+    return softmax_np(out)
+
+
+def softmax_np(logits):
+    """Row softmax of a NumPy array, in float64. Example:
+    `softmax_np(np.zeros((1, 2)))` is `[[0.5, 0.5]]`."""
+    z = np.asarray(logits, np.float64)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 def kl_divergence(clean_logits, adv_logits):

@@ -302,35 +302,106 @@ def check_x(x, clip):
     return x
 
 
-def check_input_shape(model, x):
-    """Raises `ValueError` when `x` does not fit the input shape a Keras
-    model declares (same rank, a known size that differs).
-
-    Inputs of another rank are left to the model (Keras adds or drops a
-    trailing axis of size 1 itself), as are models without a single
-    declared input.
+def check_input_shape(model, x, name="x"):
+    """Raises `ValueError` when `x` (or a shape tuple) does not fit the input
+    shape a Keras model declares: the batch axis, the rank and every known
+    size. A missing batch axis gets its own message (add one with
+    `x[None]`). A trailing axis of size 1 may be missing or extra (Keras
+    adds or drops it itself). Models without a single declared input are
+    left alone.
 
     Example: `check_input_shape(model, x)`.
     """
+    expected = declared_input_shape(model)
+    if expected is None:
+        return
+    got = tuple(x) if isinstance(x, (tuple, list, tf.TensorShape)) \
+        else tuple(x.shape)
+    got = tuple(None if g is None else int(g) for g in got)
+    if shape_fits(expected, got):
+        return
+    if shape_fits(expected[1:], got):
+        raise ValueError(
+            f"{name} must have a batch axis: the model takes inputs of shape "
+            f"{expected}. Received: {name} with shape {got} (use {name}[None] "
+            "for one example)"
+        )
+    raise ValueError(
+        f"{name} must match the input shape of the model {expected}. "
+        f"Received: {name} with shape {got}"
+    )
+
+
+def declared_input_shape(model):
+    """The `(None, ...)` input shape a Keras model declares, or None (not a
+    Keras model, several inputs, not built). Example:
+    `declared_input_shape(model)`."""
     if not hasattr(model, "get_config"):
-        return  # not a Keras model: no declared input shape
+        return None  # not a Keras model: no declared input shape
     try:
         expected = model.input_shape
     except (AttributeError, ValueError, RuntimeError):
-        return
-    if not isinstance(expected, tuple) or any(
+        return None
+    if not isinstance(expected, tuple) or not expected or any(
         not (e is None or isinstance(e, int)) for e in expected
     ):
-        return
-    got = tuple(x.shape)
-    if len(expected) != len(got):
-        return
-    if any(e is not None and g is not None and e != g
-           for e, g in zip(expected[1:], got[1:])):
+        return None
+    return (None,) + expected[1:]
+
+
+def shape_fits(expected, got, trailing=True):
+    """Same sizes where both are known, allowing one trailing axis of size 1
+    on either side (unless `trailing=False`). Example:
+    `shape_fits((None, 28, 28, 1), (4, 28, 28))` is True."""
+    def same(a, b):
+        return len(a) == len(b) and all(
+            e is None or g is None or e == g for e, g in zip(a, b))
+
+    if same(expected, got) or not trailing:
+        return same(expected, got)
+    if len(got) == len(expected) - 1 and expected[-1] == 1:
+        return same(expected[:-1], got)
+    if len(got) == len(expected) + 1 and got[-1] == 1:
+        return same(expected, got[:-1])
+    return False
+
+
+def data_box(x, clip="auto"):
+    """The value box of image data: `clip` itself when it is a pair (checked
+    by `check_clip`), `None` for `None` (no box), and for `"auto"` the box
+    implied by the dtype: `(0, 255)` for integer images (uint8 and other
+    integer dtypes), `(0, 1)` for floating ones.
+
+    Example:
+
+    >>> data_box(np.zeros((1, 2, 2, 1), "uint8"))
+    (0.0, 255.0)
+    """
+    if isinstance(clip, str) and clip == "auto":
+        dtype = np.asarray(x).dtype if not tf.is_tensor(x) else \
+            x.dtype.as_numpy_dtype
+        return (0.0, 255.0) if np.issubdtype(dtype, np.integer) else (0.0, 1.0)
+    return check_clip(clip)
+
+
+def check_in_box(x, box, name="x"):
+    """Raises `ValueError` when array `x` has values outside `box` (a pair,
+    or None for no box); names `x`, the box and the range found. Example:
+    `check_in_box(x, (0.0, 1.0))`."""
+    if box is None:
+        return x
+    arr = np.asarray(x)
+    if arr.size == 0:
+        return x
+    low, high = float(np.min(arr)), float(np.max(arr))
+    if low < box[0] or high > box[1]:
+        lo, hi = (int(b) if float(b).is_integer() else b for b in box)
         raise ValueError(
-            f"x must match the input shape of the model {expected}. "
-            f"Received: x with shape {got}"
+            f"{name} must lie in the data box [{lo}, {hi}]. Received: {name} "
+            f"with values in [{low:.4g}, {high:.4g}] (pass clip=(min, max) "
+            "for data in another range)"
         )
+    return x
 
 
 def check_labels(y, batch, num_classes, name="y"):

@@ -15,8 +15,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_adv import cli, datasets, defenses, models
+from keras_adv import cli, datasets, defenses, generative, models, poisoning
 from keras_adv.attacks import apgd, deepfool, fgsm, pgd, square
+from keras_adv.certification import (
+    certify,
+    clopper_pearson_lower,
+    evaluate_certified,
+)
 from keras_adv.evaluation import (
     empirical_robustness,
     evaluate_robustness,
@@ -63,6 +68,35 @@ def fit_adversarial(x, y, defense=None):
 
 
 EMPTY = np.zeros((0, 6), "float32")
+IMAGES = np.random.RandomState(0).rand(4, 28, 28, 1).astype("float32")
+
+
+@functools.cache
+def IMG():
+    """A tiny image classifier: (28, 28, 1) -> 10 logits."""
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([
+        keras.Input((28, 28, 1)), keras.layers.Conv2D(2, 3, strides=4),
+        keras.layers.Flatten(), keras.layers.Dense(10)])
+
+
+def ragged_stream():
+    """Batches of 28x28 images, then one of 20x20."""
+    def gen():
+        yield np.zeros((4, 28, 28, 1), "float32"), np.zeros(4, "int64")
+        yield np.zeros((4, 20, 20, 1), "float32"), np.zeros(4, "int64")
+    return tf.data.Dataset.from_generator(gen, output_signature=(
+        tf.TensorSpec((None, None, None, 1)), tf.TensorSpec((None,), tf.int64)
+    )).apply(tf.data.experimental.assert_cardinality(2))
+
+
+def endless_stream():
+    """A generator dataset that never ends (unknown cardinality)."""
+    def gen():
+        while True:
+            yield np.zeros((4, 28, 28, 1), "float32"), np.zeros(4, "int64")
+    return tf.data.Dataset.from_generator(gen, output_signature=(
+        tf.TensorSpec((None, 28, 28, 1)), tf.TensorSpec((None,), tf.int64)))
 
 # (id, bad call, expected error, regex that must appear in the message)
 CASES = [
@@ -79,7 +113,7 @@ CASES = [
      ValueError, r"y must have shape .* Received: y with shape \(4, 4, 1\)"),
     ("square-x-rank5", lambda: square(M(), X.reshape(4, 1, 1, 1, 6), Y,
                                       eps=0.1),
-     ValueError, r"x must have shape \(batch, H, W, C\).* "
+     ValueError, r"x must match the input shape of the model \(None, 6\)\. "
                  r"Received: x with shape \(4, 1, 1, 1, 6\)"),
     ("pgd-x-features", lambda: pgd(M(), X[:, :5], Y, eps=0.1),
      ValueError, r"x must match the input shape of the model \(None, 6\)\. "
@@ -93,6 +127,79 @@ CASES = [
     ("evaluate-y-length", lambda: evaluate_robustness(
         M(), X, Y[:3], eps=0.1, attacks="fgsm"),
      ValueError, r"Received: y with shape \(3,\)"),
+    # ---- image models: flat data, a missing batch axis, streams ---------
+    ("pgd-flat-images", lambda: pgd(IMG(), IMAGES.reshape(4, 784), eps=0.1),
+     ValueError, r"x must match the input shape of the model \(None, 28, 28, "
+                 r"1\)\. Received: x with shape \(4, 784\)"),
+    ("certify-flat-images", lambda: certify(IMG(), IMAGES.reshape(4, 784),
+                                            sigma=0.25, n=10),
+     ValueError, r"Received: x with shape \(4, 784\)"),
+    ("evaluate-flat-images", lambda: evaluate_robustness(
+        IMG(), IMAGES.reshape(4, 784), np.zeros(4, int), eps=0.1),
+     ValueError, r"Received: x with shape \(4, 784\)"),
+    ("certify-no-batch-axis", lambda: certify(IMG(), IMAGES[0], sigma=0.25,
+                                              n=10),
+     ValueError, r"x must have a batch axis.* Received: x with shape "
+                 r"\(28, 28, 1\) \(use x\[None\]"),
+    ("evaluate-stream-second-batch-20x20", lambda: evaluate_robustness(
+        IMG(), ragged_stream(), eps=0.1, attacks="fgsm", batch_size=2),
+     ValueError, r"data must match the input shape of the model .* "
+                 r"Received: data with shape \(2, 20, 20, 1\)"),
+    ("evaluate-stream-joined-20x20", lambda: evaluate_robustness(
+        IMG(), ragged_stream(), eps=0.1, attacks="fgsm"),
+     ValueError, r"data must yield batches of one input shape\. Received"),
+    ("evaluate-stream-unbatched", lambda: evaluate_robustness(
+        IMG(), tf.data.Dataset.from_tensor_slices(
+            (IMAGES, np.zeros(4, "int64"))), eps=0.1),
+     ValueError, r"call \.batch\(n\).* Received: data with elements of "
+                 r"shape \(28, 28, 1\)"),
+    ("evaluate-stream-endless", lambda: evaluate_robustness(
+        IMG(), endless_stream(), eps=0.1),
+     ValueError, r"num_examples must cap .* Received: data with unknown "
+                 r"cardinality and num_examples=None"),
+    ("evaluate-stream-infinite", lambda: evaluate_robustness(
+        IMG(), tf.data.Dataset.from_tensors(
+            (IMAGES, np.zeros(4, "int64"))).repeat(), eps=0.1),
+     ValueError, r"Received: data with infinite cardinality"),
+    ("spectral-wrong-image-shape", lambda: poisoning.spectral_signature(
+        IMG(), np.zeros((4, 20, 20, 1), "float32"), np.zeros(4, int),
+        expected_fraction=0.1),
+     ValueError, r"x must match the input shape of the model .* Received: "
+                 r"x with shape \(4, 20, 20, 1\)"),
+    ("class_coverage-wrong-image-shape", lambda: generative.class_coverage(
+        IMG(), np.zeros((4, 20, 20, 1), "float32")),
+     ValueError, r"fake must match the input shape .* Received: fake with "
+                 r"shape \(4, 20, 20, 1\)"),
+    # ---- the data box --------------------------------------------------
+    ("backdoor-float-0-255", lambda: poisoning.backdoor(
+        IMAGES * 255, np.arange(4) % 2, target=0, rate=0.5, seed=0),
+     ValueError, r"x must lie in the data box \[0, 1\]\. Received: x with "
+                 r"values in \[.*, 25\d(\.\d+)?\]"),
+    ("spectral-float-0-255", lambda: poisoning.spectral_signature(
+        IMG(), IMAGES * 255, np.zeros(4, int), expected_fraction=0.1),
+     ValueError, r"x must lie in the data box \[0, 1\]"),
+    ("clustering-float-0-255", lambda: poisoning.activation_clustering(
+        IMG(), IMAGES * 255, np.zeros(4, int)),
+     ValueError, r"x must lie in the data box \[0, 1\]"),
+    ("certify-outside-clip", lambda: certify(IMG(), IMAGES * 255, sigma=0.25,
+                                             n=10, clip=(0, 1)),
+     ValueError, r"x must lie inside clip=\(0\.0, 1\.0\)"),
+    # ---- labels and counts out of range ----------------------------------
+    ("evaluate_certified-y-plus-10", lambda: evaluate_certified(
+        IMG(), IMAGES, np.arange(4) + 10, sigma=0.25, n=10),
+     ValueError, r"y must hold classes in \[0, 10\)\. Received: y with "
+                 r"values in \[10, 13\]"),
+    ("clopper_pearson-k-above-n", lambda: clopper_pearson_lower(
+        [11], 10, 0.001),
+     ValueError, r"k must hold integer counts in \[0, n=10\]\. Received: "
+                 r"k=\[11\]"),
+    ("clopper_pearson-k-negative", lambda: clopper_pearson_lower(-1, 10, 0.01),
+     ValueError, r"Received: k=-1"),
+    ("clopper_pearson-n-zero", lambda: clopper_pearson_lower(0, 0, 0.01),
+     ValueError, r"n must be >= 1\. Received: n=0"),
+    ("clean_accuracy-y-out-of-range", lambda: poisoning.clean_accuracy(
+        IMG(), IMAGES, np.arange(4) + 8),
+     ValueError, r"y must be < num_classes=10\. Received: y with label 11"),
     # ---- wrong dtypes and kinds ----------------------------------------
     ("pgd-x-string", lambda: pgd(M(), np.full((4, 6), "a"), eps=0.1),
      ValueError, r"x must have a floating dtype\. Received: x with dtype "

@@ -213,6 +213,39 @@ def test_package_with_tensorflow_loaded_registers_its_classes(tmp_path):
     assert done.stdout.strip().splitlines()[-1] == "AdversarialModel"
 
 
+@pytest.fixture(scope="module")
+def saved_wrapper(tmp_path_factory):
+    """An AdversarialModel saved as .keras (in this process)."""
+    import keras
+
+    from keras_adv import defenses, models
+
+    path = tmp_path_factory.mktemp("saved") / "m.keras"
+    m = models.AdversarialModel(
+        keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]),
+        defense=defenses.PGDTraining(eps=0.1, steps=1))
+    m(np.zeros((1, 3), "float32"))
+    m.save(path)
+    return path
+
+
+@pytest.mark.parametrize("imports", [
+    "import keras_adv\nimport keras",
+    "import keras_adv\nfrom tensorflow import keras as _\nimport keras",
+    "import keras\nimport keras_adv",
+])
+def test_bare_load_model_in_any_import_order(tmp_path, saved_wrapper,
+                                             imports):
+    # keras_adv imported before, between or after Keras and TensorFlow, in a
+    # fresh process; then Keras' own load_model.
+    load = (imports + "\n"
+            f"m = keras.models.load_model({str(saved_wrapper)!r})\n"
+            "print(type(m).__name__)\n")
+    done = _python(load, tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "AdversarialModel"
+
+
 def test_python_m_usage_error_exits_2(tmp_path):
     done = _python("import runpy, sys\nsys.argv = ['keras-adv', 'evaluate', "
                    "'m.keras', '--eps', '0.1', '--n', '0']\n"

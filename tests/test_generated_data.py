@@ -112,4 +112,8 @@ def test_pseudo_label_bad_inputs():
     with pytest.raises(ValueError, match="batch_size=0"):
         datasets.pseudo_label(teacher, x, batch_size=0)
     with pytest.raises(ValueError, match="teacher must output"):
-        datasets.pseudo_label(lambda v: np.zeros((len(v), 1)), x)
+        datasets.pseudo_label(lambda v: np.zeros((len(v),)), x)
+    # One column is a binary classifier's logit: classes 0 and 1.
+    _, labels = datasets.pseudo_label(
+        lambda v: np.where(v[:, :1] > 0.5, 2.0, -2.0), np.eye(4, 6, dtype="float32"))
+    assert labels.tolist() == [1, 0, 0, 0]

@@ -46,7 +46,7 @@ class Certificate(NamedTuple):
 
 
 def certify(model, x, *, sigma, n0=100, n=100_000, alpha=0.001,
-            batch_size=1000, seed=None):
+            batch_size=1000, seed=None, clip=None):
     """Certified L2 robustness of the Gaussian-smoothed `model` (CERTIFY).
 
     Cohen, Rosenfeld and Kolter, "Certified Adversarial Robustness via
@@ -67,7 +67,8 @@ def certify(model, x, *, sigma, n0=100, n=100_000, alpha=0.001,
     Args:
         model: a Keras model or callable mapping a batch to class scores
             `(batch, classes)` (logits or probabilities: only the argmax is
-            used).
+            used), or one unit for a binary classifier (class 1 where the
+            logit is > 0; counts have two columns).
         x: float array or tensor `(batch, ...)`, finite.
         sigma: noise standard deviation (> 0).
         n0: selection samples per example (>= 1).
@@ -77,6 +78,8 @@ def certify(model, x, *, sigma, n0=100, n=100_000, alpha=0.001,
         seed: integer for a repeatable certificate (same seed, same
             `batch_size`: same result); `None` draws from the global
             generator (`keras.utils.set_random_seed` governs it).
+        clip: the data box `(min, max)` that `x` must lie in, or `None`
+            (no check). The noise is never clipped.
 
     Returns:
         A `Certificate(prediction, radius, counts)` of NumPy arrays.
@@ -95,7 +98,8 @@ def certify(model, x, *, sigma, n0=100, n=100_000, alpha=0.001,
     >>> cert.counts.sum(axis=1).tolist()
     [100, 100, 100]
     """
-    x, sigma, num_classes = _check(model, x, sigma=sigma, batch_size=batch_size)
+    x, sigma, num_classes = check_inputs(model, x, sigma=sigma, batch_size=batch_size,
+                                 clip=clip)
     n0 = validation.check_int("n0", n0)
     n = validation.check_int("n", n)
     alpha = check_alpha(alpha)
@@ -115,7 +119,7 @@ def certify(model, x, *, sigma, n0=100, n=100_000, alpha=0.001,
 
 
 def predict(model, x, *, sigma, n=100, alpha=0.001, batch_size=1000,
-            seed=None):
+            seed=None, clip=None):
     """The smoothed classifier's prediction with a binomial test (PREDICT).
 
     Cohen, Rosenfeld and Kolter 2019, Algorithm PREDICT: `n` noisy copies
@@ -147,7 +151,8 @@ def predict(model, x, *, sigma, n=100, alpha=0.001, batch_size=1000,
     >>> predict(model, np.zeros((2, 2), "float32"), sigma=0.5, seed=0).shape
     (2,)
     """
-    x, sigma, num_classes = _check(model, x, sigma=sigma, batch_size=batch_size)
+    x, sigma, num_classes = check_inputs(model, x, sigma=sigma, batch_size=batch_size,
+                                 clip=clip)
     n = validation.check_int("n", n)
     alpha = check_alpha(alpha)
     counts = _counts(model, x, sigma, n, batch_size, num_classes,
@@ -155,7 +160,7 @@ def predict(model, x, *, sigma, n=100, alpha=0.001, batch_size=1000,
     return _binomial_decision(counts, alpha)
 
 
-def sample_counts(model, x, *, sigma, n, batch_size=1000, seed=None):
+def sample_counts(model, x, *, sigma, n, batch_size=1000, seed=None, clip=None):
     """Per-class counts of the base predictions on `n` noisy copies of each
     example of `x` (`x + N(0, sigma^2 I)`, unclipped).
 
@@ -187,7 +192,8 @@ def sample_counts(model, x, *, sigma, n, batch_size=1000, seed=None):
     ...               seed=0).sum(axis=1).tolist()
     [50, 50]
     """
-    x, sigma, num_classes = _check(model, x, sigma=sigma, batch_size=batch_size)
+    x, sigma, num_classes = check_inputs(model, x, sigma=sigma, batch_size=batch_size,
+                                 clip=clip)
     n = validation.check_int("n", n)
     return _counts(model, x, sigma, n, batch_size, num_classes,
                    ops.seed_tensor(seed))
@@ -213,7 +219,16 @@ def clopper_pearson_lower(k, n, alpha):
     >>> round(float(clopper_pearson_lower(1000, 1000, 0.001)), 6)
     0.993116
     """
-    k = np.asarray(k, np.float64)
+    n = validation.check_int("n", n)
+    k_in = np.asarray(k)
+    if k_in.dtype.kind not in "iuf" or not np.all(np.isfinite(k_in)) or (
+            np.any(k_in != np.round(k_in))) or np.any(k_in < 0) or np.any(
+            k_in > n):
+        raise ValueError(
+            f"k must hold integer counts in [0, n={n}]. Received: "
+            f"k={validation._short(k if np.ndim(k) == 0 else k_in.tolist())}")
+    alpha = check_alpha(alpha)
+    k = k_in.astype(np.float64)
     safe = np.maximum(k, 1.0)
     bound = stats.beta.ppf(alpha, safe, n - safe + 1.0)
     return np.where(k > 0, bound, 0.0)
@@ -242,12 +257,15 @@ def check_alpha(alpha):
 # --------------------------------------------------------------------------
 
 
-def _check(model, x, *, sigma, batch_size):
-    """Validates the shared arguments; returns `(x, sigma, num_classes)`."""
+def check_inputs(model, x, *, sigma, batch_size, clip=None):
+    """Validates the shared arguments (before any sampling); returns
+    `(x, sigma, num_classes)`, 2 classes for a one-unit binary model.
+    Example: `x, sigma, k = check_inputs(model, x, sigma=0.25,
+    batch_size=1000)`."""
     validation.check_model(model)
     sigma = float(validation.check_number("sigma", sigma, positive=True))
     validation.check_int("batch_size", batch_size)
-    x = validation.check_x(x, None)
+    x = validation.check_x(x, validation.check_clip(clip))
     validation.check_input_shape(model, x)
     out = ops.model_logits(model, x[:1])
     if out.shape.rank != 2:
@@ -291,7 +309,8 @@ def count_loop(model, x, sigma, n, seed, *, batch_size, num_classes):
         clean = tf.gather(x32, example)
         noise = tf.random.stateless_normal(
             tf.shape(clean), tf.random.experimental.stateless_fold_in(seed, c))
-        scores = ops.call_model(model, tf.cast(clean + sigma * noise, in_dtype))
+        scores = ops.model_logits(model, tf.cast(clean + sigma * noise,
+                                                 in_dtype))
         pred = tf.argmax(scores, axis=-1, output_type=tf.int64)
         counts = tf.tensor_scatter_nd_add(
             counts, tf.stack([example, pred], axis=1),

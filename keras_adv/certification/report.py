@@ -8,6 +8,7 @@ import time
 import numpy as np
 
 from keras_adv import validation
+from keras_adv.certification import _certify
 from keras_adv.certification._certify import Certificate, certify
 from keras_adv.evaluation.report import JSONReport
 
@@ -44,7 +45,7 @@ def certified_accuracy(certificate, y, radii):
         raise ValueError(
             "certificate must be a keras_adv.certification.Certificate. "
             f"Received: certificate={validation._short(certificate)}")
-    y = _check_labels(y, len(certificate.prediction))
+    y = _certificate_labels(certificate, y)
     scalar = np.ndim(radii) == 0
     radii = check_radii(radii)
     correct = np.asarray(certificate.prediction) == y
@@ -75,21 +76,20 @@ def check_radii(radii):
     return tuple(out)
 
 
-def _check_labels(y, batch):
-    arr = np.asarray(y)
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1 or len(arr) != batch:
-        raise ValueError(
-            f"y must hold one integer label per example ({batch}). "
-            f"Received: y with shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(
-            arr.dtype, np.complexfloating) or not np.all(
-            np.isfinite(arr)) or np.any(arr != np.round(arr)):
-        raise ValueError(
-            "y must hold integer class indices. Received: y with values "
-            f"such as {arr[:5].tolist()}")
-    return arr.astype(np.int64)
+def _certificate_labels(certificate, y):
+    """`y` checked against a certificate: one label per example, classes of
+    its counts' width."""
+    counts = np.asarray(certificate.counts)
+    classes = counts.shape[1] if counts.ndim == 2 and counts.shape[1] else (
+        int(np.max(certificate.prediction, initial=0)) + 1)
+    return _check_labels(y, len(certificate.prediction), max(2, classes))
+
+
+def _check_labels(y, batch, num_classes):
+    """Labels as int64 NumPy, checked by `validation.check_labels` (length,
+    integers, classes in [0, num_classes))."""
+    return validation.check_labels(y, batch, num_classes).numpy().astype(
+        np.int64)
 
 
 @dataclasses.dataclass
@@ -156,7 +156,7 @@ class CertificationReport(JSONReport):
         rate = count * (n0 + n) / seconds if seconds > 0 else math.nan
         return cls(float(sigma), int(n0), int(n), float(alpha), radii,
                    tuple(curve), count, abstain, float(seconds), float(rate),
-                   certificate, _check_labels(y, count))
+                   certificate, _certificate_labels(certificate, y))
 
     def to_dict(self):
         """A JSON-serialisable dict of the summary (without the per-example
@@ -222,7 +222,8 @@ class CertificationReport(JSONReport):
 
 
 def evaluate_certified(model, x, y, *, sigma, radii=DEFAULT_RADII, n0=100,
-                       n=10_000, alpha=0.001, batch_size=1000, seed=None):
+                       n=10_000, alpha=0.001, batch_size=1000, seed=None,
+                       clip=None):
     """Certifies `x` with `certify` and reports certified accuracy per radius.
 
     Cohen, Rosenfeld and Kolter 2019: certified accuracy at radius r is the
@@ -231,8 +232,10 @@ def evaluate_certified(model, x, y, *, sigma, radii=DEFAULT_RADII, n0=100,
     of norm < r, up to the failure probability alpha per example).
 
     Args:
-        model, x, sigma, n0, n, alpha, batch_size, seed: as `certify`.
-        y: integer labels `(batch,)`.
+        model, x, sigma, n0, n, alpha, batch_size, seed, clip: as
+            `certify`.
+        y: integer labels `(batch,)`, classes of the model (0 and 1 for a
+            one-unit binary model).
         radii: radii to report (each >= 0).
 
     Returns:
@@ -250,11 +253,12 @@ def evaluate_certified(model, x, y, *, sigma, radii=DEFAULT_RADII, n0=100,
     5
     """
     radii = check_radii(radii)
-    x = validation.check_x(x, None)
-    _check_labels(y, int(x.shape[0]))
+    x, _, num_classes = _certify.check_inputs(model, x, sigma=sigma,
+                                              batch_size=batch_size, clip=clip)
+    _check_labels(y, int(x.shape[0]), num_classes)
     start = time.perf_counter()
     cert = certify(model, x, sigma=sigma, n0=n0, n=n, alpha=alpha,
-                   batch_size=batch_size, seed=seed)
+                   batch_size=batch_size, seed=seed, clip=clip)
     seconds = time.perf_counter() - start
     return CertificationReport.from_certificate(
         cert, y, sigma=sigma, n0=n0, n=n, alpha=alpha, radii=radii,

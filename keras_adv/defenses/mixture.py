@@ -14,6 +14,8 @@ robustness.
 
 import numpy as np
 
+from keras_adv import ops
+
 
 def solve_zero_sum(payoff):
     """The defender's optimal mixed strategy for a zero-sum payoff matrix.
@@ -86,6 +88,6 @@ def payoff_matrix(members, x, y, attack):
     for j, source in enumerate(members):
         x_adv = attack(source, x, y)
         for i, target in enumerate(members):
-            pred = np.argmax(target.predict(x_adv, verbose=0), axis=-1)
+            pred = ops.batched_logits(target, np.asarray(x_adv)).argmax(-1)
             out[i, j] = float(np.mean(pred == y))
     return out

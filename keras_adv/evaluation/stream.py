@@ -35,6 +35,7 @@ class Chunks:
     total: object
     clip: object
     streamed: bool
+    model: object = None
 
     def iterate(self, start=0):
         """Yields `(x, y)` for chunk `start` onwards (earlier chunks are
@@ -58,7 +59,7 @@ class Chunks:
         ds = ds.with_options(options)
         left = None if self.total is None else self.total - start * (
             self.batch_size)
-        for element in ds.as_numpy_iterator():
+        for element in _read(ds):
             if left is not None and left <= 0:
                 return
             x, y = element if isinstance(element, tuple) else (element, None)
@@ -70,17 +71,39 @@ class Chunks:
             if x.dtype == np.float64:
                 x = x.astype(np.float32)
             validation.check_x(x, self.clip)  # a bad chunk of the stream
+            validation.check_input_shape(self.model, x, "data")
             yield x, y
 
 
-def open_data(data, y, *, batch_size, num_examples, clip):
+def _read(ds):
+    """The dataset's elements as NumPy, with the error tf.data raises for
+    batches of different shapes turned into one line."""
+    iterator = ds.as_numpy_iterator()
+    while True:
+        try:
+            element = next(iterator)
+        except StopIteration:
+            return
+        except (tf.errors.InvalidArgumentError,
+                tf.errors.FailedPreconditionError) as e:
+            first = (e.message or str(e)).strip().splitlines()[0]
+            first = first.split("}} ")[-1][:200]
+            raise ValueError(
+                "data must yield batches of one input shape. Received: data "
+                f"whose batches could not be joined ({first})") from None
+        yield element
+
+
+def open_data(data, y, *, batch_size, num_examples, clip, model=None):
     """Checks `data` (arrays or a finite `tf.data.Dataset`) and `y`, and
     returns its `Chunks`. For arrays every chunk is checked before any work.
 
     Raises:
-        ValueError: naming the argument: `y` given with a dataset, an
-            infinite dataset without `num_examples`, a dataset whose elements
-            are not `x`, `(x, y)` or `(x, y, sample_weight)`, or bad arrays.
+        ValueError: naming the argument: `y` given with a dataset, a
+            dataset of infinite or unknown cardinality without
+            `num_examples`, a dataset whose elements are not `x`, `(x, y)`
+            or `(x, y, sample_weight)`, unbatched or of another shape than
+            the model's input, or bad arrays.
 
     Example: `chunks = open_data(x, y, batch_size=500, num_examples=None,
     clip=(0.0, 1.0))`.
@@ -88,7 +111,7 @@ def open_data(data, y, *, batch_size, num_examples, clip):
     if num_examples is not None:
         num_examples = validation.check_int("num_examples", num_examples)
     if isinstance(data, tf.data.Dataset):
-        return _open_dataset(data, y, batch_size, num_examples, clip)
+        return _open_dataset(data, y, batch_size, num_examples, clip, model)
     if isinstance(data, np.ndarray) and data.dtype.kind == "f":
         x = data
     elif tf.is_tensor(data) and data.dtype.is_floating:
@@ -98,6 +121,7 @@ def open_data(data, y, *, batch_size, num_examples, clip):
     n = len(x) if num_examples is None else min(len(x), num_examples)
     if n == 0 or x.ndim < 2:
         validation.check_x(x[:n], clip)  # empty or unbatched: its message
+    validation.check_input_shape(model, x)
     for i in range(0, n, batch_size):  # bad values fail before any work
         validation.check_x(x[i:min(n, i + batch_size)], clip)
     if y is not None:
@@ -107,10 +131,10 @@ def open_data(data, y, *, batch_size, num_examples, clip):
                 f"y must have one label per example of x ({len(x)}). "
                 f"Received: y with shape {y.shape}")
         y = y[:n]
-    return Chunks(x, y, batch_size, n, clip, streamed=False)
+    return Chunks(x, y, batch_size, n, clip, streamed=False, model=model)
 
 
-def _open_dataset(ds, y, batch_size, num_examples, clip):
+def _open_dataset(ds, y, batch_size, num_examples, clip, model):
     """`Chunks` over a dataset of batches (see `open_data`)."""
     if y is not None:
         raise ValueError(
@@ -125,22 +149,33 @@ def _open_dataset(ds, y, batch_size, num_examples, clip):
         raise ValueError(
             "data must be a dataset of x batches or of (x, y) or (x, y, "
             f"sample_weight) tuples. Received: data with elements {spec}")
-    if spec.shape.rank is not None and spec.shape.rank < 2:
+    expected = validation.declared_input_shape(model)
+    if spec.shape.rank is not None and (spec.shape.rank < 2 or (
+            expected is not None and validation.shape_fits(
+                expected[1:], tuple(spec.shape), trailing=False))):
         raise ValueError(
-            "data must yield batches of shape (batch, ...). Received: data "
-            f"with elements of shape {tuple(spec.shape)}")
+            "data must yield batches of shape (batch, ...): call .batch(n) "
+            "on the dataset. Received: data with elements of shape "
+            f"{tuple(spec.shape)}")
+    if spec.shape.rank is not None:
+        validation.check_input_shape(model, spec.shape, "data")
     if not spec.dtype.is_floating:
         raise ValueError(
             "data must yield floating inputs. Received: data with dtype "
             f"{spec.dtype.name}")
     cardinality = int(ds.cardinality())
-    if cardinality == tf.data.INFINITE_CARDINALITY and num_examples is None:
+    if cardinality < 0 and num_examples is None:
+        kind = ("infinite" if cardinality == tf.data.INFINITE_CARDINALITY
+                else "unknown")
         raise ValueError(
-            "data must be a finite dataset, or num_examples must cap it. "
-            "Received: data with infinite cardinality and num_examples=None")
+            "num_examples must cap a dataset whose length is not known (or "
+            "declare it: ds.apply(tf.data.experimental.assert_cardinality("
+            f"n))). Received: data with {kind} cardinality and "
+            "num_examples=None")
     # Batches may have any size: the examples are known only once read;
     # num_examples is a cap (the chunks stop there) and the progress target.
-    return Chunks(ds, None, batch_size, num_examples, clip, streamed=True)
+    return Chunks(ds, None, batch_size, num_examples, clip, streamed=True,
+                  model=model)
 
 
 def first_examples(chunks, count):

@@ -172,7 +172,7 @@ def evaluate_robustness(
     strategy = distribute.resolve(strategy)
     chunks = stream.open_data(data, y, batch_size=plan.batch_size,
                               num_examples=num_examples,
-                              clip=plan.common["clip"])
+                              clip=plan.common["clip"], model=plan.model)
     outcome = driver.run_chunks(plan, chunks, num_examples=num_examples,
                                 path=path, strategy=strategy)
     if outcome.finished is not None:

@@ -274,11 +274,14 @@ class DCGAN(keras.Model):
             labels: conditional form only: `n` integer labels in
                 `[0, num_classes)`; `None` gives `arange(n) % num_classes`
                 (balanced classes, in order).
-            seed: latent-vector seed: the same seed gives the same images
-                (stateless random numbers); `None` draws from Keras' global
-                generator (`keras.utils.set_random_seed` governs it).
-            batch_size: images per generator call (>= 1); the images do not
-                depend on it.
+            seed: latent-vector seed: the same seed and `batch_size` give
+                bit-identical images on one machine (stateless random
+                numbers); `None` draws from Keras' global generator
+                (`keras.utils.set_random_seed` governs it).
+            batch_size: images per generator call (>= 1). The latent vectors
+                do not depend on it; the images agree across batch sizes
+                within 1e-6 (oneDNN picks its kernels by batch size, so the
+                last bits of a pixel may differ).
 
         Returns:
             A float32 NumPy array `(n, *image_shape)` in [0, 1].

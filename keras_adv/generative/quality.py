@@ -6,7 +6,9 @@ import warnings
 import keras
 import numpy as np
 import scipy.linalg
+import tensorflow as tf
 
+from keras_adv import ops, validation
 from keras_adv.generative import _checks
 
 
@@ -182,16 +184,26 @@ def penultimate_features(classifier):
     return keras.Model(inputs, features, name="penultimate_features")
 
 
-def _probabilities(outputs):
-    """Softmax of logits; rows that already are distributions are kept."""
-    out = np.asarray(outputs, np.float64)
-    is_prob = (out.min() >= 0 and np.allclose(out.sum(axis=-1), 1.0,
-                                               atol=1e-3))
-    if is_prob:
-        return out
-    shifted = out - out.max(axis=-1, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=-1, keepdims=True)
+def _class_probabilities(classifier, x, batch_size):
+    """`(n, classes)` probabilities of `classifier` on `x` in batches, read
+    by `ops.probabilities_of` (softmax and sigmoid marks, one-unit binary
+    heads, arrays that already are distributions)."""
+    parts = []
+    for start in range(0, len(x), batch_size):
+        out = ops.call_model(classifier, x[start:start + batch_size])
+        if not tf.is_tensor(out):
+            out = np.asarray(out, np.float64)
+        if np.ndim(out) != 2:
+            raise ValueError(
+                "classifier must output one score per class (n, classes), or "
+                "one unit for a binary classifier. Received: outputs with "
+                f"shape {tuple(np.shape(out))}")
+        parts.append(ops.probabilities_of(out))
+    probs = np.concatenate(parts)
+    if not np.all(np.isfinite(probs)):
+        raise ValueError("classifier must give finite outputs. Received: "
+                         "outputs with NaN or inf values")
+    return probs
 
 
 def class_coverage(classifier, fake, *, batch_size=256):
@@ -234,14 +246,10 @@ def class_coverage(classifier, fake, *, batch_size=256):
             f"fake with shape {fake.shape}"
         )
     batch_size = _checks.integer(batch_size, "batch_size", 1)
-    outputs = _features(classifier, fake.astype(np.float32, copy=False),
-                        batch_size)
-    if outputs.shape[1] < 2:
-        raise ValueError(
-            "classifier must output one score per class (>= 2 classes). "
-            f"Received: outputs with shape {outputs.shape}"
-        )
-    probs = _probabilities(outputs)
+    validation.check_input_shape(classifier, fake, "fake")
+    probs = _class_probabilities(classifier, fake.astype(np.float32,
+                                                         copy=False),
+                                 batch_size)
     counts = np.bincount(probs.argmax(axis=-1), minlength=probs.shape[1])
     shares = counts / counts.sum()
     return {"shares": shares, "confidence": float(probs.max(axis=-1).mean()),

@@ -8,6 +8,8 @@ import numbers
 
 import numpy as np
 
+from keras_adv import ops, validation
+
 
 def short(value, limit=60):
     """A short repr for error messages. Example: `short(np.zeros(3))`."""
@@ -45,8 +47,12 @@ def check_positive(value, name, *, integer=False, upper=None):
     return int(value) if integer else float(value)
 
 
-def check_images(x, name="x"):
-    """Returns `x` as a float array `(n, H, W, C)` (a view when possible).
+def check_images(x, name="x", *, clip=None, model=None):
+    """Returns `x` as a numeric array `(n, H, W, C)` (a view when possible).
+
+    With `clip` (a pair, or `"auto"`: `(0, 255)` for integer dtypes, `(0,
+    1)` for floats; `validation.data_box`), the values must lie in that
+    box; with `model`, the images must fit its declared input shape.
 
     Example: `check_images(np.zeros((2, 28, 28, 1)))`.
     """
@@ -68,7 +74,17 @@ def check_images(x, name="x"):
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite. Received: {name} with "
                          "NaN or infinite values")
+    if clip is not None:
+        validation.check_in_box(arr, validation.data_box(arr, clip), name)
+    if model is not None:
+        validation.check_input_shape(model, arr, name)
     return arr
+
+
+def model_classes(model):
+    """The number of classes `model` declares (2 for one output unit), or
+    None. Example: `model_classes(small_cnn())` is 10."""
+    return ops.declared_classes(model)
 
 
 def check_labels(y, n=None, num_classes=None, name="y"):

@@ -4,6 +4,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from keras_adv import validation
 from keras_adv.poisoning import _checks, triggers
 
 
@@ -28,7 +29,7 @@ class Poisoned(NamedTuple):
 
 
 def backdoor(x, y, *, target, rate, trigger="patch", seed=None, source=None,
-             num_classes=None):
+             num_classes=None, clip="auto"):
     """BadNets backdoor: stamps a trigger on some rows and relabels them.
 
     Gu et al. 2017, "BadNets: Identifying Vulnerabilities in the Machine
@@ -50,6 +51,10 @@ def backdoor(x, y, *, target, rate, trigger="patch", seed=None, source=None,
         source: poison only rows of this class (`None`: all but `target`).
         num_classes: number of classes (`None`: the one-hot width or
             `max(y) + 1`).
+        clip: the data box `(min, max)`, or `"auto"`: `(0, 255)` for
+            integer images (uint8), `(0, 1)` for floating ones. `x` must lie
+            in it; the trigger is stamped in its units (the patch at its
+            maximum), and `x`'s dtype is kept.
 
     Returns:
         `Poisoned(x, y, index)`: new arrays; `x` and `y` are not modified.
@@ -67,7 +72,8 @@ def backdoor(x, y, *, target, rate, trigger="patch", seed=None, source=None,
     >>> len(p.index), int(p.y[p.index[0]])  # doctest: +SKIP
     (200, 0)
     """
-    x = _checks.check_images(x)
+    x = _checks.check_images(x, clip=clip)
+    box = validation.data_box(x, clip)
     labels, k, _ = _checks.check_labels(y, len(x), num_classes)
     target = _checks.check_class(target, "target", k)
     source = _checks.check_class(source, "source", k, allow_none=True)
@@ -84,7 +90,7 @@ def backdoor(x, y, *, target, rate, trigger="patch", seed=None, source=None,
                          f"source={source} (no rows)")
     index = _choose(rng, pool, int(round(rate * len(x))), rate)
     x_out = np.array(x, copy=True)
-    x_out[index] = trig.apply(x[index]) if len(index) else x_out[index]
+    x_out[index] = trig.apply(x[index], box) if len(index) else x_out[index]
     return Poisoned(x_out, _relabel(y, index, target), index)
 
 

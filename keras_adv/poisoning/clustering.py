@@ -11,7 +11,7 @@ REDUCTIONS = ("ica", "pca")
 
 def activation_clustering(model, x, y, *, layer=None, n_components=10,
                           reduce="ica", size_threshold=0.35, seed=0,
-                          batch_size=256):
+                          batch_size=256, clip="auto"):
     """Flags training rows that form a small separate cluster in their class.
 
     Chen et al., "Detecting Backdoor Attacks on Deep Neural Networks by
@@ -36,6 +36,8 @@ def activation_clustering(model, x, y, *, layer=None, n_components=10,
             flagged, in (0, 0.5].
         seed: integer seed of ICA and k-means.
         batch_size: rows per forward pass.
+        clip: the data box `x` must lie in, or `"auto"` (`(0, 255)` for
+            integer images, `(0, 1)` for floating ones).
 
     Returns:
         Sorted int64 indices into `x` of the flagged rows.
@@ -51,8 +53,9 @@ def activation_clustering(model, x, y, *, layer=None, n_components=10,
     >>> flagged = activation_clustering(model, p.x, p.y)  # doctest: +SKIP
     >>> recall = np.isin(p.index, flagged).mean()  # doctest: +SKIP
     """
-    x = _checks.check_images(x)
-    labels, _, _ = _checks.check_labels(y, len(x))
+    _checks.check_model(model)
+    x = _checks.check_images(x, clip=clip, model=model)
+    labels, _, _ = _checks.check_labels(y, len(x), _checks.model_classes(model))
     n_components = _checks.check_positive(n_components, "n_components",
                                           integer=True)
     threshold = _checks.check_positive(size_threshold, "size_threshold",

@@ -61,25 +61,3 @@ def extract(model, x, layer=None, batch_size=256):
              for i in range(0, len(x), batch_size)]
     feats = np.concatenate(parts, axis=0)
     return feats.reshape(len(x), -1).astype(np.float64)
-
-
-def probabilities(model, x, batch_size=256, from_logits=None):
-    """Softmax probabilities of `model` at `x` (numpy, float64), batched.
-
-    `from_logits=None` takes the outputs as logits unless every row is
-    already a probability vector (non-negative, summing to 1).
-
-    Example: `probabilities(model, x_test[:10]).sum(axis=1)` is all ones.
-    """
-    parts = [np.asarray(model(x[i:i + batch_size], training=False),
-                        dtype=np.float64)
-             for i in range(0, len(x), batch_size)]
-    out = np.concatenate(parts, axis=0)
-    if from_logits is None:
-        from_logits = not (np.all(out >= 0) and np.allclose(
-            out.sum(axis=1), 1.0, atol=1e-4))
-    if not from_logits:
-        return out
-    out = out - out.max(axis=1, keepdims=True)
-    e = np.exp(out)
-    return e / e.sum(axis=1, keepdims=True)

@@ -5,11 +5,12 @@ import time
 
 import numpy as np
 
+from keras_adv import ops, validation
 from keras_adv.evaluation.report import JSONReport
-from keras_adv.poisoning import _checks, features, triggers
+from keras_adv.poisoning import _checks, triggers
 
 
-def clean_accuracy(model, x, y, *, batch_size=256):
+def clean_accuracy(model, x, y, *, batch_size=256, clip="auto"):
     """Share of `x` that `model` classifies as `y`.
 
     Example: `clean_accuracy(model, x_test, y_test)` is about 0.95 for
@@ -18,15 +19,15 @@ def clean_accuracy(model, x, y, *, batch_size=256):
     Raises:
         ValueError: bad images or labels, or of different lengths.
     """
-    x = _checks.check_images(x)
-    labels, _, _ = _checks.check_labels(y, len(x))
     _checks.check_model(model)
+    x = _checks.check_images(x, clip=clip, model=model)
+    labels, _, _ = _checks.check_labels(y, len(x), _checks.model_classes(model))
     pred = _predict(model, x, batch_size)
     return float(np.mean(pred == labels))
 
 
 def attack_success_rate(model, x, y, *, target, trigger="patch",
-                        batch_size=256):
+                        batch_size=256, clip="auto"):
     """Share of the test images not of class `target` that the triggered
     version sends to `target`.
 
@@ -41,6 +42,8 @@ def attack_success_rate(model, x, y, *, target, trigger="patch",
         target: the backdoor's target class.
         trigger: `"patch"`, `"blend"` or a `Trigger`.
         batch_size: rows per forward pass.
+        clip: the data box, or `"auto"` (`(0, 255)` for integer images,
+            `(0, 1)` for floating ones); see `apply_trigger`.
 
     Returns:
         A float in [0, 1].
@@ -55,16 +58,17 @@ def attack_success_rate(model, x, y, *, target, trigger="patch",
     >>> attack_success_rate(model, x_test, y_test, target=0)  # doctest: +SKIP
     0.99
     """
-    x = _checks.check_images(x)
-    labels, k, _ = _checks.check_labels(y, len(x))
     _checks.check_model(model)
+    x = _checks.check_images(x, clip=clip, model=model)
+    labels, k, _ = _checks.check_labels(y, len(x), _checks.model_classes(model))
     target = _checks.check_class(target, "target", k)
     trig = triggers.resolve(trigger, x.shape[1:])
     rows = np.flatnonzero(labels != target)
     if len(rows) == 0:
         raise ValueError(f"y must hold images outside class target={target}. "
                          "Received: y with every label equal to target")
-    pred = _predict(model, trig.apply(x[rows]), batch_size)
+    pred = _predict(model, trig.apply(x[rows], validation.data_box(x, clip)),
+                    batch_size)
     return float(np.mean(pred == target))
 
 
@@ -125,7 +129,7 @@ class PoisoningReport(JSONReport):
 
 
 def evaluate_poisoning(model, x_test, y_test, *, target, trigger,
-                       batch_size=256):
+                       batch_size=256, clip="auto"):
     """Clean accuracy and attack success rate of a (possibly) backdoored model.
 
     Args:
@@ -135,6 +139,8 @@ def evaluate_poisoning(model, x_test, y_test, *, target, trigger,
         target: the backdoor's target class.
         trigger: `"patch"`, `"blend"` or a `Trigger`.
         batch_size: rows per forward pass.
+        clip: the data box, or `"auto"` (`(0, 255)` for integer images,
+            `(0, 1)` for floating ones); see `apply_trigger`.
 
     Returns:
         A `PoisoningReport`.
@@ -150,19 +156,23 @@ def evaluate_poisoning(model, x_test, y_test, *, target, trigger,
     True
     """
     start = time.perf_counter()
-    x = _checks.check_images(x_test, "x_test")
-    labels, k, _ = _checks.check_labels(y_test, len(x), name="y_test")
+    _checks.check_model(model)
+    x = _checks.check_images(x_test, "x_test", clip=clip, model=model)
+    labels, k, _ = _checks.check_labels(
+        y_test, len(x), _checks.model_classes(model), name="y_test")
     target = _checks.check_class(target, "target", k)
     trig = triggers.resolve(trigger, x.shape[1:])
     asr = attack_success_rate(model, x, labels, target=target, trigger=trig,
-                              batch_size=batch_size)
+                              batch_size=batch_size, clip=clip)
     rows = np.flatnonzero(labels != target)
-    triggered = _predict(model, trig.apply(x[rows]), batch_size)
+    triggered = _predict(model, trig.apply(x[rows], validation.data_box(
+        x, clip)), batch_size)
     return PoisoningReport(
         target=target,
         trigger=trigger if isinstance(trigger, str) else "custom",
         num_examples=len(x),
-        clean_accuracy=clean_accuracy(model, x, labels, batch_size=batch_size),
+        clean_accuracy=clean_accuracy(model, x, labels, batch_size=batch_size,
+                                      clip=clip),
         attack_success_rate=asr,
         triggered_accuracy=float(np.mean(triggered == labels[rows])),
         seconds=time.perf_counter() - start,
@@ -170,7 +180,7 @@ def evaluate_poisoning(model, x_test, y_test, *, target, trigger,
 
 
 def _predict(model, x, batch_size):
-    return np.argmax(features.probabilities(model, x, batch_size), axis=1)
+    return ops.batched_logits(model, x, batch_size).argmax(axis=1)
 
 
 def _plain(value):

@@ -33,7 +33,7 @@ def spectral_scores(feats):
 
 
 def spectral_signature(model, x, y, *, expected_fraction, layer=None,
-                       remove_factor=1.5, batch_size=256):
+                       remove_factor=1.5, batch_size=256, clip="auto"):
     """Flags training rows whose representation carries a spectral signature.
 
     Tran, Li and Madry, "Spectral Signatures in Backdoor Attacks", NeurIPS
@@ -54,6 +54,8 @@ def spectral_signature(model, x, y, *, expected_fraction, layer=None,
         remove_factor: how many times `expected_fraction` to flag (> 0; the
             paper's 1.5).
         batch_size: rows per forward pass.
+        clip: the data box `x` must lie in, or `"auto"` (`(0, 255)` for
+            integer images, `(0, 1)` for floating ones).
 
     Returns:
         Sorted int64 indices into `x` of the flagged rows.
@@ -69,8 +71,9 @@ def spectral_signature(model, x, y, *, expected_fraction, layer=None,
     ... # doctest: +SKIP
     >>> recall = np.isin(p.index, flagged).mean()  # doctest: +SKIP
     """
-    x = _checks.check_images(x)
-    labels, _, _ = _checks.check_labels(y, len(x))
+    _checks.check_model(model)
+    x = _checks.check_images(x, clip=clip, model=model)
+    labels, _, _ = _checks.check_labels(y, len(x), _checks.model_classes(model))
     frac = _checks.check_rate(expected_fraction, "expected_fraction")
     factor = _checks.check_positive(remove_factor, "remove_factor")
     batch_size = _checks.check_positive(batch_size, "batch_size", integer=True)

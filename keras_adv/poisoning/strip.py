@@ -3,7 +3,8 @@ when other images are superimposed on it."""
 
 import numpy as np
 
-from keras_adv.poisoning import _checks, features
+from keras_adv import ops, validation
+from keras_adv.poisoning import _checks
 
 
 def strip_entropy(model, x, clean_x, *, n=100, seed=None, clip=(0.0, 1.0),
@@ -39,13 +40,16 @@ def strip_entropy(model, x, clean_x, *, n=100, seed=None, clip=(0.0, 1.0),
     >>> h = strip_entropy(model, x_test[:10], x_val, n=20, seed=0)
     ... # doctest: +SKIP
     """
-    x = _checks.check_images(x)
-    clean_x = _checks.check_images(clean_x, "clean_x")
+    if clip is None:
+        raise ValueError("clip must be a pair (min, max): the blends are "
+                         "clipped to it. Received: clip=None")
+    low, high = validation.check_clip(clip)
+    x = _checks.check_images(x, clip=(low, high), model=model)
+    clean_x = _checks.check_images(clean_x, "clean_x", clip=(low, high))
     if clean_x.shape[1:] != x.shape[1:]:
         raise ValueError(f"clean_x must hold images of shape {x.shape[1:]}. "
                          f"Received: clean_x of shape {clean_x.shape}")
     n = _checks.check_positive(n, "n", integer=True)
-    low, high = _check_clip(clip)
     rng = _checks.check_seed(seed)
     picks = rng.integers(0, len(clean_x), size=(len(x), n))
     out = np.empty(len(x))
@@ -54,8 +58,7 @@ def strip_entropy(model, x, clean_x, *, n=100, seed=None, clip=(0.0, 1.0),
         rows = x[i:i + chunk]
         blend = rows[:, None] + clean_x[picks[i:i + chunk]]
         blend = np.clip(blend, low, high).reshape((-1,) + x.shape[1:])
-        p = features.probabilities(model, blend.astype(np.float32),
-                                   batch_size)
+        p = ops.probabilities(model, blend.astype(np.float32), batch_size)
         h = -np.sum(p * np.log(np.maximum(p, 1e-12)), axis=1)
         out[i:i + chunk] = h.reshape(len(rows), n).mean(axis=1)
     return out
@@ -92,16 +95,3 @@ def strip_threshold(clean_entropy, *, frr=0.01):
     if frr >= 1.0:
         raise ValueError(f"frr must be in (0, 1). Received: frr={frr}")
     return float(np.quantile(h, frr))
-
-
-def _check_clip(clip):
-    ok = isinstance(clip, (tuple, list)) and len(clip) == 2
-    try:
-        ok = ok and np.isfinite(clip[0]) and np.isfinite(clip[1])
-        ok = ok and clip[0] < clip[1]
-    except TypeError:
-        ok = False
-    if not ok:
-        raise ValueError("clip must be (low, high) with low < high. "
-                         f"Received: clip={_checks.short(clip)}")
-    return float(clip[0]), float(clip[1])

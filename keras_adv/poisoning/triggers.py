@@ -11,6 +11,7 @@ import numbers
 
 import numpy as np
 
+from keras_adv import validation
 from keras_adv.poisoning import _checks
 
 PATCH_SIZE = 4
@@ -96,20 +97,27 @@ class Trigger:
         pattern = rng.uniform(0.0, 1.0, size=(h, w, c)).astype(np.float32)
         return cls(pattern, np.full((h, w, 1), alpha, np.float32), (0, 0))
 
-    def apply(self, x):
+    def apply(self, x, box=(0.0, 1.0)):
         """The triggered copy of the images `x` `(n, H, W, C)`; x unchanged.
+
+        The pattern's values are fractions of the data `box` `(min, max)`:
+        1.0 writes `max`, 0.0 writes `min`. The result has x's dtype
+        (integer images are rounded).
 
         Example: `Trigger.patch((28, 28, 1)).apply(x_test)`.
         """
         x = _checks.check_images(x)
         self.check_fits(x.shape[1:])
+        lo, hi = box
         out = np.array(x, dtype=np.result_type(x.dtype, np.float32), copy=True)
         r, c = self.offset
         h, w = self.mask.shape[:2]
         window = out[:, r:r + h, c:c + w, :]
         out[:, r:r + h, c:c + w, :] = (1 - self.mask) * window + (
-            self.mask * self.pattern)
-        return out.astype(x.dtype) if np.issubdtype(x.dtype, np.floating) else out
+            self.mask * (lo + (hi - lo) * self.pattern))
+        if not np.issubdtype(x.dtype, np.floating):
+            out = np.clip(np.rint(out), lo, hi)
+        return out.astype(x.dtype)
 
     def check_fits(self, image_shape):
         """Raises `ValueError` unless the trigger fits images of
@@ -146,25 +154,30 @@ def resolve(trigger, image_shape):
     )
 
 
-def apply_trigger(x, trigger="patch"):
+def apply_trigger(x, trigger="patch", *, clip="auto"):
     """Stamps a backdoor trigger on images (for example test images).
 
-    `"patch"` is the BadNets square (Gu et al. 2017): 4x4 pixels at 1.0 (the
-    maximum of the [0, 1] box) in every channel, one pixel in from the
-    bottom-right corner. `"blend"` is Chen et al. 2017's blended pattern:
-    a fixed uniform-random image (seed 1234) mixed in with alpha 0.2. A
+    `"patch"` is the BadNets square (Gu et al. 2017): 4x4 pixels at the
+    maximum of the data box (1.0 in [0, 1], 255 for uint8) in every channel,
+    one pixel in from the bottom-right corner. `"blend"` is Chen et al.
+    2017's blended pattern: a fixed uniform-random image (seed 1234) mixed in with alpha 0.2. A
     `Trigger` gives any pattern, mask and position.
 
     Args:
         x: images `(n, H, W, C)`.
         trigger: `"patch"`, `"blend"` or a `Trigger`.
+        clip: the data box `(min, max)`, or `"auto"`: `(0, 255)` for
+            integer images, `(0, 1)` for floating ones. `x` must lie in it;
+            the trigger's values are fractions of it.
 
     Returns:
-        A new array like `x` with the trigger applied; `x` is not modified.
+        A new array of x's dtype with the trigger applied; `x` is not
+        modified.
 
     Raises:
-        ValueError: `x` is not a non-empty finite `(n, H, W, C)` array, the
-            trigger is unknown, larger than the image or of other channels.
+        ValueError: `x` is not a non-empty finite `(n, H, W, C)` array or
+            lies outside the box, the trigger is unknown, larger than the
+            image or of other channels.
 
     Example:
 
@@ -172,8 +185,9 @@ def apply_trigger(x, trigger="patch"):
     >>> float(xt[0, 23:27, 23:27, 0].min()), float(xt.sum())
     (1.0, 16.0)
     """
-    x = _checks.check_images(x)
-    return resolve(trigger, x.shape[1:]).apply(x)
+    x = _checks.check_images(x, clip=clip)
+    return resolve(trigger, x.shape[1:]).apply(
+        x, validation.data_box(x, clip))
 
 
 def _as_3d(value, name):

@@ -33,7 +33,7 @@ def test_bad_radii(radii, needle):
 
 
 def test_bad_labels_and_certificate():
-    with pytest.raises(ValueError, match="one integer label per example"):
+    with pytest.raises(ValueError, match="one label per example"):
         certified_accuracy(CERT, Y[:3], [0.0])
     with pytest.raises(ValueError, match="integer class indices"):
         certified_accuracy(CERT, Y + 0.5, [0.0])
@@ -70,5 +70,5 @@ def test_evaluate_certified_on_the_hyperplane():
     assert report.certified_accuracy_curve == pytest.approx((0.75, 0.75, 0.5))
     assert report.abstain_rate == pytest.approx(0.25)
     assert report.num_examples == 4 and report.samples_per_second > 0
-    with pytest.raises(ValueError, match="one integer label per example"):
+    with pytest.raises(ValueError, match="one label per example"):
         certification.evaluate_certified(model, x, y[:2], sigma=SIGMA)

@@ -43,14 +43,18 @@ def _task_loss(y, y_pred, sample_weight=None):
 # --------------------------------------------------------------------------
 
 
-# With xi = 1e-6, x + xi * d is quantised in float32 (inputs near 1 have a
-# spacing of 6e-8), which bounds the agreement at about 0.995.
-@pytest.mark.parametrize("xi,agreement", [(1e-6, 0.99), (1e-3, 0.99999)])
-def test_vat_direction_is_dominant_eigenvector_of_kl_hessian(xi, agreement):
+# The default xi (1e-3) is one float32 resolves: with the paper's 1e-6,
+# x + xi * d is quantised (inputs near 1 are 6e-8 apart) and the agreement
+# fell to 0.79 on one CPU. Measured with 1e-3 on an AMD EPYC and an Intel
+# CPU: every input above 1 - 1e-6; the test allows 1e-4.
+@pytest.mark.parametrize("xi", [None, 1e-2])
+def test_vat_direction_is_dominant_eigenvector_of_kl_hessian(xi):
     model, w, b = linear_model(in_dim=8, classes=5, seed=3)
     x = np.random.RandomState(0).rand(6, 8).astype("float32")
     tf.random.set_seed(0)
-    d = VAT(eps=1.0, xi=xi, power_iterations=40).direction(model, x).numpy()
+    kwargs = {} if xi is None else {"xi": xi}
+    d = VAT(eps=1.0, power_iterations=40, **kwargs).direction(model, x).numpy()
+    agreement = 0.9999
     for i in range(len(x)):
         values, vectors = np.linalg.eigh(_kl_hessian(w, b, x[i]))
         top = vectors[:, -1]

@@ -79,8 +79,9 @@ def test_num_examples_caps_arrays_and_streams(trained_cnn, test_set):
 
 
 @pytest.mark.parametrize("case,match", [
-    ("infinite", r"num_examples must cap it\. Received: data with infinite "
-                 r"cardinality and num_examples=None"),
+    ("infinite", r"num_examples must cap a dataset whose length is not "
+                 r"known .* Received: data with infinite cardinality and "
+                 r"num_examples=None"),
     ("y_with_dataset", r"y must be None when the data is a tf\.data\.Dataset"
                        r".*Received: y="),
     ("num_examples", r"Received: num_examples=0"),

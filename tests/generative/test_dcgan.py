@@ -113,7 +113,10 @@ def test_generate_is_seed_deterministic_and_in_box():
     b = gan.generate(10, seed=3, batch_size=3)
     c = gan.generate(10, seed=4)
     assert a.dtype == np.float32 and a.shape == (10, *SHAPE)
-    np.testing.assert_array_equal(a, b)
+    # Bit-equal for the same seed and batch size (the documented promise);
+    # across batch sizes within the documented 1e-6 (kernel choice).
+    np.testing.assert_array_equal(a, gan.generate(10, seed=3))
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
     assert not np.allclose(a, c)
     assert a.min() >= 0.0 and a.max() <= 1.0
     assert gan.generate(0, seed=1).shape == (0, *SHAPE)

@@ -130,3 +130,26 @@ def test_label_flip_one_hot_and_bad_input():
         label_flip(np.zeros(4, int), rate=0.5, num_classes=1)
     with pytest.raises(ValueError, match="y must be < num_classes=2"):
         label_flip(np.arange(4), rate=0.5, num_classes=2)
+
+
+def test_uint8_images_get_the_trigger_at_255_and_stay_uint8():
+    rng = np.random.RandomState(0)
+    x = rng.randint(0, 200, size=(20, 28, 28, 1)).astype("uint8")
+    y = np.arange(20) % 2
+    p = backdoor(x, y, target=0, rate=0.25, seed=0)
+    assert p.x.dtype == np.uint8 and len(p.index) == 5
+    assert np.all(p.x[p.index, 23:27, 23:27, :] == 255)
+    rest = np.setdiff1d(np.arange(20), p.index)
+    np.testing.assert_array_equal(p.x[rest], x[rest])
+    # The same images as floats in [0, 1]: the same rows, the patch at 1.0.
+    q = backdoor(x / 255.0, y, target=0, rate=0.25, seed=0)
+    np.testing.assert_array_equal(q.index, p.index)
+    np.testing.assert_allclose(q.x * 255, p.x, atol=0.5)
+    # A blend in uint8 rounds to the nearest integer of the float blend.
+    t = apply_trigger(x[:2], "blend")
+    assert t.dtype == np.uint8
+    np.testing.assert_allclose(t, apply_trigger(x[:2] / 255.0, "blend") * 255,
+                               atol=0.5 + 1e-4)
+    # An explicit box wins over the dtype.
+    u = apply_trigger(x[:1], "patch", clip=(0, 200))
+    assert int(u[0, 24, 24, 0]) == 200

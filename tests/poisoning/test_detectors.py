@@ -25,7 +25,8 @@ def flat_model():
 
 def planted(n_clean=100, n_poison=15, seed=0, shift=6.0):
     """Three classes of Gaussian points; class 0 gets `n_poison` rows moved
-    along one direction. Returns x (n, 4, 5, 1), y, poison indices."""
+    along one direction, then all mapped into [0, 1]. Returns x (n, 4, 5,
+    1), y, poison indices."""
     rng = np.random.RandomState(seed)
     feats = rng.normal(size=(3 * n_clean + n_poison, 20))
     y = np.concatenate([np.repeat([0, 1, 2], n_clean), np.zeros(n_poison)])
@@ -33,6 +34,9 @@ def planted(n_clean=100, n_poison=15, seed=0, shift=6.0):
     direction[3] = shift
     feats[3 * n_clean:] += direction
     poison = np.arange(3 * n_clean, 3 * n_clean + n_poison)
+    # One affine map into the [0, 1] image box (the detectors' default
+    # clip="auto"): centring and uniform scaling change no ranking.
+    feats = (feats - feats.min()) / (feats.max() - feats.min())
     return feats.reshape(-1, 4, 5, 1).astype("float32"), y.astype(int), poison
 
 
