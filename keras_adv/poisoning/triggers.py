@@ -160,8 +160,8 @@ def apply_trigger(x, trigger="patch", *, clip="auto"):
     `"patch"` is the BadNets square (Gu et al. 2017): 4x4 pixels at the
     maximum of the data box (1.0 in [0, 1], 255 for uint8) in every channel,
     one pixel in from the bottom-right corner. `"blend"` is Chen et al.
-    2017's blended pattern: a fixed uniform-random image (seed 1234) mixed in with alpha 0.2. A
-    `Trigger` gives any pattern, mask and position.
+    2017's blended pattern: a fixed uniform-random image (seed 1234) mixed
+    in with alpha 0.2. A `Trigger` gives any pattern, mask and position.
 
     Args:
         x: images `(n, H, W, C)`.
