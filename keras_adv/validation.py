@@ -196,15 +196,6 @@ def check_attack(model, *, eps, norm, loss, clip, from_logits):
 
 
 # --------------------------------------------------------------------------
-# Model outputs
-# --------------------------------------------------------------------------
-
-
-
-
-
-
-# --------------------------------------------------------------------------
 # Data checks
 # --------------------------------------------------------------------------
 
@@ -232,8 +223,11 @@ def check_clip(clip):
     return (lo, hi)
 
 
-def _short(value, limit=60):
-    """`repr(value)`, cut to `limit` characters for error messages."""
+def short(value, limit=60):
+    """`repr(value)` cut to `limit` characters for error messages; an array
+    is named by its shape. Example: `short(np.zeros(3))`."""
+    if isinstance(value, np.ndarray):
+        return f"array of shape {value.shape}"
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -255,7 +249,7 @@ def check_x(x, clip):
         if arr is None or arr.dtype == object:
             raise ValueError(
                 "x must be an array or tensor of numbers, of shape (batch, "
-                f"...). Received: x={_short(x)}"
+                f"...). Received: x={short(x)}"
             )
         if arr.dtype == np.float64:
             arr = arr.astype(np.float32)
@@ -423,7 +417,7 @@ def check_labels(y, batch, num_classes, name="y"):
     except (TypeError, ValueError):
         raise ValueError(
             f"{name} must be an array or tensor of class indices. Received: "
-            f"{name}={_short(y)}"
+            f"{name}={short(y)}"
         ) from None
     if not (y.dtype.is_integer or y.dtype.is_floating):
         raise ValueError(
@@ -522,3 +516,184 @@ def check_batch(x, y, *, clip, num_classes=None, unlabeled=False):
     with tf.control_dependencies(checks):
         return x, tf.identity(y)
 
+
+# --------------------------------------------------------------------------
+# The NumPy side: images, label arrays, rates, seeds (poisoning, generative)
+# --------------------------------------------------------------------------
+
+
+def check_rate(rate, name="rate"):
+    """Returns `rate` as a float in [0, 1]. Example: `check_rate(0.05)`."""
+    ok = isinstance(rate, numbers.Real) and not isinstance(rate, bool)
+    if not ok or not 0.0 <= float(rate) <= 1.0:
+        raise ValueError(
+            f"{name} must be a number in [0, 1]. Received: {name}={short(rate)}"
+        )
+    return float(rate)
+
+
+def check_positive(value, name, *, integer=False, upper=None):
+    """Returns a number > 0 (an int when `integer`), at most `upper`.
+
+    Example: `check_positive(0.3, "eps")`.
+    """
+    kind = numbers.Integral if integer else numbers.Real
+    ok = isinstance(value, kind) and not isinstance(value, bool)
+    ok = ok and np.isfinite(float(value)) and value > 0
+    ok = ok and (upper is None or value <= upper)
+    if not ok:
+        what = "an integer" if integer else "a finite number"
+        bound = "> 0" if upper is None else f"in (0, {upper}]"
+        raise ValueError(
+            f"{name} must be {what} {bound}. Received: {name}={short(value)}"
+        )
+    return int(value) if integer else float(value)
+
+
+def check_images(x, name="x", *, clip=None, model=None, shape=None):
+    """Returns `x` as a numeric NumPy array `(n, H, W, C)` (a view when
+    possible), non-empty and finite.
+
+    With `clip` (a pair, or `"auto"`: `(0, 255)` for integer dtypes, `(0,
+    1)` for floats; `data_box`) the values must lie in that box; with
+    `model` the images must fit its declared input shape; with `shape`
+    each image must have that `(H, W, C)`.
+
+    Example: `check_images(np.zeros((2, 28, 28, 1)))`.
+    """
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must be an array of images. Received: {name}={short(x)}"
+        ) from None
+    if arr.ndim != 4 or not np.issubdtype(arr.dtype, np.number) or (
+            np.issubdtype(arr.dtype, np.complexfloating)):
+        raise ValueError(
+            f"{name} must be a real array of shape (n, height, width, "
+            f"channels) (rank 4). Received: {name} of shape {arr.shape} and "
+            f"dtype {arr.dtype}"
+        )
+    if len(arr) == 0:
+        raise ValueError(f"{name} must not be empty. Received: {name} of "
+                         f"shape {arr.shape}")
+    if shape is not None and tuple(arr.shape[1:]) != tuple(shape):
+        raise ValueError(
+            f"{name} must hold images of shape {tuple(shape)}. Received: "
+            f"{name} with shape {arr.shape}"
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite. Received: {name} with "
+                         "NaN or infinite values")
+    if clip is not None:
+        check_in_box(arr, data_box(arr, clip), name)
+    if model is not None:
+        check_input_shape(model, arr, name)
+    return arr
+
+
+def check_label_array(y, n=None, num_classes=None, name="y"):
+    """Sparse int64 labels (NumPy) from sparse `(n,)`/`(n, 1)` or one-hot
+    `(n, k)` labels.
+
+    Returns `(labels, num_classes, one_hot)`; `num_classes` is the argument,
+    else the one-hot width, else `max(labels) + 1`.
+
+    Example: `check_label_array([0, 2, 1])` returns `(array([0, 2, 1]), 3,
+    False)`.
+    """
+    arr = np.asarray(y)
+    one_hot = arr.ndim == 2 and arr.shape[1] > 1
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    numeric = np.issubdtype(arr.dtype, np.number) and not np.issubdtype(
+        arr.dtype, np.complexfloating)
+    if one_hot and numeric:
+        labels = np.argmax(arr, axis=1)
+        width = arr.shape[1]
+    elif arr.ndim == 1 and len(arr) and numeric and np.all(
+            np.isfinite(arr)) and np.all(np.mod(arr, 1) == 0):
+        labels = arr.astype(np.int64)
+        width = None
+    else:
+        raise ValueError(
+            f"{name} must hold integer labels (n,) or one-hot rows (n, "
+            f"classes). Received: {name} of shape {np.shape(y)}"
+        )
+    if n is not None and len(labels) != n:
+        raise ValueError(
+            f"{name} must have one label per image ({n}). Received: {name} "
+            f"of length {len(labels)}"
+        )
+    if labels.min() < 0:
+        raise ValueError(f"{name} must be >= 0. Received: {name} with "
+                         f"label {int(labels.min())}")
+    if num_classes is None:
+        num_classes = width or int(labels.max()) + 1
+    num_classes = check_positive(num_classes, "num_classes", integer=True)
+    if labels.max() >= num_classes:
+        raise ValueError(
+            f"{name} must be < num_classes={num_classes}. Received: {name} "
+            f"with label {int(labels.max())}"
+        )
+    return labels, num_classes, one_hot
+
+
+def check_class(value, name, num_classes, allow_none=False):
+    """Returns a class index in [0, num_classes). Example:
+    `check_class(0, "target", 10)`."""
+    if value is None and allow_none:
+        return None
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if not ok or not 0 <= value < num_classes:
+        raise ValueError(
+            f"{name} must be a class in [0, {num_classes}). Received: "
+            f"{name}={short(value)}"
+        )
+    return int(value)
+
+
+def check_seed(seed, name="seed"):
+    """`None` or an integer seed >= 0, returned as is. Example:
+    `check_seed(0)`."""
+    if seed is None:
+        return None
+    return check_int(name, seed, 0)
+
+
+def numpy_rng(seed):
+    """A NumPy generator from `seed` (checked); `None` draws from NumPy's
+    global state (so `keras.utils.set_random_seed` governs it). Example:
+    `numpy_rng(0)`."""
+    if seed is None:
+        return np.random.default_rng(np.random.randint(0, 2**31 - 1))
+    ok = isinstance(seed, numbers.Integral) and not isinstance(seed, bool)
+    if not ok or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0 or None. Received: "
+                         f"seed={short(seed)}")
+    return np.random.default_rng(int(seed))
+
+
+def check_keras_model(model, name="model"):
+    """Raises unless `model` is a `keras.Model`. Example:
+    `check_keras_model(small_cnn())`."""
+    if not isinstance(model, keras.Model):
+        raise ValueError(
+            f"{name} must be a keras.Model. Received: {name}={short(model)}"
+        )
+    return model
+
+
+def check_image_shape(value):
+    """`(height, width, channels)` with sides divisible by 4, as a tuple.
+    Example: `check_image_shape((28, 28, 1))`."""
+    ok = isinstance(value, (tuple, list)) and len(value) == 3 and all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+        for v in value)
+    if not ok or value[0] % 4 or value[1] % 4:
+        raise ValueError(
+            "image_shape must be (height, width, channels) with height and "
+            "width positive multiples of 4 (for example (28, 28, 1) or "
+            f"(32, 32, 3)). Received: image_shape={value!r}"
+        )
+    return tuple(int(v) for v in value)

@@ -226,7 +226,7 @@ def clopper_pearson_lower(k, n, alpha):
             k_in > n):
         raise ValueError(
             f"k must hold integer counts in [0, n={n}]. Received: "
-            f"k={validation._short(k if np.ndim(k) == 0 else k_in.tolist())}")
+            f"k={validation.short(k if np.ndim(k) == 0 else k_in.tolist())}")
     alpha = check_alpha(alpha)
     k = k_in.astype(np.float64)
     safe = np.maximum(k, 1.0)

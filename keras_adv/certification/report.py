@@ -44,7 +44,7 @@ def certified_accuracy(certificate, y, radii):
     if not isinstance(certificate, Certificate):
         raise ValueError(
             "certificate must be a keras_adv.certification.Certificate. "
-            f"Received: certificate={validation._short(certificate)}")
+            f"Received: certificate={validation.short(certificate)}")
     y = _certificate_labels(certificate, y)
     scalar = np.ndim(radii) == 0
     radii = check_radii(radii)
@@ -72,7 +72,7 @@ def check_radii(radii):
         except (ValueError, TypeError):
             raise ValueError(
                 "radii must be finite numbers >= 0. Received: "
-                f"radii={validation._short(radii)}") from None
+                f"radii={validation.short(radii)}") from None
     return tuple(out)
 
 

@@ -140,7 +140,7 @@ def _open_dataset(ds, y, batch_size, num_examples, clip, model):
         raise ValueError(
             "y must be None when the data is a tf.data.Dataset (its elements "
             "carry the labels: (x, y) batches, or x alone for labels = "
-            f"predictions). Received: y={validation._short(y)}")
+            f"predictions). Received: y={validation.short(y)}")
     spec = ds.element_spec
     if isinstance(spec, tuple) and len(spec) in (2, 3):
         ds = ds.map(lambda *e: (e[0], e[1]))

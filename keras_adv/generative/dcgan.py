@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_adv.generative import _checks, networks
+from keras_adv import validation
+from keras_adv.generative import networks
 
 
 def _bce(logits, target):
@@ -90,12 +91,12 @@ class DCGAN(keras.Model):
 
     def __init__(self, image_shape, latent_dim=100, *, num_classes=None,
                  width=64, seed=None, **kwargs):
-        image_shape = _checks.image_shape(image_shape)
-        latent_dim = _checks.integer(latent_dim, "latent_dim", 1)
+        image_shape = validation.check_image_shape(image_shape)
+        latent_dim = validation.check_int("latent_dim", latent_dim, 1)
         if num_classes is not None:
-            num_classes = _checks.integer(num_classes, "num_classes", 2)
-        width = _checks.integer(width, "width", 1)
-        seed = _checks.seed(seed)
+            num_classes = validation.check_int("num_classes", num_classes, 2)
+        width = validation.check_int("width", width, 1)
+        seed = validation.check_seed(seed)
         super().__init__(**kwargs)
         self.image_shape = image_shape
         self.latent_dim = latent_dim
@@ -232,14 +233,15 @@ class DCGAN(keras.Model):
             self._check_dataset(x)
             kwargs.setdefault("shuffle", False)  # a Dataset shuffles itself
         else:
-            _checks.images(x, "x", self.image_shape)
+            validation.check_images(x, "x", clip=(0.0, 1.0),
+                                    shape=self.image_shape)
             if self.conditional:
                 if y is None:
                     raise ValueError(
                         f"y must hold the labels of a conditional DCGAN "
                         f"(num_classes={self.num_classes}). Received: y=None"
                     )
-                _checks.class_labels(y, "y", len(x), self.num_classes)
+                validation.check_label_array(y, len(x), self.num_classes)
             elif y is not None:
                 raise ValueError(
                     "y must be None for an unconditional DCGAN (construct it "
@@ -297,9 +299,9 @@ class DCGAN(keras.Model):
         >>> bool((a == b).all()), a.dtype.name
         (True, 'float32')
         """
-        n = _checks.integer(n, "n", 0)
-        batch_size = _checks.integer(batch_size, "batch_size", 1)
-        seed = _checks.seed(seed)
+        n = validation.check_int("n", n, 0)
+        batch_size = validation.check_int("batch_size", batch_size, 1)
+        seed = validation.check_seed(seed)
         labels = self._generate_labels(labels, n)
         z = keras.ops.convert_to_numpy(
             keras.random.normal((n, self.latent_dim), seed=seed))
@@ -323,8 +325,9 @@ class DCGAN(keras.Model):
             return None
         if labels is None:
             return (np.arange(n) % self.num_classes).astype(np.int32)
-        return _checks.class_labels(labels, "labels", n,
-                                    self.num_classes).astype(np.int32)
+        labels, _, _ = validation.check_label_array(labels, n, self.num_classes,
+                                                    name="labels")
+        return labels.astype(np.int32)
 
     def export(self, filepath):
         """Writes the generator as a TensorFlow SavedModel for serving.

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_adv.generative import _checks
+from keras_adv import validation
 
 _PAD = 2  # pixels of grey between tiles
 
@@ -33,15 +33,16 @@ def image_grid(images, *, cols=None):
     >>> image_grid(np.zeros((5, 4, 4, 1), "float32"), cols=5).shape
     (8, 32, 1)
     """
-    x = _checks.images(images, "images")
+    x = validation.check_images(images, "images", clip=(0.0, 1.0)).astype(
+        np.float32, copy=False)
     if x.shape[-1] not in (1, 3):
         raise ValueError(
             "images must have 1 or 3 channels. Received: images with shape "
             f"{x.shape}"
         )
     n, h, w, c = x.shape
-    cols = math.ceil(math.sqrt(n)) if cols is None else _checks.integer(
-        cols, "cols", 1)
+    cols = (math.ceil(math.sqrt(n)) if cols is None
+            else validation.check_int("cols", cols, 1))
     rows = math.ceil(n / cols)
     grid = np.full((rows * (h + _PAD) + _PAD, cols * (w + _PAD) + _PAD, c),
                    0.5, np.float32)
@@ -70,7 +71,7 @@ def save_image_grid(path, images, *, cols=None, scale=2):
 
     Example: `save_image_grid("samples.png", gan.generate(64, seed=0))`.
     """
-    scale = _checks.integer(scale, "scale", 1)
+    scale = validation.check_int("scale", scale, 1)
     grid = image_grid(images, cols=cols)
     grid = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
     directory = os.path.dirname(os.fspath(path))
@@ -123,9 +124,9 @@ class GANMonitor(keras.callbacks.Callback):
                 f"path={path!r}"
             ) from e
         self.path = os.fspath(path)
-        self.every = _checks.integer(every, "every", 1)
-        self.n = _checks.integer(n, "n", 1)
-        self.seed = _checks.integer(seed, "seed", 0)
+        self.every = validation.check_int("every", every, 1)
+        self.n = validation.check_int("n", n, 1)
+        self.seed = validation.check_int("seed", seed, 0)
         self.written = []
 
     def path_for(self, epoch):

@@ -9,7 +9,6 @@ import scipy.linalg
 import tensorflow as tf
 
 from keras_adv import ops, validation
-from keras_adv.generative import _checks
 
 
 def _features(feature_model, x, batch_size):
@@ -136,7 +135,7 @@ def frechet_distance(feature_model, real, fake, *, batch_size=256):
             f"fake must have the trailing shape of real {real.shape[1:]}. "
             f"Received: fake with shape {fake.shape}"
         )
-    batch_size = _checks.integer(batch_size, "batch_size", 1)
+    batch_size = validation.check_int("batch_size", batch_size, 1)
     moments = []
     for x in (real, fake):
         feats = _features(feature_model, x, batch_size)
@@ -245,7 +244,7 @@ def class_coverage(classifier, fake, *, batch_size=256):
             "fake must be a non-empty batch of inputs (rank >= 2). Received: "
             f"fake with shape {fake.shape}"
         )
-    batch_size = _checks.integer(batch_size, "batch_size", 1)
+    batch_size = validation.check_int("batch_size", batch_size, 1)
     validation.check_input_shape(classifier, fake, "fake")
     probs = _class_probabilities(classifier, fake.astype(np.float32,
                                                          copy=False),

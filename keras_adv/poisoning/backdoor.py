@@ -5,7 +5,7 @@ from typing import NamedTuple
 import numpy as np
 
 from keras_adv import validation
-from keras_adv.poisoning import _checks, triggers
+from keras_adv.poisoning import triggers
 
 
 class Poisoned(NamedTuple):
@@ -72,17 +72,17 @@ def backdoor(x, y, *, target, rate, trigger="patch", seed=None, source=None,
     >>> len(p.index), int(p.y[p.index[0]])  # doctest: +SKIP
     (200, 0)
     """
-    x = _checks.check_images(x, clip=clip)
+    x = validation.check_images(x, clip=clip)
     box = validation.data_box(x, clip)
-    labels, k, _ = _checks.check_labels(y, len(x), num_classes)
-    target = _checks.check_class(target, "target", k)
-    source = _checks.check_class(source, "source", k, allow_none=True)
-    rate = _checks.check_rate(rate)
+    labels, k, _ = validation.check_label_array(y, len(x), num_classes)
+    target = validation.check_class(target, "target", k)
+    source = validation.check_class(source, "source", k, allow_none=True)
+    rate = validation.check_rate(rate)
     if source is not None and source == target:
         raise ValueError(f"source must differ from target={target}. "
                          f"Received: source={source}")
     trig = triggers.resolve(trigger, x.shape[1:])
-    rng = _checks.check_seed(seed)
+    rng = validation.numpy_rng(seed)
     pool = np.flatnonzero(labels == source if source is not None
                           else labels != target)
     if source is not None and len(pool) == 0:
@@ -121,14 +121,14 @@ def label_flip(y, *, rate, num_classes, seed=None):
     >>> len(p.index), bool(np.all(p.y[p.index] != 0))
     (3, True)
     """
-    rate = _checks.check_rate(rate)
-    num_classes = _checks.check_positive(num_classes, "num_classes",
+    rate = validation.check_rate(rate)
+    num_classes = validation.check_positive(num_classes, "num_classes",
                                          integer=True)
     if num_classes < 2:
         raise ValueError("num_classes must be >= 2 to flip labels. Received: "
                          f"num_classes={num_classes}")
-    labels, k, _ = _checks.check_labels(y, None, num_classes)
-    rng = _checks.check_seed(seed)
+    labels, k, _ = validation.check_label_array(y, None, num_classes)
+    rng = validation.numpy_rng(seed)
     index = _choose(rng, np.arange(len(labels)),
                     int(round(rate * len(labels))), rate)
     shift = rng.integers(1, k, size=len(index))

@@ -3,7 +3,7 @@ target-class images carry the trigger with their true label."""
 
 import numpy as np
 
-from keras_adv.poisoning import _checks, triggers
+from keras_adv.poisoning import triggers
 from keras_adv.poisoning.backdoor import Poisoned
 
 
@@ -53,18 +53,18 @@ def clean_label_backdoor(model, x, y, *, target, rate, eps, trigger="patch",
     >>> bool(np.all(p.y == y))  # doctest: +SKIP
     True
     """
-    from keras_adv import attacks
+    from keras_adv import attacks, validation
 
-    _checks.check_model(model)
-    x = _checks.check_images(x)
-    labels, k, _ = _checks.check_labels(y, len(x))
-    target = _checks.check_class(target, "target", k)
-    rate = _checks.check_rate(rate)
-    eps = _checks.check_positive(eps, "eps")
-    steps = _checks.check_positive(steps, "steps", integer=True)
-    batch_size = _checks.check_positive(batch_size, "batch_size", integer=True)
+    validation.check_keras_model(model)
+    x = validation.check_images(x)
+    labels, k, _ = validation.check_label_array(y, len(x))
+    target = validation.check_class(target, "target", k)
+    rate = validation.check_rate(rate)
+    eps = validation.check_positive(eps, "eps")
+    steps = validation.check_positive(steps, "steps", integer=True)
+    batch_size = validation.check_positive(batch_size, "batch_size", integer=True)
     trig = triggers.resolve(trigger, x.shape[1:])
-    rng = _checks.check_seed(seed)
+    rng = validation.numpy_rng(seed)
     pool = np.flatnonzero(labels == target)
     if len(pool) == 0:
         raise ValueError(f"target must be a class present in y. Received: "

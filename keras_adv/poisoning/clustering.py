@@ -4,7 +4,8 @@ import warnings
 
 import numpy as np
 
-from keras_adv.poisoning import _checks, features
+from keras_adv import ops, validation
+from keras_adv.poisoning import features
 
 REDUCTIONS = ("ica", "pca")
 
@@ -53,18 +54,18 @@ def activation_clustering(model, x, y, *, layer=None, n_components=10,
     >>> flagged = activation_clustering(model, p.x, p.y)  # doctest: +SKIP
     >>> recall = np.isin(p.index, flagged).mean()  # doctest: +SKIP
     """
-    _checks.check_model(model)
-    x = _checks.check_images(x, clip=clip, model=model)
-    labels, _, _ = _checks.check_labels(y, len(x), _checks.model_classes(model))
-    n_components = _checks.check_positive(n_components, "n_components",
+    validation.check_keras_model(model)
+    x = validation.check_images(x, clip=clip, model=model)
+    labels, _, _ = validation.check_label_array(y, len(x), ops.declared_classes(model))
+    n_components = validation.check_positive(n_components, "n_components",
                                           integer=True)
-    threshold = _checks.check_positive(size_threshold, "size_threshold",
+    threshold = validation.check_positive(size_threshold, "size_threshold",
                                        upper=0.5)
     if reduce not in REDUCTIONS:
         raise ValueError(f"reduce must be one of {REDUCTIONS}. Received: "
-                         f"reduce={_checks.short(reduce)}")
-    _checks.check_seed(seed)
-    batch_size = _checks.check_positive(batch_size, "batch_size", integer=True)
+                         f"reduce={validation.short(reduce)}")
+    validation.numpy_rng(seed)
+    batch_size = validation.check_positive(batch_size, "batch_size", integer=True)
     features.feature_model(model, layer)
     feats = features.extract(model, x, layer, batch_size)
     flagged = []

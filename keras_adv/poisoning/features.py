@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from keras_adv.poisoning import _checks
+from keras_adv import validation
 
 
 def feature_model(model, layer=None):
@@ -30,12 +30,12 @@ def feature_model(model, layer=None):
     >>> fm.output_shape
     (None, 128)
     """
-    _checks.check_model(model)
+    validation.check_keras_model(model)
     names = [lay.name for lay in model.layers]
     if layer is not None and layer not in names:
         raise ValueError(
             f"layer must name a layer of the model ({', '.join(names)}). "
-            f"Received: layer={_checks.short(layer)}"
+            f"Received: layer={validation.short(layer)}"
         )
     try:
         inputs = model.inputs

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_adv.poisoning import _checks
+from keras_adv import validation
 from keras_adv.poisoning.backdoor import Poisoned
 
 
@@ -57,23 +57,23 @@ def gradient_matching(model, x, y, *, x_target, adv_class, budget, eps,
     ...                       adv_class=3, budget=0.01, eps=0.2, seed=0)
     ... # doctest: +SKIP
     """
-    _checks.check_model(model)
-    x = _checks.check_images(x)
-    labels, k, _ = _checks.check_labels(y, len(x))
+    validation.check_keras_model(model)
+    x = validation.check_images(x)
+    labels, k, _ = validation.check_label_array(y, len(x))
     xt = np.asarray(x_target)
     xt = xt[None] if xt.ndim == 3 else xt
-    xt = _checks.check_images(xt, "x_target")
+    xt = validation.check_images(xt, "x_target")
     if xt.shape[1:] != x.shape[1:]:
         raise ValueError(f"x_target must be an image of shape {x.shape[1:]}. "
                          f"Received: x_target of shape {np.shape(x_target)}")
-    adv_class = _checks.check_class(adv_class, "adv_class", k)
-    budget = _checks.check_rate(budget, "budget")
-    eps = _checks.check_positive(eps, "eps")
-    steps = _checks.check_positive(steps, "steps", integer=True)
-    restarts = _checks.check_positive(restarts, "restarts", integer=True)
-    lr = eps / 10 if learning_rate is None else _checks.check_positive(
+    adv_class = validation.check_class(adv_class, "adv_class", k)
+    budget = validation.check_rate(budget, "budget")
+    eps = validation.check_positive(eps, "eps")
+    steps = validation.check_positive(steps, "steps", integer=True)
+    restarts = validation.check_positive(restarts, "restarts", integer=True)
+    lr = eps / 10 if learning_rate is None else validation.check_positive(
         learning_rate, "learning_rate")
-    rng = _checks.check_seed(seed)
+    rng = validation.numpy_rng(seed)
     pool = np.flatnonzero(labels == adv_class)
     count = int(round(budget * len(x)))
     if count > len(pool):

@@ -7,7 +7,7 @@ import numpy as np
 
 from keras_adv import ops, validation
 from keras_adv.evaluation.report import JSONReport
-from keras_adv.poisoning import _checks, triggers
+from keras_adv.poisoning import triggers
 
 
 def clean_accuracy(model, x, y, *, batch_size=256, clip="auto"):
@@ -19,9 +19,9 @@ def clean_accuracy(model, x, y, *, batch_size=256, clip="auto"):
     Raises:
         ValueError: bad images or labels, or of different lengths.
     """
-    _checks.check_model(model)
-    x = _checks.check_images(x, clip=clip, model=model)
-    labels, _, _ = _checks.check_labels(y, len(x), _checks.model_classes(model))
+    validation.check_keras_model(model)
+    x = validation.check_images(x, clip=clip, model=model)
+    labels, _, _ = validation.check_label_array(y, len(x), ops.declared_classes(model))
     pred = _predict(model, x, batch_size)
     return float(np.mean(pred == labels))
 
@@ -58,10 +58,10 @@ def attack_success_rate(model, x, y, *, target, trigger="patch",
     >>> attack_success_rate(model, x_test, y_test, target=0)  # doctest: +SKIP
     0.99
     """
-    _checks.check_model(model)
-    x = _checks.check_images(x, clip=clip, model=model)
-    labels, k, _ = _checks.check_labels(y, len(x), _checks.model_classes(model))
-    target = _checks.check_class(target, "target", k)
+    validation.check_keras_model(model)
+    x = validation.check_images(x, clip=clip, model=model)
+    labels, k, _ = validation.check_label_array(y, len(x), ops.declared_classes(model))
+    target = validation.check_class(target, "target", k)
     trig = triggers.resolve(trigger, x.shape[1:])
     rows = np.flatnonzero(labels != target)
     if len(rows) == 0:
@@ -156,11 +156,11 @@ def evaluate_poisoning(model, x_test, y_test, *, target, trigger,
     True
     """
     start = time.perf_counter()
-    _checks.check_model(model)
-    x = _checks.check_images(x_test, "x_test", clip=clip, model=model)
-    labels, k, _ = _checks.check_labels(
-        y_test, len(x), _checks.model_classes(model), name="y_test")
-    target = _checks.check_class(target, "target", k)
+    validation.check_keras_model(model)
+    x = validation.check_images(x_test, "x_test", clip=clip, model=model)
+    labels, k, _ = validation.check_label_array(
+        y_test, len(x), ops.declared_classes(model), name="y_test")
+    target = validation.check_class(target, "target", k)
     trig = triggers.resolve(trigger, x.shape[1:])
     asr = attack_success_rate(model, x, labels, target=target, trigger=trig,
                               batch_size=batch_size, clip=clip)

@@ -5,7 +5,8 @@ import contextlib
 
 import numpy as np
 
-from keras_adv.poisoning import _checks, features
+from keras_adv import ops, validation
+from keras_adv.poisoning import features
 
 
 def spectral_scores(feats):
@@ -71,12 +72,12 @@ def spectral_signature(model, x, y, *, expected_fraction, layer=None,
     ... # doctest: +SKIP
     >>> recall = np.isin(p.index, flagged).mean()  # doctest: +SKIP
     """
-    _checks.check_model(model)
-    x = _checks.check_images(x, clip=clip, model=model)
-    labels, _, _ = _checks.check_labels(y, len(x), _checks.model_classes(model))
-    frac = _checks.check_rate(expected_fraction, "expected_fraction")
-    factor = _checks.check_positive(remove_factor, "remove_factor")
-    batch_size = _checks.check_positive(batch_size, "batch_size", integer=True)
+    validation.check_keras_model(model)
+    x = validation.check_images(x, clip=clip, model=model)
+    labels, _, _ = validation.check_label_array(y, len(x), ops.declared_classes(model))
+    frac = validation.check_rate(expected_fraction, "expected_fraction")
+    factor = validation.check_positive(remove_factor, "remove_factor")
+    batch_size = validation.check_positive(batch_size, "batch_size", integer=True)
     features.feature_model(model, layer)  # checks the layer before work
     feats = features.extract(model, x, layer, batch_size)
     with _one_thread():  # small SVDs: threads only add contention

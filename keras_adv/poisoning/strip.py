@@ -4,7 +4,6 @@ when other images are superimposed on it."""
 import numpy as np
 
 from keras_adv import ops, validation
-from keras_adv.poisoning import _checks
 
 
 def strip_entropy(model, x, clean_x, *, n=100, seed=None, clip=(0.0, 1.0),
@@ -44,13 +43,13 @@ def strip_entropy(model, x, clean_x, *, n=100, seed=None, clip=(0.0, 1.0),
         raise ValueError("clip must be a pair (min, max): the blends are "
                          "clipped to it. Received: clip=None")
     low, high = validation.check_clip(clip)
-    x = _checks.check_images(x, clip=(low, high), model=model)
-    clean_x = _checks.check_images(clean_x, "clean_x", clip=(low, high))
+    x = validation.check_images(x, clip=(low, high), model=model)
+    clean_x = validation.check_images(clean_x, "clean_x", clip=(low, high))
     if clean_x.shape[1:] != x.shape[1:]:
         raise ValueError(f"clean_x must hold images of shape {x.shape[1:]}. "
                          f"Received: clean_x of shape {clean_x.shape}")
-    n = _checks.check_positive(n, "n", integer=True)
-    rng = _checks.check_seed(seed)
+    n = validation.check_positive(n, "n", integer=True)
+    rng = validation.numpy_rng(seed)
     picks = rng.integers(0, len(clean_x), size=(len(x), n))
     out = np.empty(len(x))
     chunk = max(1, batch_size // n)
@@ -90,8 +89,8 @@ def strip_threshold(clean_entropy, *, frr=0.01):
     h = np.asarray(clean_entropy, dtype=np.float64).ravel()
     if h.size == 0 or not np.all(np.isfinite(h)):
         raise ValueError("clean_entropy must be a non-empty array of finite "
-                         f"values. Received: clean_entropy={_checks.short(h)}")
-    frr = _checks.check_positive(frr, "frr", upper=1.0)
+                         f"values. Received: clean_entropy={validation.short(h)}")
+    frr = validation.check_positive(frr, "frr", upper=1.0)
     if frr >= 1.0:
         raise ValueError(f"frr must be in (0, 1). Received: frr={frr}")
     return float(np.quantile(h, frr))

@@ -12,7 +12,6 @@ import numbers
 import numpy as np
 
 from keras_adv import validation
-from keras_adv.poisoning import _checks
 
 PATCH_SIZE = 4
 BLEND_ALPHA = 0.2
@@ -63,7 +62,7 @@ class Trigger:
             isinstance(o, numbers.Integral) and o >= 0 for o in off))
         if not ok:
             raise ValueError("offset must be two integers >= 0 (row, col). "
-                             f"Received: offset={_checks.short(off)}")
+                             f"Received: offset={validation.short(off)}")
         object.__setattr__(self, "pattern", pattern)
         object.__setattr__(self, "mask", mask)
         object.__setattr__(self, "offset", (int(off[0]), int(off[1])))
@@ -106,7 +105,7 @@ class Trigger:
 
         Example: `Trigger.patch((28, 28, 1)).apply(x_test)`.
         """
-        x = _checks.check_images(x)
+        x = validation.check_images(x)
         self.check_fits(x.shape[1:])
         lo, hi = box
         out = np.array(x, dtype=np.result_type(x.dtype, np.float32), copy=True)
@@ -150,7 +149,7 @@ def resolve(trigger, image_shape):
         return Trigger.blend(image_shape)
     raise ValueError(
         f"trigger must be one of {TRIGGERS} or a Trigger. Received: "
-        f"trigger={_checks.short(trigger)}"
+        f"trigger={validation.short(trigger)}"
     )
 
 
@@ -185,7 +184,7 @@ def apply_trigger(x, trigger="patch", *, clip="auto"):
     >>> float(xt[0, 23:27, 23:27, 0].min()), float(xt.sum())
     (1.0, 16.0)
     """
-    x = _checks.check_images(x, clip=clip)
+    x = validation.check_images(x, clip=clip)
     return resolve(trigger, x.shape[1:]).apply(
         x, validation.data_box(x, clip))
 
@@ -195,7 +194,7 @@ def _as_3d(value, name):
         arr = np.array(value, dtype=np.float32, copy=True)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be an array of numbers. Received: "
-                         f"{name}={_checks.short(value)}") from None
+                         f"{name}={validation.short(value)}") from None
     if arr.ndim == 2:
         arr = arr[:, :, None]
     if arr.ndim != 3 or arr.size == 0 or not np.all(np.isfinite(arr)):

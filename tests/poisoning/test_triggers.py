@@ -70,7 +70,7 @@ def test_bad_trigger_fields(kwargs, match):
 
 
 @pytest.mark.parametrize("x, match", [
-    (np.zeros((2, 28, 28)), "x must be a numeric array of shape"),
+    (np.zeros((2, 28, 28)), "x must be a real array of shape"),
     (np.zeros((0, 28, 28, 1)), "x must not be empty"),
     (np.full((1, 28, 28, 1), np.inf), "x must be finite"),
 ])
