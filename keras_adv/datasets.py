@@ -16,7 +16,7 @@ import socket
 import numpy as np
 import tensorflow as tf
 
-from keras_adv import ops
+from keras_adv import ops, validation
 
 EMBEDDED = ("mnist5k",)
 TFDS = ("mnist", "fashion_mnist", "cifar10")
@@ -455,6 +455,7 @@ def pseudo_label(teacher, x, *, threshold=None, batch_size=256):
             f"threshold={threshold!r}"
         )
     batch_size = _check_batch_size(batch_size)
+    validation.check_input_shape(teacher, x)
     x = x.astype(np.float32)  # a copy: the caller's array is never touched
     probs = []
     for start in range(0, len(x), batch_size):

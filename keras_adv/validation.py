@@ -6,7 +6,7 @@ checks run in NumPy; inside a `tf.function` they become `tf.debugging`
 assertions that run before the checked tensors are used.
 
 This module is on the ground floor of the package (docs/architecture.md): it
-imports only `keras_adv.ops` (and so `_keras_compat`).
+imports nothing from keras_adv.
 """
 
 import math

@@ -170,6 +170,21 @@ CASES = [
         IMG(), np.zeros((4, 20, 20, 1), "float32")),
      ValueError, r"fake must match the input shape .* Received: fake with "
                  r"shape \(4, 20, 20, 1\)"),
+    ("pseudo_label-wrong-image-shape", lambda: datasets.pseudo_label(
+        IMG(), np.zeros((4, 20, 20, 1), "float32")),
+     ValueError, r"x must match the input shape .* Received: x with shape "
+                 r"\(4, 20, 20, 1\)"),
+    ("frechet-wrong-image-shape", lambda: generative.frechet_distance(
+        generative.penultimate_features(IMG()),
+        np.zeros((4, 20, 20, 1), "float32"), np.zeros((4, 20, 20, 1),
+                                                      "float32")),
+     ValueError, r"real must match the input shape .* Received: real with "
+                 r"shape \(4, 20, 20, 1\)"),
+    ("clean_label-flat-images", lambda: poisoning.clean_label_backdoor(
+        IMG(), IMAGES.reshape(4, 28, 28), np.arange(4), target=0, rate=0.25,
+        eps=0.1),
+     ValueError, r"x must be a real array of shape \(n, height, width, "
+                 r"channels\) \(rank 4\)\. Received: x of shape \(4, 28, 28\)"),
     # ---- the data box --------------------------------------------------
     ("backdoor-float-0-255", lambda: poisoning.backdoor(
         IMAGES * 255, np.arange(4) % 2, target=0, rate=0.5, seed=0),

@@ -130,6 +130,7 @@ def frechet_distance(feature_model, real, fake, *, batch_size=256):
     True
     """
     real, fake = _as_batch(real, "real"), _as_batch(fake, "fake")
+    validation.check_input_shape(feature_model, real, "real")
     if real.shape[1:] != fake.shape[1:]:
         raise ValueError(
             f"fake must have the trailing shape of real {real.shape[1:]}. "

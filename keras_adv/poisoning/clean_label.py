@@ -56,7 +56,7 @@ def clean_label_backdoor(model, x, y, *, target, rate, eps, trigger="patch",
     from keras_adv import attacks, validation
 
     validation.check_keras_model(model)
-    x = validation.check_images(x)
+    x = validation.check_images(x, model=model)
     labels, k, _ = validation.check_label_array(y, len(x))
     target = validation.check_class(target, "target", k)
     rate = validation.check_rate(rate)

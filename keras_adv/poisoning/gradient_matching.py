@@ -58,7 +58,7 @@ def gradient_matching(model, x, y, *, x_target, adv_class, budget, eps,
     ... # doctest: +SKIP
     """
     validation.check_keras_model(model)
-    x = validation.check_images(x)
+    x = validation.check_images(x, model=model)
     labels, k, _ = validation.check_label_array(y, len(x))
     xt = np.asarray(x_target)
     xt = xt[None] if xt.ndim == 3 else xt
