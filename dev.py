@@ -26,6 +26,14 @@ STAMP = VENV / ".installed"
 TEST_COMMAND = ["-m", "pytest", "-m", "not slow", "tests"]
 COMPAT_VENV = ROOT / ".venv-compat"
 OLDEST = ["tensorflow==2.17.1", "keras==3.4.1"]  # setup.py's lower bounds
+# Benchmarks that compare with a PyTorch library run in an environment of
+# their own, so that the package never depends on torch: (folder,
+# requirements, requirements installed without their dependencies).
+# torchattacks' torchvision dependency is unused by the attacks it runs.
+BENCH_ENVS = {
+    "autoattack": (ROOT / ".venv-autoattack", (".", "torch==2.13.0"),
+                   ("torchattacks==3.5.1",)),
+}
 
 
 def _fingerprint():
@@ -39,10 +47,12 @@ def _python(env_dir):
     return env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
-def ensure_env(env_dir=VENV, requirements=(".[dev,examples,tensorboard]",)):
-    """Creates `env_dir` and installs the project into it when needed."""
+def ensure_env(env_dir=VENV, requirements=(".[dev,examples,tensorboard]",),
+               no_deps=()):
+    """Creates `env_dir` and installs the project into it when needed
+    (`no_deps`: more requirements, installed without their dependencies)."""
     py, stamp = _python(env_dir), env_dir / ".installed"
-    wanted = _fingerprint() + " ".join(requirements)
+    wanted = _fingerprint() + " ".join(requirements + no_deps)
     if not py.exists():
         print(f"dev.py: creating {env_dir.name}", flush=True)
         venv.EnvBuilder(with_pip=True).create(env_dir)
@@ -52,6 +62,9 @@ def ensure_env(env_dir=VENV, requirements=(".[dev,examples,tensorboard]",)):
           f"{env_dir.name} (first run takes a few minutes)", flush=True)
     pip = [str(py), "-m", "pip", "install", "--disable-pip-version-check"]
     subprocess.check_call(pip + ["-q", "-e"] + list(requirements), cwd=ROOT)
+    if no_deps:
+        subprocess.check_call(pip + ["-q", "--no-deps"] + list(no_deps),
+                              cwd=ROOT)
     stamp.write_text(wanted)
     return py
 
@@ -68,8 +81,12 @@ def main(argv):
     if argv[0] == "compat":
         py = ensure_env(COMPAT_VENV, (".",) + tuple(OLDEST))
         return run(["ci/compat_smoke.py"] + argv[1:], py)
-    ensure_env()
     cmd, rest = argv[0], argv[1:]
+    if cmd == "bench" and rest and rest[0] in BENCH_ENVS:
+        env_dir, requirements, no_deps = BENCH_ENVS[rest[0]]
+        py = ensure_env(env_dir, requirements, no_deps)
+        return run(["-m", f"benchmarks.{rest[0]}"] + rest[1:], py)
+    ensure_env()
     if cmd == "demo":
         return run(["examples/demo.py"] + rest)
     if cmd == "test":

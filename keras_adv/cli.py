@@ -190,7 +190,8 @@ def _add_evaluate_parser(subparsers):
     ev.add_argument("--norm", default="linf", choices=["linf", "l2"])
     ev.add_argument("--attacks", default="standard",
                     help="'standard' or comma-separated names: "
-                    "fgsm,pgd,apgd-ce,apgd-dlr,apgd-t,deepfool,square")
+                    "fgsm,pgd,apgd-ce,apgd-dlr,apgd-t,fab,fab-t,deepfool,"
+                    "square")
     ev.add_argument("--eot", type=int, default=None,
                     help="EOT samples per gradient for randomised models")
     ev.add_argument("--n", type=int, default=1000,

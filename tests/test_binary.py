@@ -88,7 +88,7 @@ def test_evaluate_robustness_binary(sigmoid):
                                  eps=[0.05, 0.5], seed=0, progress=False)
     assert report.clean_accuracy == pytest.approx(own_accuracy(z, y))
     assert report.robust_accuracy_curve[1] < report.clean_accuracy - 0.3
-    assert report.attacks == ("apgd-ce", "apgd-t", "square")
+    assert report.attacks == ("apgd-ce", "apgd-t", "fab-t", "square")
     deepfool = report.metrics["empirical_robustness"]  # two classes
     assert deepfool["failed"] == 0 and deepfool["median"] > 0
 

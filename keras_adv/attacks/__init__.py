@@ -12,6 +12,7 @@ exported here shadow no module.
 
 from keras_adv.attacks._apgd import apgd, apgd_checkpoints
 from keras_adv.attacks._deepfool import deepfool
+from keras_adv.attacks._fab import fab
 from keras_adv.attacks._fgsm import fgsm
 from keras_adv.attacks._pgd import pgd
 from keras_adv.attacks._smooth import smooth_pgd
@@ -32,6 +33,7 @@ __all__ = [
     "attack_objective",
     "deepfool",
     "dlr",
+    "fab",
     "fgsm",
     "margin",
     "objective_ascent",

@@ -8,7 +8,7 @@ import inspect
 from keras_adv import attacks as _attacks
 from keras_adv import ops, validation
 
-STANDARD = ("apgd-ce", "apgd-t", "square")
+STANDARD = ("apgd-ce", "apgd-t", "fab-t", "square")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +64,19 @@ def _square(model, x, y, *, eps, norm, clip, seed, eot, from_logits, classes,
                            seed=seed, from_logits=from_logits, **opts)
 
 
+def _fab(targeted):
+    def run(model, x, y, *, eps, norm, clip, seed, eot, from_logits, classes,
+            **opts):
+        if targeted:
+            # AutoAttack's FAB-T: the 9 most likely other classes.
+            opts.setdefault("target_classes", min(9, classes - 1))
+        return _attacks.fab(model, x, y, eps=eps, norm=norm, clip=clip,
+                            seed=seed, targeted=targeted,
+                            from_logits=from_logits, **opts)
+
+    return run
+
+
 def _deepfool(model, x, y, *, eps, norm, clip, seed, eot, from_logits,
               classes, **opts):
     return _attacks.deepfool(model, x, y, eps=eps, norm=norm, clip=clip,
@@ -81,6 +94,10 @@ ATTACKS = {
                         _attacks.apgd, _SET),
     "apgd-t": _Attack("apgd-t", True, True, _apgd("dlr", True), _attacks.apgd,
                       _SET),
+    "fab": _Attack("fab", True, True, _fab(False), _attacks.fab,
+                   _SET + ("targeted",)),
+    "fab-t": _Attack("fab-t", True, True, _fab(True), _attacks.fab,
+                     _SET + ("targeted",)),
     "deepfool": _Attack("deepfool", True, True, _deepfool, _attacks.deepfool,
                         _SET),
     "square": _Attack("square", False, True, _square, _attacks.square, _SET),

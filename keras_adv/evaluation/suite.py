@@ -96,9 +96,11 @@ def evaluate_robustness(
         norm: `"linf"` or `"l2"`.
         attacks: `"standard"`, a comma-separated string, or a list of names
             from `ATTACKS` (`"fgsm"`, `"pgd"`, `"apgd-ce"`, `"apgd-dlr"`,
-            `"apgd-t"`, `"deepfool"`, `"square"`), each optionally a
-            `(name, options)` pair whose options go to the attack function
-            (e.g. `("square", {"queries": 1000})`), run in that order.
+            `"apgd-t"`, `"fab"`, `"fab-t"`, `"deepfool"`, `"square"`), each
+            optionally a `(name, options)` pair whose options go to the
+            attack function (e.g. `("square", {"queries": 1000})`), run in
+            that order. `"standard"` is AutoAttack's order: APGD-CE,
+            APGD-T, FAB-T, Square.
         eot_samples: `None` for deterministic models; for randomised ones
             the number of forward passes each gradient averages over (EOT).
         batch_size: examples per chunk, the unit of work, of each attack

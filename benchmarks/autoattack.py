@@ -1,0 +1,221 @@
+"""The standard suite against the reference AutoAttack, on the same weights.
+
+For an undefended and a PGD-trained small_cnn on mnist5k, the Keras weights
+are copied into the equivalent PyTorch module (the logits must agree to
+1e-4) and, for each cell (norm, eps), on the same test images:
+
+- keras_adv: `evaluate_robustness(attacks="standard")`: APGD-CE, APGD-T,
+  FAB-T, Square (100 iterations each, 9 targets, 5000 queries);
+- AutoAttack at its original budgets, the torchattacks port: APGD-CE,
+  APGD-T, FAB-T (multi-targeted) at 100 steps and Square with 5000 queries,
+  each on the points still robust (torchattacks' `MultiAttack`; its own
+  `AutoAttack` class defaults to 10 steps).
+
+It prints per cell the clean and robust accuracy of each, the examples
+that only one of them breaks, the union (robust under both), and the wall
+times side by side, alternating which runs first. torch and torchattacks
+live in this benchmark's own environment, `.venv-autoattack`, which
+`python3 dev.py bench autoattack` makes (torch 2.13.0, CPU;
+torchattacks 3.5.1 without its unused torchvision dependency).
+
+    python3 dev.py bench autoattack [--n 500] [--cells linf:0.1,l2:1.5]
+"""
+
+import os
+import tempfile
+import time
+
+from absl import app, flags
+
+flags.DEFINE_integer("n", 500, "Test images per cell.")
+flags.DEFINE_string("cells", "linf:0.1,linf:0.2,linf:0.3,l2:1.5,l2:2.5",
+                    "Cells as norm:eps, comma-separated.")
+flags.DEFINE_string("models", "undefended,pgd", "Models to evaluate.")
+flags.DEFINE_integer("epochs", 8, "PGD training epochs.")
+flags.DEFINE_float("train_eps", 0.3, "PGD training budget (L-inf).")
+flags.DEFINE_integer("seed", 0, "Seed.")
+FLAGS = flags.FLAGS
+
+
+def keras_models():
+    """The undefended and the PGD-trained small_cnn, with the test data."""
+    import keras
+    import numpy as np
+
+    from benchmarks.common import trained_cnn
+    from keras_adv import models
+    from keras_adv.attacks import pgd
+
+    plain, (x_train, y_train), (x_test, y_test) = trained_cnn(
+        epochs=3, seed=FLAGS.seed)
+    keras.utils.set_random_seed(FLAGS.seed)
+    robust = models.small_cnn(seed=FLAGS.seed)
+    robust.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.RandomState(FLAGS.seed)
+    for epoch in range(FLAGS.epochs):
+        eps = FLAGS.train_eps * min(1.0, (epoch + 1) / 3)
+        order = rng.permutation(len(x_train))
+        for k, start in enumerate(range(0, len(order), 64)):
+            idx = order[start:start + 64]
+            adv = pgd(robust, x_train[idx], y_train[idx], eps=eps, steps=10,
+                      step_size=eps / 4, seed=epoch * 1000 + k)
+            robust.train_on_batch(adv, y_train[idx])
+    return {"undefended": plain, "pgd": robust}, (x_test, y_test)
+
+
+def torch_twin(model):
+    """The PyTorch module computing `small_cnn`'s logits from NCHW images
+    (Keras' 'same' padding at stride 2 pads one pixel at the bottom and
+    right; Flatten reads NHWC)."""
+    import torch
+    import torch.nn.functional as F
+
+    conv1, conv2, dense1, dense2 = [
+        layer for layer in model.layers if layer.get_weights()]
+
+    def t(a):
+        return torch.tensor(a, dtype=torch.float32)
+
+    k1, b1 = conv1.get_weights()
+    k2, b2 = conv2.get_weights()
+    w3, b3 = dense1.get_weights()
+    w4, b4 = dense2.get_weights()
+
+    class Twin(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.k1 = torch.nn.Parameter(t(k1).permute(3, 2, 0, 1))
+            self.b1 = torch.nn.Parameter(t(b1))
+            self.k2 = torch.nn.Parameter(t(k2).permute(3, 2, 0, 1))
+            self.b2 = torch.nn.Parameter(t(b2))
+            self.w3 = torch.nn.Parameter(t(w3).T)
+            self.b3 = torch.nn.Parameter(t(b3))
+            self.w4 = torch.nn.Parameter(t(w4).T)
+            self.b4 = torch.nn.Parameter(t(b4))
+
+        def forward(self, x):
+            h = F.relu(F.conv2d(F.pad(x, (0, 1, 0, 1)), self.k1, self.b1,
+                                stride=2))
+            h = F.relu(F.conv2d(F.pad(h, (0, 1, 0, 1)), self.k2, self.b2,
+                                stride=2))
+            h = h.permute(0, 2, 3, 1).reshape(h.shape[0], -1)
+            h = F.relu(F.linear(h, self.w3, self.b3))
+            return F.linear(h, self.w4, self.b4)
+
+    return Twin().eval()
+
+
+def run_keras_adv(model, x, y, norm, eps):
+    """Robust flags per example and seconds of the standard suite."""
+    import warnings
+
+    from keras_adv.evaluation import checkpoint, evaluate_robustness
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "run.ckpt")
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            report = evaluate_robustness(
+                model, x, y, eps=eps, norm=norm, seed=FLAGS.seed,
+                progress=False, metrics=False, checkpoint=path)
+        seconds = time.perf_counter() - start
+        _, outcome, _ = checkpoint.load(path)
+    return outcome[:, -1], seconds, report
+
+
+def run_autoattack(twin, x, y, norm, eps):
+    """Robust flags per example and seconds of AutoAttack at its original
+    budgets (torchattacks)."""
+    import numpy as np
+    import torch
+    import torchattacks
+
+    common = dict(norm="Linf" if norm == "linf" else "L2", eps=eps,
+                  seed=FLAGS.seed)
+    attack = torchattacks.MultiAttack([
+        torchattacks.APGD(twin, loss="ce", steps=100, n_restarts=1, **common),
+        torchattacks.APGDT(twin, steps=100, n_restarts=1, n_classes=10,
+                           **common),
+        torchattacks.FAB(twin, steps=100, n_restarts=1, multi_targeted=True,
+                         n_classes=10, **common),
+        torchattacks.Square(twin, n_queries=5000, n_restarts=1, **common),
+    ])
+    images = torch.tensor(np.transpose(x, (0, 3, 1, 2)))
+    labels = torch.tensor(y, dtype=torch.long)
+    start = time.perf_counter()
+    adv = attack(images, labels)
+    seconds = time.perf_counter() - start
+    with torch.no_grad():
+        pred = twin(adv).argmax(1).numpy()
+    delta = (adv.detach() - images).reshape(len(x), -1)
+    size = (delta.abs().amax(1) if norm == "linf" else delta.norm(dim=1))
+    valid = size.numpy() <= eps + 1e-5
+    return (pred == y) | ~valid, seconds
+
+
+def main(_):
+    import numpy as np
+    import torch
+
+    from benchmarks.common import machine
+
+    torch.manual_seed(FLAGS.seed)
+    print(machine(), f"torch {torch.__version__}")
+    nets, (x_test, y_test) = keras_models()
+    x, y = x_test[:FLAGS.n], y_test[:FLAGS.n]
+    rows = []
+    for name in FLAGS.models.split(","):
+        model = nets[name]
+        twin = torch_twin(model)
+        with torch.no_grad():
+            twin_logits = twin(torch.tensor(np.transpose(x, (0, 3, 1, 2))))
+        gap = float(np.abs(model.predict(x, verbose=0)
+                           - twin_logits.numpy()).max())
+        print(f"{name}: largest logit difference Keras vs PyTorch {gap:.2e}")
+        assert gap < 1e-4, gap
+        for k, cell in enumerate(FLAGS.cells.split(",")):
+            norm, eps = cell.split(":")
+            eps = float(eps)
+            runs = [("keras_adv", lambda: run_keras_adv(model, x, y, norm,
+                                                        eps)),
+                    ("autoattack", lambda: run_autoattack(twin, x, y, norm,
+                                                          eps))]
+            if k % 2:
+                runs.reverse()
+            out = {label: fn() for label, fn in runs}
+            ka, ka_s, report = out["keras_adv"]
+            aa, aa_s = out["autoattack"]
+            row = dict(model=name, norm=norm, eps=eps,
+                       clean=report.clean_accuracy, ka=ka.mean(),
+                       aa=aa.mean(), union=(ka & aa).mean(),
+                       only_ka=int((~ka & aa).sum()),
+                       only_aa=int((ka & ~aa).sum()), ka_s=ka_s, aa_s=aa_s,
+                       stages=report.timings)
+            rows.append(row)
+            print(_line(row), flush=True)
+    print("\nmodel       norm  eps   clean  keras_adv  autoattack  union  "
+          "only_ka  only_aa  ka_s    aa_s    speed")
+    for row in rows:
+        print(_line(row))
+    worst = max(row["ka"] - row["aa"] for row in rows) * FLAGS.n
+    speed = sum(r["aa_s"] for r in rows) / sum(r["ka_s"] for r in rows)
+    print(f"\nlargest excess of keras_adv's robust accuracy over "
+          f"AutoAttack's: {worst:+.0f} examples of {FLAGS.n}")
+    print(f"total wall time: keras_adv {sum(r['ka_s'] for r in rows):.0f} s,"
+          f" AutoAttack {sum(r['aa_s'] for r in rows):.0f} s: keras_adv "
+          f"{speed:.2f}x AutoAttack's speed")
+
+
+def _line(row):
+    return (f"{row['model']:<11} {row['norm']:<5} {row['eps']:<5} "
+            f"{row['clean']:.3f}  {row['ka']:.3f}      {row['aa']:.3f}       "
+            f"{row['union']:.3f}  {row['only_ka']:<7}  {row['only_aa']:<7}  "
+            f"{row['ka_s']:<6.1f}  {row['aa_s']:<6.1f}  "
+            f"{row['aa_s'] / row['ka_s']:.2f}x")
+
+
+if __name__ == "__main__":
+    app.run(main)
