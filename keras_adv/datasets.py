@@ -457,22 +457,7 @@ def pseudo_label(teacher, x, *, threshold=None, batch_size=256):
     batch_size = _check_batch_size(batch_size)
     validation.check_input_shape(teacher, x)
     x = x.astype(np.float32)  # a copy: the caller's array is never touched
-    probs = []
-    for start in range(0, len(x), batch_size):
-        out = ops.call_model(teacher, x[start:start + batch_size])
-        if not tf.is_tensor(out):
-            out = np.asarray(out, np.float64)
-        if np.ndim(out) != 2:
-            raise ValueError(
-                "teacher must output finite (batch, num_classes) scores, or "
-                "one unit for a binary classifier. Received: outputs with "
-                f"shape {tuple(np.shape(out))}")
-        probs.append(ops.probabilities_of(out))
-    probs = np.concatenate(probs)
-    if not np.all(np.isfinite(probs)):
-        raise ValueError(
-            "teacher must output finite (batch, num_classes) scores. "
-            "Received: outputs with NaN or inf values")
+    probs = ops.batched_probabilities(teacher, x, batch_size, name="teacher")
     labels = probs.argmax(axis=-1).astype(np.int64)
     if threshold is None:
         return x, labels

@@ -94,16 +94,6 @@ def to_logits(outputs, from_logits=None):
     return z
 
 
-def is_binary(model):
-    """Whether a Keras model declares one output unit (a binary classifier,
-    read by `to_logits` as two classes). Example: `is_binary(model)`."""
-    try:
-        shape = model.output_shape
-    except (AttributeError, ValueError, RuntimeError):
-        return False
-    return isinstance(shape, tuple) and len(shape) == 2 and shape[-1] == 1
-
-
 def batched_logits(model, x, batch_size=256, from_logits=None):
     """`model_logits` over a NumPy array in batches, as a NumPy array.
 
@@ -255,6 +245,32 @@ def probabilities_of(outputs, from_logits=None):
                                            atol=1e-3))):
         return out
     return softmax_np(out)
+
+
+def batched_probabilities(model, x, batch_size=256, name="model"):
+    """`(n, classes)` float64 probabilities of a Keras model or a plain
+    callable on NumPy `x`, in batches, each batch read by
+    `probabilities_of`. Raises `ValueError` (naming `name`) for outputs
+    that are not `(batch, classes)` or `(batch, 1)`, or not finite.
+
+    Example: `probs = batched_probabilities(teacher, x, name="teacher")`.
+    """
+    parts = []
+    for start in range(0, len(x), batch_size):
+        out = call_model(model, x[start:start + batch_size])
+        if not tf.is_tensor(out):
+            out = np.asarray(out, np.float64)
+        if np.ndim(out) != 2:
+            raise ValueError(
+                f"{name} must output one score per class (batch, classes), "
+                "or one unit for a binary classifier. Received: outputs with "
+                f"shape {tuple(np.shape(out))}")
+        parts.append(probabilities_of(out))
+    probs = np.concatenate(parts)
+    if not np.all(np.isfinite(probs)):
+        raise ValueError(f"{name} must give finite outputs. Received: "
+                         "outputs with NaN or inf values")
+    return probs
 
 
 def softmax_np(logits):

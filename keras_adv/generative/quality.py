@@ -6,7 +6,6 @@ import warnings
 import keras
 import numpy as np
 import scipy.linalg
-import tensorflow as tf
 
 from keras_adv import ops, validation
 
@@ -184,28 +183,6 @@ def penultimate_features(classifier):
     return keras.Model(inputs, features, name="penultimate_features")
 
 
-def _class_probabilities(classifier, x, batch_size):
-    """`(n, classes)` probabilities of `classifier` on `x` in batches, read
-    by `ops.probabilities_of` (softmax and sigmoid marks, one-unit binary
-    heads, arrays that already are distributions)."""
-    parts = []
-    for start in range(0, len(x), batch_size):
-        out = ops.call_model(classifier, x[start:start + batch_size])
-        if not tf.is_tensor(out):
-            out = np.asarray(out, np.float64)
-        if np.ndim(out) != 2:
-            raise ValueError(
-                "classifier must output one score per class (n, classes), or "
-                "one unit for a binary classifier. Received: outputs with "
-                f"shape {tuple(np.shape(out))}")
-        parts.append(ops.probabilities_of(out))
-    probs = np.concatenate(parts)
-    if not np.all(np.isfinite(probs)):
-        raise ValueError("classifier must give finite outputs. Received: "
-                         "outputs with NaN or inf values")
-    return probs
-
-
 def class_coverage(classifier, fake, *, batch_size=256):
     """How generated images spread over a classifier's classes.
 
@@ -247,9 +224,9 @@ def class_coverage(classifier, fake, *, batch_size=256):
         )
     batch_size = validation.check_int("batch_size", batch_size, 1)
     validation.check_input_shape(classifier, fake, "fake")
-    probs = _class_probabilities(classifier, fake.astype(np.float32,
-                                                         copy=False),
-                                 batch_size)
+    probs = ops.batched_probabilities(
+        classifier, fake.astype(np.float32, copy=False), batch_size,
+        name="classifier")
     counts = np.bincount(probs.argmax(axis=-1), minlength=probs.shape[1])
     shares = counts / counts.sum()
     return {"shares": shares, "confidence": float(probs.max(axis=-1).mean()),
