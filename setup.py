@@ -31,7 +31,7 @@ setup(
         "scipy",
     ],
     extras_require={
-        "dev": ["pytest", "ruff"],
+        "dev": ["pytest", "pytest-xdist", "ruff"],
         "examples": ["matplotlib"],
         # keras.callbacks.TensorBoard: TensorFlow 2.21 no longer installs it.
         "tensorboard": ["tensorboard"],
