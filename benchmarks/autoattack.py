@@ -21,6 +21,7 @@ torchattacks 3.5.1 without its unused torchvision dependency).
     python3 dev.py bench autoattack [--n 500] [--cells linf:0.1,l2:1.5]
 """
 
+import functools
 import os
 import tempfile
 import time
@@ -179,10 +180,10 @@ def main(_):
         for k, cell in enumerate(FLAGS.cells.split(",")):
             norm, eps = cell.split(":")
             eps = float(eps)
-            runs = [("keras_adv", lambda: run_keras_adv(model, x, y, norm,
-                                                        eps)),
-                    ("autoattack", lambda: run_autoattack(twin, x, y, norm,
-                                                          eps))]
+            runs = [("keras_adv", functools.partial(run_keras_adv, model, x,
+                                                    y, norm, eps)),
+                    ("autoattack", functools.partial(run_autoattack, twin, x,
+                                                     y, norm, eps))]
             if k % 2:
                 runs.reverse()
             out = {label: fn() for label, fn in runs}
