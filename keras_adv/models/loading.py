@@ -459,13 +459,16 @@ def probe_outputs(model, x):
     import numpy as np
     import tensorflow as tf
 
+    from keras_adv import validation
+
     expected = getattr(model, "input_shape", None)
     if isinstance(expected, tuple) and not isinstance(model,
                                                       SavedModelFunction):
         expected = tuple(expected[1:])
     elif not isinstance(model, SavedModelFunction):
         expected = None
-    if expected is not None and not _shape_fits(expected, x.shape[1:]):
+    if expected is not None and not validation.shape_fits(
+            expected, tuple(x.shape[1:]), trailing=False):
         raise ValueError(
             f"data shape {tuple(x.shape[1:])} does not match the model input "
             f"{expected}")
@@ -486,7 +489,3 @@ def probe_outputs(model, x):
     probs = bool(p.min() >= 0 and np.allclose(p.sum(-1), 1.0, atol=1e-3))
     return False if probs else None
 
-
-def _shape_fits(expected, got):
-    return len(expected) == len(got) and all(
-        e is None or e == g for e, g in zip(expected, got))
