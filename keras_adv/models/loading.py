@@ -443,8 +443,9 @@ def probe_outputs(model, x):
 
     Returns:
         `from_logits` for `evaluate_robustness`: `False` for a SavedModel whose
-        outputs are rows of probabilities, `None` otherwise (Keras models:
-        a final softmax is detected from the graph; SavedModels: logits).
+        outputs are rows of probabilities (or, with one output unit, values
+        in [0, 1]: a sigmoid), `None` otherwise (Keras models: a final
+        softmax or sigmoid is detected from the graph; SavedModels: logits).
 
     Raises:
         ValueError: if the shapes do not fit or the model cannot run on `x`.
@@ -486,6 +487,8 @@ def probe_outputs(model, x):
     if not isinstance(model, SavedModelFunction):
         return None
     p = np.asarray(out)
+    if p.shape[1] == 1:  # a binary classifier: a sigmoid output or a logit
+        return False if bool(p.min() >= 0 and p.max() <= 1) else None
     probs = bool(p.min() >= 0 and np.allclose(p.sum(-1), 1.0, atol=1e-3))
     return False if probs else None
 

@@ -310,6 +310,14 @@ def test_probe_outputs_detects_probabilities_and_bad_shapes(tmp_path):
     with pytest.raises(ValueError, match=r"data shape \(5,\) does not match "
                        r"the model input \(4,\)"):
         loading.probe_outputs(served, np.zeros((2, 5), "float32"))
+    # A binary sigmoid head served as a SavedModel: its values are
+    # probabilities; a one-unit logit head is left as logits.
+    for activation, expected in (("sigmoid", False), (None, None)):
+        net = keras.Sequential([keras.Input((4,)), keras.layers.Dense(
+            1, activation=activation, kernel_initializer="ones")])
+        net.export(str(tmp_path / f"bin{activation}"), verbose=False)
+        served = load_model(tmp_path / f"bin{activation}")
+        assert loading.probe_outputs(served, X + 1.0) is expected
 
 
 def test_docstring_examples_run():
