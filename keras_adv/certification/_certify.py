@@ -98,8 +98,8 @@ def certify(model, x, *, sigma, n0=100, n=100_000, alpha=0.001,
     >>> cert.counts.sum(axis=1).tolist()
     [100, 100, 100]
     """
-    x, sigma, num_classes = check_inputs(model, x, sigma=sigma, batch_size=batch_size,
-                                 clip=clip)
+    x, sigma, num_classes = check_inputs(
+        model, x, sigma=sigma, batch_size=batch_size, clip=clip)
     n0 = validation.check_int("n0", n0)
     n = validation.check_int("n", n)
     alpha = check_alpha(alpha)
@@ -138,6 +138,7 @@ def predict(model, x, *, sigma, n=100, alpha=0.001, batch_size=1000,
         alpha: error probability, in (0, 1).
         batch_size: noisy inputs per forward pass (>= 1).
         seed: integer for a repeatable result, or `None`.
+        clip: the data box `x` must lie in, or `None` (as `certify`).
 
     Returns:
         An int64 NumPy array `(batch,)` of classes, -1 where it abstains.
@@ -151,8 +152,8 @@ def predict(model, x, *, sigma, n=100, alpha=0.001, batch_size=1000,
     >>> predict(model, np.zeros((2, 2), "float32"), sigma=0.5, seed=0).shape
     (2,)
     """
-    x, sigma, num_classes = check_inputs(model, x, sigma=sigma, batch_size=batch_size,
-                                 clip=clip)
+    x, sigma, num_classes = check_inputs(
+        model, x, sigma=sigma, batch_size=batch_size, clip=clip)
     n = validation.check_int("n", n)
     alpha = check_alpha(alpha)
     counts = _counts(model, x, sigma, n, batch_size, num_classes,
@@ -178,6 +179,7 @@ def sample_counts(model, x, *, sigma, n, batch_size=1000, seed=None, clip=None):
         n: samples per example (>= 1).
         batch_size: noisy inputs per forward pass (>= 1).
         seed: integer or `None`.
+        clip: the data box `x` must lie in, or `None` (as `certify`).
 
     Returns:
         An int64 NumPy array `(batch, classes)` whose rows sum to `n`.
@@ -192,8 +194,8 @@ def sample_counts(model, x, *, sigma, n, batch_size=1000, seed=None, clip=None):
     ...               seed=0).sum(axis=1).tolist()
     [50, 50]
     """
-    x, sigma, num_classes = check_inputs(model, x, sigma=sigma, batch_size=batch_size,
-                                 clip=clip)
+    x, sigma, num_classes = check_inputs(
+        model, x, sigma=sigma, batch_size=batch_size, clip=clip)
     n = validation.check_int("n", n)
     return _counts(model, x, sigma, n, batch_size, num_classes,
                    ops.seed_tensor(seed))
