@@ -193,7 +193,7 @@ def _run(model, x, y, *, eps, norm, loss, targeted, clip, steps, restarts,
     seed_t = ops.seed_tensor(seed)
     if top:
         # labels: the true classes; source: the clean logits.
-        runs = [(_target(source, labels, t), labels)
+        runs = [(ascent.ranked_other_class(source, labels, t), labels)
                 for t in range(target_classes)]
     else:
         runs = [(labels, source)]
@@ -247,16 +247,6 @@ def _prepare_top(model, x, y, clip, from_logits, loss, target_classes):
     return x, labels, logits
 
 
-def _target(logits, labels, rank):
-    """The (rank+1)-th most likely class other than `labels`."""
-    mask = tf.one_hot(labels, tf.shape(logits)[-1]) > 0.5
-    masked = tf.where(mask, tf.fill(tf.shape(logits), logits.dtype.min),
-                      logits)
-    order = tf.argsort(masked, axis=-1, direction="DESCENDING",
-                       stable=True)
-    return tf.cast(order[:, rank], tf.int32)
-
-
 def _graph_runs(model, x, runs, eps, seed, restarts, static, return_success):
     """All runs traced inline (inside a caller's tf.function)."""
     x32 = tf.cast(x, tf.float32)
@@ -274,25 +264,9 @@ def _graph_runs(model, x, runs, eps, seed, restarts, static, return_success):
             keep = (hit & ~found) | (~found & (obj > best_obj))
             best_obj = tf.where(keep, obj, best_obj)
             found = found | hit
-            out = tf.where(_col(keep, x32), adv, out)
+            out = tf.where(ascent.per_example(keep, x32), adv, out)
     result = tf.stop_gradient(tf.cast(out, x.dtype))
     return (result, found) if return_success else result
-
-
-def _col(mask, like):
-    """Reshapes a per-example mask to broadcast against `like`."""
-    return tf.reshape(mask, [-1] + [1] * (like.shape.rank - 1))
-
-
-def _start(shape, eps, norm, seed):
-    """A random point on the eps-sphere, as in the authors' code."""
-    if norm == "linf":
-        t = tf.random.stateless_uniform(shape, seed, -1.0, 1.0)
-        big = tf.reduce_max(tf.abs(t), axis=list(range(1, len(t.shape))),
-                            keepdims=True)
-        return eps * t / (big + 1e-12)
-    t = tf.random.stateless_normal(shape, seed)
-    return eps * t / (ops.l2_norm(t) + 1e-12)
 
 
 def apgd_loop(model, x, labels, source, eps, seed, *, steps, norm, loss,
@@ -330,14 +304,14 @@ def apgd_loop(model, x, labels, source, eps, seed, *, steps, norm, loss,
         return ascent.to_ball(x0, z, eps, norm, clip)
 
     def col(mask):
-        return _col(mask, x0)
+        return ascent.per_example(mask, x0)
 
     # is_check[i]: whether iteration i (1-based) ends at a checkpoint.
     table = np.zeros(steps + 1, bool)
     table[apgd_checkpoints(steps)] = True
     is_check_at = tf.constant(table)
 
-    adv = ops.clip_box(x0 + _start(tf.shape(x0), eps, norm, seed), clip)
+    adv = ops.clip_box(x0 + ascent.sphere_start(tf.shape(x0), eps, norm, seed), clip)
     (obj, logits), grad = ascent.gradient(objective, adv)
     found = success(logits)
     per_example = tf.concat(

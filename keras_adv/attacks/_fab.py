@@ -158,10 +158,9 @@ def _targets(logits, labels, targeted, target_classes):
     if not targeted:
         return np.full((1, len(labels)), -1, np.int32)
     k = min(target_classes, logits.shape[1] - 1)
-    masked = logits.copy()
-    masked[np.arange(len(labels)), labels] = -np.inf
-    order = np.argsort(-masked, axis=1, kind="stable")
-    return order[:, :k].T.astype(np.int32)
+    return np.stack([ascent.ranked_other_class(
+        tf.constant(logits), tf.constant(labels), rank).numpy()
+        for rank in range(k)])
 
 
 def _attack_batch(model, x, labels, targets, eps, restarts, seed, options):
@@ -210,8 +209,8 @@ def fab_loop(model, x, labels, target, radius, seed, *, steps, norm, clip,
     x0 = tf.cast(x, tf.float32)
     in_dtype = x.dtype
     batch = tf.shape(x0)[0]
-    start = x0 + _col(radius, x0) * _unit(
-        _random(tf.shape(x0), norm, seed), norm)
+    start = x0 + ascent.sphere_start(tf.shape(x0),
+                                     ascent.per_example(radius, x0), norm, seed)
     start = ops.clip_box(start, clip)
 
     def boundary(x1):
@@ -256,9 +255,9 @@ def fab_loop(model, x, labels, target, radius, seed, *, steps, norm, clip,
         hit = tf.argmax(z, axis=-1, output_type=tf.int32) != labels
         dist = _norm(_flat(x1 - x0), norm)
         better = hit & (dist < best)
-        adv = tf.where(_col(better, x0), x1, adv)
+        adv = tf.where(ascent.per_example(better, x0), x1, adv)
         best = tf.where(better, dist, best)
-        x1 = tf.where(_col(hit, x0), x0 + beta * (x1 - x0), x1)
+        x1 = tf.where(ascent.per_example(hit, x0), x0 + beta * (x1 - x0), x1)
         return i + 1, x1, adv, best
 
     best0 = tf.fill([batch], tf.constant(np.inf, tf.float32))
@@ -336,19 +335,3 @@ def _norm(flat, norm):
     if norm == "linf":
         return tf.reduce_max(tf.abs(flat), -1)
     return tf.norm(flat, axis=-1)
-
-
-def _col(v, like):
-    return tf.reshape(v, [-1] + [1] * (like.shape.rank - 1))
-
-
-def _random(shape, norm, seed):
-    if norm == "linf":
-        return tf.random.stateless_uniform(shape, seed, -1.0, 1.0)
-    return tf.random.stateless_normal(shape, seed)
-
-
-def _unit(t, norm):
-    flat = _flat(t)
-    scale = _norm(flat, norm)
-    return t / _col(tf.maximum(scale, 1e-12), t)

@@ -306,3 +306,43 @@ def objective_ascent(model, x, objective, *, eps, step_size, steps, norm,
         x0, start, eps=eps, step_size=step_size, steps=steps, norm=norm,
         clip=clip)
     return _map(tf.stop_gradient, cast_to(adv, in_dtype))
+
+
+def per_example(v, like):
+    """A per-example vector `(batch,)` reshaped to broadcast against `like`.
+
+    Example: `tf.where(per_example(mask, x), x_adv, x)`.
+    """
+    return tf.reshape(v, [-1] + [1] * (like.shape.rank - 1))
+
+
+def sphere_start(shape, eps, norm, seed):
+    """A random point on the eps-sphere, as in AutoAttack's code (APGD's
+    start, FAB's restarts): L-inf a uniform draw scaled so that its largest
+    coordinate is eps, L2 a Gaussian direction of norm eps. `eps` is a
+    scalar or a per-example `(batch, 1, ...)` tensor.
+
+    Example: `delta = sphere_start(tf.shape(x), 0.3, "linf", seed)`.
+    """
+    if norm == "linf":
+        t = tf.random.stateless_uniform(shape, seed, -1.0, 1.0)
+        big = tf.reduce_max(tf.abs(t), axis=list(range(1, len(t.shape))),
+                            keepdims=True)
+        return eps * t / (big + 1e-12)
+    t = tf.random.stateless_normal(shape, seed)
+    return eps * t / (ops.l2_norm(t) + 1e-12)
+
+
+def ranked_other_class(logits, labels, rank):
+    """The (rank+1)-th most likely class other than `labels`, per example
+    (APGD-T's and FAB-T's targets).
+
+    Example: `ranked_other_class(logits, y, 0)` is the runner-up class.
+    """
+    mask = tf.one_hot(labels, tf.shape(logits)[-1]) > 0.5
+    masked = tf.where(mask, tf.fill(tf.shape(logits), logits.dtype.min),
+                      logits)
+    order = tf.argsort(masked, axis=-1, direction="DESCENDING",
+                       stable=True)
+    return tf.cast(order[:, rank], tf.int32)
+
