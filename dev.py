@@ -5,7 +5,7 @@
     python3 dev.py test    # the test suite (what CI runs)
 
 Each command first makes `.venv` and installs the project into it with its
-test, example and tensorboard extras (again only when setup.py or pyproject.toml change).
+test, example, tensorboard and serving extras (again only when setup.py or pyproject.toml change).
 Other subcommands: `bench NAME` runs benchmarks/NAME.py, `lint` runs ruff,
 `compat` runs the compatibility smoke job (`ci/compat_smoke.py`) in a second
 environment, `.venv-compat`, holding the oldest supported TensorFlow/Keras
@@ -51,7 +51,7 @@ def _python(env_dir):
     return env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
-def ensure_env(env_dir=VENV, requirements=(".[dev,examples,tensorboard]",),
+def ensure_env(env_dir=VENV, requirements=(".[dev,examples,tensorboard,serving]",),
                no_deps=()):
     """Creates `env_dir` and installs the project into it when needed
     (`no_deps`: more requirements, installed without their dependencies)."""

@@ -37,6 +37,10 @@ setup(
         "tensorboard": ["tensorboard"],
         # activation_clustering (FastICA, KMeans); brings threadpoolctl.
         "poisoning": ["scikit-learn"],
+        # export_model(format="onnx") and the TFLite interpreter of
+        # load_served (docs/serving.md).
+        "serving": ["tf2onnx>=1.17", "onnx>=1.17", "onnxruntime>=1.20",
+                    "ai-edge-litert>=2.0"],
         # Peer libraries, only for the side-by-side benchmarks.
         "compare": ["cleverhans", "adversarial-robustness-toolbox",
                     "scikit-learn"],

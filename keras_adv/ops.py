@@ -9,8 +9,10 @@ norms, projections and random starts. This module imports only
 `keras_adv._keras_compat`.
 """
 
+import contextlib
 import numbers
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -132,6 +134,88 @@ def seed_tensor(seed):
             return tf.cast(tf.reshape(seed, [-1])[:2], tf.int64)
         raise ValueError(f"seed must be an integer or None. Received: seed={seed!r}")
     return tf.constant([int(seed), 0], dtype=tf.int64)
+
+
+class _RuntimeRandom:
+    """Whether in-graph draws use the runtime's own generator (see
+    `runtime_random`)."""
+
+    active = 0
+
+
+@contextlib.contextmanager
+def runtime_random():
+    """Inside this block, `uniform` and `normal` draw with TensorFlow's
+    stateful `RandomUniform` / `RandomStandardNormal` ops even for a seeded
+    `keras.random.SeedGenerator`.
+
+    Those two ops are the random ops every serving runtime has (TFLite
+    builtins `RANDOM_UNIFORM` / `RANDOM_STANDARD_NORMAL`, ONNX
+    `RandomUniformLike` / `RandomNormalLike`); Keras' stateless ops with a
+    seed variable are not. `keras_adv.models.export_model` traces models
+    inside this block for TFLite and ONNX.
+
+    Example:
+
+    >>> with runtime_random():
+    ...     fn = tf.function(lambda x: model(x)).get_concrete_function(spec)
+    """
+    _RuntimeRandom.active += 1
+    try:
+        yield
+    finally:
+        _RuntimeRandom.active -= 1
+
+
+def uniform(shape, seed_generator=None):
+    """Float32 uniform draws in [0, 1) of `shape`, in the graph.
+
+    With a `keras.random.SeedGenerator`, Keras' stateless generator: a
+    seeded generator gives a reproducible sequence, saved with the model.
+    With `None`, TensorFlow's stateful `RandomUniform` op: the global
+    generator (`keras.utils.set_random_seed` governs it), and the op every
+    serving runtime has (`runtime_random`).
+
+    Example: `u = uniform(tf.shape(x), layer.seed_generator)`.
+    """
+    if seed_generator is None or _RuntimeRandom.active:
+        return tf.random.uniform(shape, dtype=tf.float32)
+    return tf.cast(keras.random.uniform(shape, seed=seed_generator), tf.float32)
+
+
+def normal(shape, seed_generator=None):
+    """Float32 standard normal draws of `shape`, in the graph; the generator
+    as `uniform`.
+
+    Example: `noise = sigma * normal(tf.shape(x))`.
+    """
+    if seed_generator is None or _RuntimeRandom.active:
+        return tf.random.normal(shape, dtype=tf.float32)
+    return tf.cast(keras.random.normal(shape, seed=seed_generator), tf.float32)
+
+
+def log1p(x):
+    """`log(1 + x)` accurate for tiny `x` (Kahan's formula), from `log`,
+    `div` and `where` only (ops every serving runtime has; TFLite builtins
+    and ONNX have no `Log1p`).
+
+    Example: `log1p(tf.constant([1e-9])).numpy()` is `[1e-9]`.
+    """
+    u = 1.0 + x
+    ratio = x / tf.where(u == 1.0, 1.0, u - 1.0)
+    return tf.where(u == 1.0, x, tf.math.log(u) * ratio)
+
+
+def expm1(y):
+    """`exp(y) - 1` accurate for tiny `y` (Kahan's formula), from `exp`,
+    `log`, `div` and `where` only (no `Expm1` in TFLite builtins or ONNX).
+
+    Example: `expm1(tf.constant([-1e-9])).numpy()` is `[-1e-9]`.
+    """
+    u = tf.exp(y)
+    safe = (u != 1.0) & (u != 0.0)
+    ratio = y / tf.where(safe, tf.math.log(tf.where(safe, u, 2.0)), 1.0)
+    return tf.where(u == 1.0, y, tf.where(u == 0.0, -1.0, (u - 1.0) * ratio))
 
 
 def _batch_sum(t, keepdims=True):

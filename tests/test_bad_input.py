@@ -18,6 +18,7 @@ import tensorflow as tf
 from keras_adv import cli, datasets, defenses, generative, models, poisoning
 from keras_adv.attacks import apgd, deepfool, fgsm, pgd, square
 from keras_adv.certification import (
+    SmoothedClassifier,
     certify,
     clopper_pearson_lower,
     evaluate_certified,
@@ -398,6 +399,19 @@ CASES = [
      ValueError, r"name must be one of .* Received: name='imagenet'"),
     ("datasets-load_tf-unknown", lambda: datasets.load_tf("mnist4k"),
      ValueError, r"Received: name='mnist4k'"),
+    # ---- serving --------------------------------------------------------
+    ("SmoothedClassifier-sigma-0", lambda: SmoothedClassifier(M(), sigma=0),
+     ValueError, r"sigma must be .* Received: sigma=0"),
+    ("SmoothedClassifier-n-0", lambda: SmoothedClassifier(M(), sigma=0.25, n=0),
+     ValueError, r"n must be .* Received: n=0"),
+    ("SmoothedClassifier-alpha-1", lambda: SmoothedClassifier(
+        M(), sigma=0.25, alpha=1.0), ValueError, r"Received: alpha=1\.0"),
+    ("SmoothedClassifier-base-function", lambda: SmoothedClassifier(
+        linear_model, sigma=0.25), ValueError, r"base must be a Keras model"),
+    ("export_model-format", lambda: models.export_model(
+        M(), "/tmp/m", format="pt"), ValueError, r"Received: format='pt'"),
+    ("load_served-path", lambda: models.load_served("/tmp/model.bin"),
+     ValueError, r"Received: path='/tmp/model\.bin'"),
     # ---- training inputs the attacks would refuse ----------------------
     pytest.param(
         "adversarial_loss-x-nan", lambda: defenses.adversarial_loss(

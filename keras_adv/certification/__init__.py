@@ -22,14 +22,20 @@ from keras_adv.certification.report import (
     certified_accuracy,
     evaluate_certified,
 )
+from keras_adv.certification.smoothed import (
+    SmoothedClassifier,
+    decision_thresholds,
+)
 
 __all__ = [
     "ABSTAIN",
     "Certificate",
     "CertificationReport",
+    "SmoothedClassifier",
     "certified_accuracy",
     "certify",
     "clopper_pearson_lower",
+    "decision_thresholds",
     "evaluate_certified",
     "predict",
     "sample_counts",

@@ -5,6 +5,8 @@ import math
 import keras
 import tensorflow as tf
 
+from keras_adv import ops
+
 
 @keras.saving.register_keras_serializable(package="keras_adv")
 class StochasticActivationPruning(keras.layers.Layer):
@@ -26,14 +28,26 @@ class StochasticActivationPruning(keras.layers.Layer):
     evaluate it with `eot_samples` (see `keras_adv.attacks.pgd`).
 
     An example whose activations are all zero passes through as zeros (no
-    NaN). q_j is computed as -expm1(r * log1p(-p_j)) for accuracy when p_j is
-    tiny, in float32 whatever the layer's dtype policy.
+    NaN). q_j is computed as -expm1(r * log1p(-p_j)) (Kahan's accurate
+    forms, `ops.expm1` and `ops.log1p`) for accuracy when p_j is tiny, in
+    float32 whatever the layer's dtype policy.
+
+    Every runtime can run it: the r draws are sorted uniforms merged with
+    the CDF by `top_k` (`drawn_at_least_once`), with no `Multinomial`,
+    `Bincount`, `Log1p` or `Expm1` op, so the layer converts to TFLite with
+    builtin ops only and to ONNX (`keras_adv.models.export_model`,
+    `docs/serving.md`).
 
     Args:
         frac: draws as a fraction of the activations per example (> 0);
             1.0 as in the paper.
         seed: integer seed of the layer's `keras.random.SeedGenerator`;
-            seeded layers give reproducible sequences of masks.
+            seeded layers give reproducible sequences of masks (Keras'
+            stateless generator). `None` (the default) draws from
+            TensorFlow's global generator (`keras.utils.set_random_seed`
+            governs it) with the `RandomUniform` op that TFLite and ONNX
+            Runtime also have. On those runtimes every layer draws from the
+            runtime's own generator, seeded or not.
         active_in_training: also prune when called with `training=True`.
         **kwargs: base `keras.layers.Layer` arguments.
 
@@ -96,22 +110,12 @@ class StochasticActivationPruning(keras.layers.Layer):
         """Per-example mask: 1/q_j for drawn activations, 0 otherwise."""
         mag = tf.abs(h)
         total = tf.reduce_sum(mag, axis=1, keepdims=True)
-        alive = total > 0
-        p = mag / tf.where(alive, total, 1.0)
-        # Rows of zeros: draw from a uniform distribution (output is 0 anyway).
-        logits = tf.where(alive, tf.math.log(p), 0.0)
-        idx = keras.random.categorical(logits, r, seed=self.seed_generator)
-        batch = tf.shape(h)[0]
-        n = tf.shape(h)[1]
-        flat = idx + tf.range(batch)[:, None] * n
-        counts = tf.math.bincount(
-            tf.reshape(flat, [-1]), minlength=batch * n, maxlength=batch * n
-        )
+        p = mag / tf.where(total > 0, total, 1.0)
+        generator = None if self.seed is None else self.seed_generator
+        drawn = drawn_at_least_once(p, r, ops.uniform, generator)
         # q = 1 - (1 - p)^r; p <= 1 always, and p = 1 gives q = 1 exactly.
-        keep_prob = -tf.math.expm1(r * tf.math.log1p(-p))
-        # Entries of all-zero rows may be "drawn" (uniform fallback) with
-        # q = 0: they are dropped, not scaled by 1/0.
-        kept = (tf.reshape(counts, [batch, n]) > 0) & (keep_prob > 0)
+        keep_prob = -ops.expm1(r * ops.log1p(-p))
+        kept = drawn & (keep_prob > 0)
         return tf.where(kept, 1.0 / tf.where(kept, keep_prob, 1.0), 0.0)
 
     def compute_output_shape(self, input_shape):
@@ -124,3 +128,41 @@ class StochasticActivationPruning(keras.layers.Layer):
             "active_in_training": self.active_in_training,
         }
         return {**super().get_config(), **config}
+
+
+def drawn_at_least_once(p, r, uniform, seed_generator=None):
+    """Which categories `r` draws with replacement from Categorical(p) hit,
+    per row of `p` `(batch, n)` (rows sum to 1, or are all zero: nothing
+    is drawn). Exact law, with ops every serving runtime has.
+
+    The r draws are inverse-CDF samples of r sorted uniforms, made from
+    r + 1 exponential spacings (Renyi's representation of uniform order
+    statistics: `cumsum(E)[:r] / sum(E)`), scaled to the CDF's last value.
+    Category j is hit when some draw s has `C_(j-1) <= s < C_j` (C the
+    CDF), that is when `N(C_j) > N(C_(j-1))` with N(c) the number of draws
+    below c. N comes from merging the CDF and the draws with a sort
+    (`top_k`, which puts the CDF first on ties), and ranking them with a
+    second sort. No `Multinomial`, `Bincount` or scatter op, so TFLite
+    builtins and ONNX hold it.
+
+    Example:
+
+    >>> p = tf.constant([[0.0, 0.5, 0.5]])
+    >>> drawn_at_least_once(p, 4, ops.uniform).numpy()[0, 0]
+    False
+    """
+    n = p.shape[1]
+    batch = tf.shape(p)[0]
+    cdf = tf.math.cumsum(p, axis=1)
+    spacings = -tf.math.log(1.0 - uniform(tf.stack([batch, r + 1]),
+                                          seed_generator))
+    run = tf.math.cumsum(spacings, axis=1)
+    draws = run[:, :r] / tf.maximum(run[:, r:], 1e-30) * cdf[:, n - 1:]
+    # The last category takes every draw up to the CDF's end (rounding).
+    bounds = tf.concat([cdf[:, :n - 1], tf.ones_like(cdf[:, :1]) * 2.0], 1)
+    merged = tf.concat([bounds, draws], axis=1)
+    order = tf.math.top_k(-merged, k=n + r).indices
+    position = tf.math.top_k(-order, k=n + r).indices[:, :n]
+    below = position - tf.range(n)[None, :]
+    before = tf.concat([tf.zeros_like(below[:, :1]), below[:, :n - 1]], 1)
+    return below > before

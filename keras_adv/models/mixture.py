@@ -7,6 +7,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_adv import ops
+
 
 @keras.saving.register_keras_serializable(package="keras_adv")
 class RandomizedMixture(keras.Model):
@@ -14,15 +16,19 @@ class RandomizedMixture(keras.Model):
 
     For every example in a batch, member i is drawn with probability
     `probabilities[i]` and its output is returned; the draw lives in the
-    graph (a `keras.random.SeedGenerator`), so a saved `.keras` model and a
-    SavedModel from `export` stay randomised when served. The gradient flows
-    through the drawn member; attack the mixture with EOT.
+    graph, so a saved `.keras` model, a SavedModel and the TFLite and ONNX
+    files of `keras_adv.models.export_model` stay randomised when served.
+    A seeded mixture draws from its own `keras.random.SeedGenerator`
+    (reproducible); `seed=None` draws from TensorFlow's global generator
+    with the `RandomUniform` op every runtime has (`docs/serving.md`).
+    The gradient flows through the drawn member; attack the mixture with
+    EOT.
 
     Args:
         members: list of Keras models with equal input and output shapes.
         probabilities: mixed strategy, non-negative, summing to 1 (`None`:
             uniform). `solve_zero_sum` computes the game-optimal one.
-        seed: seed of the draw (`None`: random).
+        seed: seed of the draw (`None`: TensorFlow's global generator).
         **kwargs: base `keras.Model` arguments.
 
     Example:
@@ -59,10 +65,16 @@ class RandomizedMixture(keras.Model):
     def call(self, inputs, training=None):
         outputs = tf.stack([m(inputs, training=training) for m in self.members], 1)
         batch = tf.shape(outputs)[0]
-        logp = tf.math.log(tf.constant(self.probabilities, tf.float32))
-        logits = tf.tile(logp[None, :], [batch, 1])
-        choice = keras.random.categorical(logits, 1, seed=self.seed_generator)
-        return tf.gather(outputs, choice[:, 0], axis=1, batch_dims=1)
+        generator = None if self.seed is None else self.seed_generator
+        u = ops.uniform(tf.stack([batch, 1]), generator)
+        # member i is drawn when cum[i-1] <= u < cum[i] (inverse CDF)
+        edges = np.cumsum(self.probabilities)[:-1].astype("float32")
+        choice = tf.reduce_sum(tf.cast(u >= edges[None, :], tf.int32), axis=1)
+        chosen = tf.equal(choice[:, None], tf.range(len(self.members))[None])
+        chosen = tf.reshape(chosen, tf.concat(
+            [tf.shape(chosen), tf.ones([outputs.shape.rank - 2], tf.int32)], 0))
+        return tf.reduce_sum(
+            tf.where(chosen, outputs, tf.zeros_like(outputs)), axis=1)
 
     def compute_output_shape(self, input_shape):
         return self.members[0].compute_output_shape(input_shape)

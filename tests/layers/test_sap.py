@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_adv import ops
 from keras_adv.layers import StochasticActivationPruning as SAP
+from keras_adv.layers.sap import drawn_at_least_once
 
 H = np.array([[0.0, 0.1, -0.2, 0.3, 1.0, 2.4]], "float32")
 
@@ -140,3 +142,40 @@ def test_save_load_export_stay_stochastic(tmp_path):
     mean = np.mean([served.serve(tf.constant(x)).numpy() for _ in range(300)], axis=0)
     dense = keras.Sequential(model.layers[:1] + model.layers[2:])
     np.testing.assert_allclose(mean, dense(x).numpy(), atol=0.1)
+
+
+def test_law_on_a_wide_heavy_tailed_row():
+    """3000 activations (30% zeros, Pareto magnitudes): the frequency of
+    each activation being kept over 2000 masks matches q_j, in aggregate
+    (the expected count of kept activations) and per activation."""
+    rng = np.random.RandomState(0)
+    n = 3000
+    h = (rng.pareto(1.5, n) * (rng.rand(n) < 0.7)).astype("float32")
+    p = h / h.sum()
+    q = 1 - (1 - p.astype(np.float64)) ** n
+    draws = tf.function(lambda t: drawn_at_least_once(t, n, ops.uniform))
+    rows = tf.constant(np.tile(p[None], (200, 1)))
+    freq = sum(draws(rows).numpy().sum(axis=0) for _ in range(10)) / 2000
+    assert freq[p == 0].max() == 0.0
+    # kept per mask: mean over 2000 masks, sd of a mask's count < 16
+    assert abs(freq.sum() - q.sum()) < 5 * 16 / np.sqrt(2000)
+    z = (freq - q) / np.sqrt(q * (1 - q) / 2000 + 1e-12)
+    assert abs(z[p > 0].mean()) < 0.2 and np.abs(z[p > 0]).max() < 6
+
+
+def test_runtime_safe_log1p_and_expm1_are_accurate():
+    x = np.array([-1.0, -0.5, -1e-3, -1e-7, -1e-12, 0.0], np.float32)
+    np.testing.assert_allclose(ops.log1p(tf.constant(x[1:])).numpy(),
+                               np.log1p(x[1:].astype(np.float64)), rtol=1e-6)
+    assert ops.log1p(tf.constant(x[:1])).numpy()[0] == -np.inf
+    y = np.array([-np.inf, -30.0, -1.0, -1e-3, -1e-9, 0.0], np.float32)
+    np.testing.assert_allclose(ops.expm1(tf.constant(y)).numpy(),
+                               np.expm1(y.astype(np.float64)), rtol=1e-6)
+
+
+def test_seeded_and_runtime_draws_both_follow_the_law():
+    layer = SAP(seed=7)
+    with ops.runtime_random():
+        out = _samples(layer, H, 20000)
+    np.testing.assert_allclose((out != 0).mean(axis=0), _keep_prob(H, 6)[0],
+                               atol=0.015)
