@@ -6,7 +6,8 @@
 
 Each command first makes `.venv` and installs the project into it with its
 test, example, tensorboard and serving extras (again only when setup.py or pyproject.toml change).
-Other subcommands: `bench NAME` runs benchmarks/NAME.py, `lint` runs ruff,
+Other subcommands: `bench NAME` runs benchmarks/NAME.py, `lint` runs ruff
+and import-linter's layer contracts,
 `compat` runs the compatibility smoke job (`ci/compat_smoke.py`) in a second
 environment, `.venv-compat`, holding the oldest supported TensorFlow/Keras
 pair (`OLDEST` below, the lower bounds of setup.py).
@@ -100,8 +101,12 @@ def main(argv):
             print("usage: python3 dev.py bench NAME [flags]")
             return 2
         return run(["-m", f"benchmarks.{rest[0]}"] + rest[1:])
-    return run(["-m", "ruff", "check", "keras_adv", "tests", "examples",
-                "benchmarks"])
+    status = run(["-m", "ruff", "check", "keras_adv", "tests", "examples",
+                  "benchmarks"])
+    # The layers of docs/architecture.md ([tool.importlinter] in
+    # pyproject.toml).
+    return status or run(["-c", "import sys; from importlinter.cli import "
+                          "lint_imports_command as c; sys.exit(c())"])
 
 
 if __name__ == "__main__":

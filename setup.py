@@ -31,7 +31,8 @@ setup(
         "scipy",
     ],
     extras_require={
-        "dev": ["pytest", "pytest-xdist", "ruff"],
+        # import-linter: the layer contracts of pyproject.toml (dev.py lint).
+        "dev": ["pytest", "pytest-xdist", "ruff", "import-linter>=2.1"],
         "examples": ["matplotlib"],
         # keras.callbacks.TensorBoard: TensorFlow 2.21 no longer installs it.
         "tensorboard": ["tensorboard"],

@@ -4,8 +4,8 @@ Every case is a small function making one bad call; it must raise the
 expected error at once, in one line that names the argument and the value
 received (house style: "<arg> must be ... Received: <arg>=<value>"). The
 tests after the catalogue check that nothing is damaged on the way: the
-caller's arrays, the model's weights, and (for the command line) the output
-location.
+caller's arrays and the model's weights (the command line's output location:
+tests/commands/test_evaluate.py).
 """
 
 import functools
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_adv import cli, datasets, defenses, generative, models, poisoning
+from keras_adv import datasets, defenses, generative, models, poisoning
 from keras_adv.attacks import apgd, deepfool, fgsm, pgd, square
 from keras_adv.certification import (
     SmoothedClassifier,
@@ -537,83 +537,3 @@ def test_failed_fit_leaves_weights_unchanged(x, y):
     with pytest.raises(Exception):  # noqa: B017 - any error, as long as one
         model.fit(x, y, epochs=1, batch_size=4, verbose=0)
     _assert_same_weights(weights, base)
-
-
-# --------------------------------------------------------------------------
-# The command line: one line naming the path, no partial output
-# --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def cli_files(tmp_path):
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-    model.save(tmp_path / "ok.keras")
-    rng = np.random.RandomState(0)
-    np.savez(tmp_path / "data.npz", x=rng.rand(8, 4).astype("float32"),
-             y=np.arange(8) % 3)
-    (tmp_path / "corrupt.keras").write_bytes(b"\x00not a zip\xff" * 16)
-    (tmp_path / "empty.keras").write_bytes(b"")
-    out = tmp_path / "out"
-    out.mkdir()
-    return tmp_path, out
-
-
-def _run_cli(capsys, argv):
-    with pytest.raises(SystemExit) as info:
-        cli.main(argv)
-    err = capsys.readouterr().err
-    assert info.value.code == 2
-    assert err.count("\n") == 1 and err.startswith("keras-adv: error: ")
-    return err
-
-
-@pytest.mark.parametrize(
-    "model,extra,needle",
-    [
-        pytest.param("missing.keras", [], "model not found: {root}/missing",
-                     id="missing-model"),
-        pytest.param("corrupt.keras", [],
-                     "cannot load model {root}/corrupt.keras: not a .keras "
-                     "archive", id="corrupt-model"),
-        pytest.param("empty.keras", [],
-                     "cannot load model {root}/empty.keras: not a .keras "
-                     "archive", id="empty-model"),
-        pytest.param("ok.keras", ["--plot", "{root}/nodir/r.png"],
-                     "--plot must be in an existing directory. Received: "
-                     "--plot {root}/nodir/r.png", id="plot-dir-missing"),
-        pytest.param("ok.keras", ["--json", "{out}"],
-                     "--json must be a file path, not a directory. "
-                     "Received: --json {out}", id="json-is-directory"),
-    ],
-)
-def test_cli_bad_model_or_output_leaves_nothing(cli_files, capsys, model,
-                                                extra, needle):
-    root, out = cli_files
-    extra = [a.format(root=root, out=out) for a in extra]
-    argv = ["evaluate", str(root / model), "--data", str(root / "data.npz"),
-            "--eps", "0.1", "--attacks", "fgsm", "--no-progress",
-            "--json", str(out / "r.json"), *extra]
-    err = _run_cli(capsys, argv)
-    assert needle.format(root=root, out=out) in err
-    assert "Traceback" not in err
-    assert list(out.iterdir()) == []
-
-
-def test_cli_failed_write_removes_partial_output(cli_files, capsys,
-                                                 monkeypatch):
-    from keras_adv.evaluation.report import RobustnessReport
-
-    def broken_plot(self, path):
-        with open(path, "wb") as f:
-            f.write(b"\x89PNG half")
-        raise OSError(f"No space left on device: {path!r}")
-
-    monkeypatch.setattr(RobustnessReport, "plot", broken_plot)
-    root, out = cli_files
-    err = _run_cli(capsys, [
-        "evaluate", str(root / "ok.keras"), "--data", str(root / "data.npz"),
-        "--eps", "0.1", "--attacks", "fgsm", "--no-progress",
-        "--json", str(out / "r.json"), "--plot", str(out / "r.png")])
-    assert "No space left on device" in err and str(out / "r.png") in err
-    assert list(out.iterdir()) == []

@@ -7,10 +7,9 @@ import time
 
 import numpy as np
 
-from keras_adv import validation
+from keras_adv import reporting, validation
 from keras_adv.certification import _certify
 from keras_adv.certification._certify import Certificate, certify
-from keras_adv.evaluation.report import JSONReport
 
 DEFAULT_RADII = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -92,8 +91,8 @@ def _check_labels(y, batch, num_classes):
         np.int64)
 
 
-@dataclasses.dataclass
-class CertificationReport(JSONReport):
+@dataclasses.dataclass(eq=False)
+class CertificationReport(reporting.Report):
     """Certified accuracy of a smoothed classifier against the L2 radius.
 
     Attributes:
@@ -159,9 +158,13 @@ class CertificationReport(JSONReport):
                    certificate, _certificate_labels(certificate, y))
 
     def to_dict(self):
-        """A JSON-serialisable dict of the summary (without the per-example
-        certificate). Example: `json.dumps(report.to_dict())`."""
+        """A JSON-serialisable dict: the settings, the curve and, when the
+        report holds them, the per-example certificate and labels.
+
+        Example: `json.dumps(report.to_dict())`.
+        """
         rate = self.samples_per_second
+        cert = self.certificate
         return {
             "sigma": self.sigma,
             "n0": self.n0,
@@ -173,7 +176,37 @@ class CertificationReport(JSONReport):
             "abstain_rate": self.abstain_rate,
             "seconds": self.seconds,
             "samples_per_second": None if math.isnan(rate) else rate,
+            "certificate": None if cert is None else {
+                "prediction": np.asarray(cert.prediction).tolist(),
+                "radius": np.asarray(cert.radius).tolist(),
+                "counts": np.asarray(cert.counts).tolist()},
+            "labels": (None if self.labels is None
+                       else np.asarray(self.labels).tolist()),
         }
+
+    @classmethod
+    def from_dict(cls, values):
+        """The report that `to_dict` described (the certificate as a
+        `Certificate` of NumPy arrays again).
+
+        Example: `CertificationReport.from_json("certified.json")`.
+        """
+        cert, labels = values.get("certificate"), values.get("labels")
+        if cert is not None:
+            counts = np.asarray(cert["counts"], np.int64)
+            cert = Certificate(np.asarray(cert["prediction"], np.int64),
+                               np.asarray(cert["radius"], np.float64),
+                               counts.reshape(len(cert["prediction"]), -1))
+        rate = values["samples_per_second"]
+        return cls(
+            sigma=values["sigma"], n0=values["n0"], n=values["n"],
+            alpha=values["alpha"], radii=tuple(values["radii"]),
+            certified_accuracy_curve=tuple(values["certified_accuracy"]),
+            num_examples=values["num_examples"],
+            abstain_rate=values["abstain_rate"], seconds=values["seconds"],
+            samples_per_second=math.nan if rate is None else rate,
+            certificate=cert,
+            labels=None if labels is None else np.asarray(labels, np.int64))
 
     def table(self):
         """A plain-text table of certified accuracy per radius.
@@ -183,41 +216,27 @@ class CertificationReport(JSONReport):
         head = (f"Certified accuracy (L2, sigma={self.sigma:g}, n0={self.n0}, "
                 f"n={self.n}, alpha={self.alpha:g}, {self.num_examples} "
                 f"examples, {self.seconds:.1f} s)")
-        rows = ["  radius  certified accuracy"]
-        for r, a in zip(self.radii, self.certified_accuracy_curve):
-            rows.append(f"  {r:6.3g}  {a:18.2%}")
-        rows.append(f"Abstained: {self.abstain_rate:.2%}")
-        return "\n".join([head] + rows)
-
-    def __str__(self):
-        return self.table()
+        rows = [[f"{r:.3g}", f"{a:.2%}"] for r, a in
+                zip(self.radii, self.certified_accuracy_curve)]
+        lines = reporting.columns(["radius", "certified accuracy"], rows)
+        return "\n".join([head] + ["  " + line for line in lines]
+                         + [f"Abstained: {self.abstain_rate:.2%}"])
 
     def plot(self, path):
         """Draws certified accuracy against the radius and saves a PNG at
         `path`. Example: `report.plot("certified.png")`."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(6, 4))
-        ax.plot(self.radii, self.certified_accuracy_curve, marker="o",
-                label=f"sigma = {self.sigma:g}")
-        if self.certificate is not None and self.labels is not None:
-            # The exact step curve between the reported radii.
-            fine = np.linspace(0.0, max(self.radii) or 1.0, 201)
-            ax.plot(fine, certified_accuracy(self.certificate, self.labels,
-                                             list(fine)),
+        with reporting.figure(
+                path, xlabel="L2 radius", ylabel="certified accuracy",
+                title=f"Randomized smoothing (n={self.n}, "
+                f"alpha={self.alpha:g})") as ax:
+            ax.plot(self.radii, self.certified_accuracy_curve, marker="o",
+                    label=f"sigma = {self.sigma:g}")
+            if self.certificate is not None and self.labels is not None:
+                # The exact step curve between the reported radii.
+                fine = np.linspace(0.0, max(self.radii) or 1.0, 201)
+                ax.plot(fine, certified_accuracy(
+                    self.certificate, self.labels, list(fine)),
                     color="gray", alpha=0.6, linewidth=1)
-        ax.set_xlabel("L2 radius")
-        ax.set_ylabel("certified accuracy")
-        ax.set_ylim(-0.02, 1.02)
-        ax.grid(alpha=0.3)
-        ax.legend()
-        ax.set_title(f"Randomized smoothing (n={self.n}, alpha={self.alpha:g})")
-        fig.tight_layout()
-        fig.savefig(path, format="png", dpi=100)
-        plt.close(fig)
         return path
 
 

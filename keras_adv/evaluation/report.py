@@ -1,7 +1,8 @@
 """The result of `evaluate_robustness`: accuracies, timings and warnings."""
 
 import dataclasses
-import json
+
+from keras_adv import reporting
 
 
 @dataclasses.dataclass(eq=True, unsafe_hash=True)
@@ -46,31 +47,8 @@ class MaskingWarning(UserWarning):
         return f"[{self.check}] {self.message}"
 
 
-class JSONReport:
-    """Base of the report classes (`RobustnessReport`, `CertificationReport`,
-    `PoisoningReport`): `to_json` writes what `to_dict` returns.
-
-    Example: `class MyReport(JSONReport): def to_dict(self): ...`.
-    """
-
-    def to_dict(self):  # pragma: no cover - abstract
-        """The report as JSON-friendly Python values."""
-        raise NotImplementedError
-
-    def to_json(self, path=None, indent=2):
-        """The report as a JSON string; also written to `path` if given.
-
-        Example: `report.to_json("report.json")`.
-        """
-        text = json.dumps(self.to_dict(), indent=indent)
-        if path is not None:
-            with open(path, "w") as f:
-                f.write(text + "\n")
-        return text
-
-
-@dataclasses.dataclass
-class RobustnessReport(JSONReport):
+@dataclasses.dataclass(eq=False)
+class RobustnessReport(reporting.Report):
     """Robust accuracy of a model under a suite of attacks, per eps.
 
     Attributes:
@@ -160,14 +138,15 @@ class RobustnessReport(JSONReport):
             "seconds": float(self.seconds),
             "seconds_per_example": float(self.seconds_per_example),
             "warnings": [dataclasses.asdict(w) for w in self.warnings],
-            "diagnostics": _plain(self.diagnostics),
-            "metrics": _plain(self.metrics),
+            "diagnostics": reporting.plain(self.diagnostics),
+            "metrics": reporting.plain(self.metrics),
+            "scalar_eps": bool(self.scalar_eps),
         }
 
     @classmethod
     def from_dict(cls, values):
         """The report that `to_dict` described (warnings as `MaskingWarning`
-        again); a `"scalar_eps"` entry, when present, is kept.
+        again); without a `"scalar_eps"` entry, a single eps is scalar.
 
         Example: `RobustnessReport.from_dict(json.load(open("r.json")))`.
         """
@@ -189,23 +168,13 @@ class RobustnessReport(JSONReport):
         """A plain-text table: accuracy per eps after each attack, then the
         warnings. Example: `print(report.table())`."""
         names = list(self.attack_accuracy_curve)
-        head = ["eps", "clean"] + names + ["robust"]
-        rows = []
-        for i, e in enumerate(self.eps):
-            rows.append(
-                [f"{e:g}", f"{self.clean_accuracy:.2%}"]
+        rows = [[f"{e:g}", f"{self.clean_accuracy:.2%}"]
                 + [f"{self.attack_accuracy_curve[n][i]:.2%}" for n in names]
                 + [f"{self.robust_accuracy_curve[i]:.2%}"]
-            )
-        widths = [max(len(h), *(len(r[j]) for r in rows))
-                  for j, h in enumerate(head)]
-
-        def line(cells):
-            return "  ".join(c.rjust(w) for c, w in zip(cells, widths))
-
+                for i, e in enumerate(self.eps)]
         out = [f"Robustness ({self.norm}, {self.num_examples} examples, "
-               f"{self.seconds:.1f} s)", line(head)]
-        out += [line(r) for r in rows]
+               f"{self.seconds:.1f} s)"]
+        out += reporting.columns(["eps", "clean"] + names + ["robust"], rows)
         er = self.metrics.get("empirical_robustness")
         if er:
             out.append(
@@ -221,47 +190,23 @@ class RobustnessReport(JSONReport):
             out.append("No gradient-masking warnings.")
         return "\n".join(out)
 
-    def __str__(self):
-        return self.table()
-
     def plot(self, path):
         """Draws accuracy against eps for each attack (cumulative) and the
         worst case, and saves it as a PNG at `path`.
 
         Example: `report.plot("robustness.png")`.
         """
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(6, 4))
-        eps = [0.0] + [float(e) for e in self.eps]
-        clean = [self.clean_accuracy]
-        for name, curve in self.attack_accuracy_curve.items():
-            ax.plot(eps, clean + list(curve), marker="o", label=f"after {name}")
-        ax.plot(eps, clean + list(self.robust_accuracy_curve), marker="s",
-                color="black", linewidth=2, label="robust (worst case)")
-        ax.set_xlabel(f"eps ({self.norm})")
-        ax.set_ylabel("accuracy")
-        ax.set_ylim(-0.02, 1.02)
-        ax.grid(alpha=0.3)
-        ax.legend()
-        if self.warnings:
-            ax.set_title(f"{len(self.warnings)} gradient-masking warning(s)",
-                         color="darkred")
-        fig.tight_layout()
-        fig.savefig(path, format="png", dpi=100)
-        plt.close(fig)
+        title = (f"{len(self.warnings)} gradient-masking warning(s)"
+                 if self.warnings else None)
+        with reporting.figure(path, xlabel=f"eps ({self.norm})",
+                              ylabel="accuracy", title=title,
+                              title_color="darkred") as ax:
+            eps = [0.0] + [float(e) for e in self.eps]
+            clean = [self.clean_accuracy]
+            for name, curve in self.attack_accuracy_curve.items():
+                ax.plot(eps, clean + list(curve), marker="o",
+                        label=f"after {name}")
+            ax.plot(eps, clean + list(self.robust_accuracy_curve), marker="s",
+                    color="black", linewidth=2, label="robust (worst case)")
         return path
 
-
-def _plain(value):
-    """Converts NumPy scalars and tuples to plain JSON types."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):
-        return value.item()
-    return value

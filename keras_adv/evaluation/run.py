@@ -43,13 +43,18 @@ def is_non_finite_error(error):
 
 
 class Progress:
-    """`keras.utils.Progbar` over the examples (target None for a stream of
-    unknown length), written to stderr so that stdout keeps only results;
-    does nothing when disabled."""
+    """Progress over the examples on stderr (stdout keeps only results): a
+    `keras.utils.Progbar` on a terminal (target None for a stream of
+    unknown length), elsewhere (CI logs, `nohup`) a plain line at most every
+    `LINE_SECONDS` seconds and at the end; nothing when disabled."""
+
+    LINE_SECONDS = 5.0
 
     def __init__(self, total, enabled, done=0):
-        self.done, self.bar = done, None
-        if enabled:
+        self.done, self.bar, self.total = done, None, total
+        self.lines = enabled and not sys.stderr.isatty()
+        self.start = self.last = time.perf_counter()
+        if enabled and not self.lines:
             with contextlib.redirect_stdout(sys.stderr):
                 self.bar = keras.utils.Progbar(total,
                                                stateful_metrics=["robust"])
@@ -57,12 +62,25 @@ class Progress:
     def step(self, examples, robust=None):
         """Counts `examples` more examples done; `robust` is the running
         worst-case robust accuracy at the last eps."""
-        if self.bar is None:
-            return
         self.done += examples
-        with contextlib.redirect_stdout(sys.stderr):
-            self.bar.update(
-                self.done, [] if robust is None else [("robust", robust)])
+        if self.lines:
+            self._line(robust)
+        elif self.bar is not None:
+            with contextlib.redirect_stdout(sys.stderr):
+                self.bar.update(
+                    self.done, [] if robust is None else [("robust", robust)])
+
+    def _line(self, robust):
+        now = time.perf_counter()
+        end = self.total is not None and self.done >= self.total
+        if now - self.last < self.LINE_SECONDS and not end:
+            return
+        self.last = now
+        of = "" if self.total is None else f"/{self.total}"
+        rob = "" if robust is None else f", robust {robust:.4f}"
+        sys.stderr.write(f"evaluated {self.done}{of} examples{rob} "
+                         f"({now - self.start:.0f} s)\n")
+        sys.stderr.flush()
 
 
 def chunk_seed(seed, chunk, i, j):

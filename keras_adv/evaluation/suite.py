@@ -113,8 +113,10 @@ def evaluate_robustness(
         checks: run the gradient-masking checks.
         metrics: compute the empirical robustness (DeepFool) and loss
             sensitivity on up to 500 examples.
-        progress: show a `keras.utils.Progbar` on stderr counting the
-            examples done (with no target for a stream of unknown length);
+        progress: show progress on stderr counting the examples done: a
+            `keras.utils.Progbar` on a terminal (with no target for a
+            stream of unknown length), plain lines at most every 5 s
+            elsewhere (CI logs, `nohup`);
             `None` shows it on a terminal when the run covers 200 or more
             example-eps pairs (or an unknown number).
         num_examples: evaluate only the first `num_examples` examples of

@@ -65,6 +65,8 @@ import re
 import warnings
 import zipfile
 
+import keras
+
 _DENIED_OPS = frozenset({
     "ReadFile", "WriteFile", "MatchingFiles", "MergeV2Checkpoints",
     "ShardedFilename", "ShardedFilespec", "ImmutableConst",
@@ -429,6 +431,65 @@ class SavedModelFunction:
                     f"outputs {sorted(out)}")
             out = next(iter(out.values()))
         return out
+
+
+def keras_view(served):
+    """A loaded SavedModel as a `keras.Model`, for functions that need one
+    (the poisoning detectors): its input, a layer calling the serving
+    signature, and an identity layer named `"scores"`. The served graph's
+    own layers are not reachable through a signature, so the penultimate
+    representation of such a model is its output scores (the detectors'
+    `layer=None` reads them).
+
+    Args:
+        served: a `SavedModelFunction` from `load_model` (a `keras.Model` is
+            returned as it is).
+
+    Returns:
+        A `keras.Model` (not meant to be saved: it holds the loaded graph).
+
+    Raises:
+        ValueError: the signature's input shape is unknown.
+
+    Example:
+
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> net = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    >>> net.export(folder + "/exported", verbose=False)
+    >>> view = keras_view(keras_adv.models.load_model(folder + "/exported"))
+    >>> view.output_shape
+    (None, 3)
+    """
+    import numpy as np
+
+    if isinstance(served, keras.Model):
+        return served
+    if not isinstance(served, SavedModelFunction) or (
+            served.input_shape is None or None in served.input_shape):
+        raise ValueError(
+            "served must be a SavedModel from load_model with a known input "
+            f"shape. Received: served={served!r}")
+    classes = int(served(np.zeros((1,) + served.input_shape,
+                                  "float32")).shape[-1])
+    inputs = keras.Input(served.input_shape)
+    scores = _ServedCall(served, classes, name="served")(inputs)
+    return keras.Model(inputs, keras.layers.Identity(name="scores")(scores),
+                       name="saved_model")
+
+
+class _ServedCall(keras.layers.Layer):
+    """Calls a SavedModel's serving signature (no weights of its own)."""
+
+    def __init__(self, served, classes, **kwargs):
+        super().__init__(trainable=False, **kwargs)
+        self._served, self._classes = served, classes
+
+    def call(self, x):
+        return self._served(x)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self._classes)
 
 
 def probe_outputs(model, x):

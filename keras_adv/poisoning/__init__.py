@@ -4,7 +4,8 @@ Attacks that build a poisoned training set (`backdoor`, `label_flip`,
 `clean_label_backdoor`, `gradient_matching`), triggers (`Trigger`,
 `apply_trigger`), measures (`attack_success_rate`, `clean_accuracy`,
 `evaluate_poisoning`), detectors that find the poison in a training set
-(`spectral_signature`, `activation_clustering`) and a test-time defense that
+(`spectral_signature`, `activation_clustering`, both at once with
+`scan_training_set`) and a test-time defense that
 does not need to find it (`strip_entropy`, `strip_threshold`). See
 `docs/poisoning.md`.
 """
@@ -20,11 +21,13 @@ from keras_adv.poisoning.report import (
     clean_accuracy,
     evaluate_poisoning,
 )
+from keras_adv.poisoning.scan import PoisonScanReport, scan_training_set
 from keras_adv.poisoning.spectral import spectral_scores, spectral_signature
 from keras_adv.poisoning.strip import strip_entropy, strip_threshold
 from keras_adv.poisoning.triggers import Trigger, apply_trigger
 
 __all__ = [
+    "PoisonScanReport",
     "Poisoned",
     "PoisoningReport",
     "Trigger",
@@ -38,6 +41,7 @@ __all__ = [
     "feature_model",
     "gradient_matching",
     "label_flip",
+    "scan_training_set",
     "spectral_scores",
     "spectral_signature",
     "strip_entropy",

@@ -5,8 +5,7 @@ import time
 
 import numpy as np
 
-from keras_adv import ops, validation
-from keras_adv.evaluation.report import JSONReport
+from keras_adv import ops, reporting, validation
 from keras_adv.poisoning import triggers
 
 
@@ -72,8 +71,8 @@ def attack_success_rate(model, x, y, *, target, trigger="patch",
     return float(np.mean(pred == target))
 
 
-@dataclasses.dataclass
-class PoisoningReport(JSONReport):
+@dataclasses.dataclass(eq=False)
+class PoisoningReport(reporting.Report):
     """Clean accuracy and backdoor success of a model.
 
     Attributes:
@@ -102,15 +101,9 @@ class PoisoningReport(JSONReport):
     triggered_accuracy: float
     seconds: float
 
-    @property
-    def as_dict(self):
-        """The report as a JSON-serialisable dict. Example:
-        `report.as_dict["attack_success_rate"]`."""
-        return self.to_dict()
-
     def to_dict(self):
         """A JSON-serialisable dict. Example: `json.dumps(report.to_dict())`."""
-        return {f.name: _plain(getattr(self, f.name))
+        return {f.name: reporting.plain(getattr(self, f.name))
                 for f in dataclasses.fields(self)}
 
     def table(self):
@@ -123,9 +116,6 @@ class PoisoningReport(JSONReport):
                f"{self.num_examples} examples, {self.seconds:.1f} s)"]
         out += [f"{name.ljust(width)}  {value:7.2%}" for name, value in rows]
         return "\n".join(out)
-
-    def __str__(self):
-        return self.table()
 
 
 def evaluate_poisoning(model, x_test, y_test, *, target, trigger,
@@ -152,7 +142,7 @@ def evaluate_poisoning(model, x_test, y_test, *, target, trigger,
 
     >>> r = evaluate_poisoning(model, x_test, y_test, target=0, trigger="patch")
     ... # doctest: +SKIP
-    >>> r.as_dict["clean_accuracy"] > 0.9  # doctest: +SKIP
+    >>> r.to_dict()["clean_accuracy"] > 0.9  # doctest: +SKIP
     True
     """
     start = time.perf_counter()
@@ -182,6 +172,3 @@ def evaluate_poisoning(model, x_test, y_test, *, target, trigger,
 def _predict(model, x, batch_size):
     return ops.batched_logits(model, x, batch_size).argmax(axis=1)
 
-
-def _plain(value):
-    return value.item() if hasattr(value, "item") else value

@@ -4,6 +4,7 @@ refused before it runs, and no TensorFlow for --help."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from keras_adv import cli
 from tests.models.test_loading import save_writer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def saved(tmp_path_factory, mnist5k):
     return path, exported, root
 
 
-ARGS = ["--n", "30", "--eps", "0.05,0.1", "--attacks", "fgsm,pgd",
+ARGS = ["--num-examples", "30", "--eps", "0.05,0.1", "--attacks", "fgsm,pgd",
         "--no-progress"]
 
 
@@ -76,14 +77,16 @@ def test_evaluate_saved_model_directory_and_npz(saved, mnist5k, capsys):
 @pytest.mark.parametrize(
     "argv,needle",
     [
-        (["evaluate", "missing.keras", "--eps", "0.1"], "model not found"),
+        (["evaluate", "missing.keras", "--eps", "0.1"], "(model not found)"),
         (["evaluate", "{model}", "--eps", "0.1", "--attacks", "pgd,bogus"],
          "unknown: 'bogus'"),
-        (["evaluate", "{model}", "--eps", "0.1,abc"], "--eps must be numbers"),
+        (["evaluate", "{model}", "--eps", "0.1,abc"],
+         "--eps must be comma-separated finite numbers >= 0. Received: "
+         "--eps 0.1,abc"),
         (["evaluate", "{model}", "--eps", "0.1", "--data", "{bad}"],
          "does not match the model input"),
         (["evaluate", "{model}", "--eps", "0.1", "--data", "nope.npz"],
-         "data file not found"),
+         "(data file not found)"),
         (["evaluate", "{model}", "--eps", "0.1", "--data", "tfds::test"],
          "--data must be tfds:NAME or tfds:NAME:SPLIT. Received: --data "
          "tfds::test"),
@@ -102,8 +105,11 @@ def test_bad_input_fails_in_one_line(saved, capsys, argv, needle):
         cli.main(argv)
     assert exit_info.value.code != 0
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("keras-adv: error: ")
-    assert needle in err
+    prefix = "keras-adv: " if argv[0] == "frobnicate" else "keras-adv evaluate: "
+    lines = err.splitlines()  # stage lines, then the one error line
+    assert all(line.startswith(prefix) for line in lines)
+    assert [line for line in lines if ": error: " in line] == lines[-1:]
+    assert needle in lines[-1]
 
 
 def test_entry_point_exits_cleanly_without_traceback(tmp_path):
@@ -114,7 +120,9 @@ def test_entry_point_exits_cleanly_without_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == (
-        f"keras-adv: error: model not found: {tmp_path / 'none.keras'}")
+        "keras-adv evaluate: error: MODEL must be a .keras file or a "
+        f"SavedModel directory. Received: {tmp_path / 'none.keras'} (model "
+        "not found)")
 
 
 # ---------------------------------------------------------------------------
@@ -133,7 +141,8 @@ def writer(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     argv = ["evaluate", str(folder), "--data", str(tmp_path / "data.npz"),
-            "--eps", "0.1", "--attacks", "fgsm", "--n", "8", "--no-progress",
+            "--eps", "0.1", "--attacks", "fgsm", "--num-examples", "8",
+            "--no-progress",
             "--json", str(out / "r.json"), "--plot", str(out / "r.png")]
     return argv, target, out
 
@@ -146,7 +155,7 @@ def test_writing_saved_model_is_refused_before_it_runs(writer, capsys):
     assert info.value.code == 2
     assert captured.err.count("\n") == 1
     assert captured.err.startswith(
-        "keras-adv: error: refusing to load SavedModel ")
+        "keras-adv evaluate: error: refusing to load SavedModel ")
     assert "op WriteFile in function __inference_serve_" in captured.err
     assert "--trust-model" in captured.err
     assert captured.out == ""
@@ -159,7 +168,7 @@ def test_trust_model_runs_it_with_a_warning_line(writer, capsys):
     assert cli.main([*argv, "--trust-model"]) == 0
     captured = capsys.readouterr()
     assert captured.err == (
-        "keras-adv: warning: --trust-model: a SavedModel is loaded without "
+        "keras-adv evaluate: warning: --trust-model: a SavedModel is loaded without "
         "the op scan; its ops run as written\n")
     assert target.read_text() == "written by the model"
     report = json.loads((out / "r.json").read_text())
@@ -173,27 +182,10 @@ def _python(code, tmp_path, **env):
                           text=True, timeout=300, env=env, cwd=tmp_path)
 
 
-@pytest.mark.parametrize("argv", [None, ["--help"], ["evaluate", "--help"],
-                                  ["certify", "--help"],
-                                  ["poison-scan", "--help"]])
-def test_import_and_help_leave_tensorflow_out(tmp_path, argv):
-    code = "import sys\nimport keras_adv.cli\n"
-    if argv is not None:
-        code += ("try:\n    keras_adv.cli.main(%r)\nexcept SystemExit as e:\n"
-                 "    assert e.code == 0, e.code\n" % argv)
-    code += "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
-    done = _python(code, tmp_path)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == "[]"
-    if argv is not None:
-        assert "usage: keras-adv" in done.stdout
-    assert done.stderr == ""
-
-
 def test_a_normal_run_prints_no_tensorflow_log_lines(saved, tmp_path):
     path, _, _ = saved
     code = ("import sys\nfrom keras_adv import cli\nsys.exit(cli.main(%r))"
-            % ["evaluate", str(path), "--eps", "0.1", "--n", "8",
+            % ["evaluate", str(path), "--eps", "0.1", "--num-examples", "8",
                "--attacks", "fgsm", "--no-progress"])
     done = _python(code, tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -201,79 +193,23 @@ def test_a_normal_run_prints_no_tensorflow_log_lines(saved, tmp_path):
     assert done.stderr == ""
 
 
-def test_package_with_tensorflow_loaded_registers_its_classes(tmp_path):
-    # TensorFlow first: `import keras_adv` loads everything at once, so a bare
-    # keras.models.load_model finds AdversarialModel. Without TensorFlow, the
-    # first attribute access loads it.
-    code = ("import sys\nimport tensorflow\nimport keras\nimport keras_adv\n"
-            "print(keras.saving.get_registered_object("
-            "'keras_adv>AdversarialModel').__name__)\n")
-    done = _python(code, tmp_path)
+def test_progress_is_plain_lines_when_stderr_is_not_a_terminal(saved,
+                                                               tmp_path):
+    path, _, _ = saved
+    code = ("import sys\nfrom keras_adv import cli\nsys.exit(cli.main(%r))"
+            % ["evaluate", str(path), "--eps", "0.1", "--num-examples", "30",
+               "--batch-size", "10", "--attacks", "fgsm"])
+    done = _python(code, tmp_path)  # stderr is a pipe
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == "AdversarialModel"
-
-
-@pytest.fixture(scope="module")
-def saved_wrapper(tmp_path_factory):
-    """An AdversarialModel saved as .keras (in this process)."""
-    import keras
-
-    from keras_adv import defenses, models
-
-    path = tmp_path_factory.mktemp("saved") / "m.keras"
-    m = models.AdversarialModel(
-        keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]),
-        defense=defenses.PGDTraining(eps=0.1, steps=1))
-    m(np.zeros((1, 3), "float32"))
-    m.save(path)
-    return path
-
-
-@pytest.mark.parametrize("imports", [
-    "import keras_adv\nimport keras",
-    "import keras_adv\nfrom tensorflow import keras as _\nimport keras",
-    "import keras\nimport keras_adv",
-])
-def test_bare_load_model_in_any_import_order(tmp_path, saved_wrapper,
-                                             imports):
-    # keras_adv imported before, between or after Keras and TensorFlow, in a
-    # fresh process; then Keras' own load_model.
-    load = (imports + "\n"
-            f"m = keras.models.load_model({str(saved_wrapper)!r})\n"
-            "print(type(m).__name__)\n")
-    done = _python(load, tmp_path)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == "AdversarialModel"
-
-
-def test_python_m_usage_error_exits_2(tmp_path):
-    done = _python("import runpy, sys\nsys.argv = ['keras-adv', 'evaluate', "
-                   "'m.keras', '--eps', '0.1', '--n', '0']\n"
-                   "runpy.run_module('keras_adv.cli', run_name='__main__')",
-                   tmp_path)
-    assert done.returncode == 2
-    assert done.stderr.strip().splitlines()[-1] == (
-        "keras-adv: error: --n must be >= 1. Received: --n 0")
-
-
-def test_native_log_filter_keeps_python_lines():
-    text = (
-        "a line of the user's own\n"
-        "WARNING: All log messages before absl::InitializeLog() is called "
-        "are written to STDERR\n"
-        "I0000 00:00:1795316182.500913    5005 port.cc:153] oneDNN custom "
-        "operations are on.\n"
-        "I0000 00:00:1795316258.01    5864 cpu_feature_guard.cc:210] This "
-        "TensorFlow binary is optimized\n"
-        "To enable the following instructions: AVX2 FMA, in other operations\n"
-        "/x/y.py:3: UserWarning: kept\n"
-        "  warnings.warn('kept')\n"
-        "E0000 00:00:1795316191.082954    5005 cuda_platform.cc:52] failed "
-        "call to cuInit\n"
-        "2024-01-01 10:00:00.123456: I tensorflow/core/x.cc:1] old format\n")
-    assert cli._without_native_logs(text) == (
-        "a line of the user's own\n"
-        "/x/y.py:3: UserWarning: kept\n  warnings.warn('kept')\n")
+    lines = done.stderr.splitlines()
+    assert [re.sub(r" \(\d+ s\)$", "", line) for line in lines[:3]] == [
+        "keras-adv evaluate: loading the data",
+        "keras-adv evaluate: loading the model",
+        "keras-adv evaluate: attacking (fgsm, eps 0.1)"]
+    # No bar redraws (carriage returns); the last line counts every example.
+    assert "\r" not in done.stderr and "\x1b" not in done.stderr
+    assert lines[-1].startswith("evaluated 30/30 examples, robust ")
+    assert 4 <= len(lines) <= 7  # at most one line per 5 s, and the last
 
 
 def test_evaluate_tfds_stream_and_checkpoint(saved, mnist5k, monkeypatch,
@@ -309,7 +245,7 @@ def test_evaluate_tfds_stream_and_checkpoint(saved, mnist5k, monkeypatch,
     # Run again: the finished checkpoint gives the same report.
     with pytest.raises(SystemExit):  # other arguments: refused
         cli.main(argv + ["--data", "tfds:mnist:test[:5%]", "--checkpoint",
-                         str(ckpt), "--n", "20"])
+                         str(ckpt), "--num-examples", "20"])
     assert "num_examples differs" in capsys.readouterr().err
     assert cli.main(argv + ["--data", "tfds:mnist:test[:5%]", "--checkpoint",
                             str(ckpt), "--json", str(tmp_path / "r.json")]) == 0
@@ -328,6 +264,87 @@ def test_evaluate_tfds_unavailable_is_one_line(saved, monkeypatch, capsys):
         cli.main(["evaluate", str(saved[0]), "--eps", "0.1", "--data",
                   "tfds:cifar10"])
     assert exit_info.value.code != 0
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "cifar10 is not prepared" in err
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert "cifar10 is not prepared" in err
     assert "Received: --data tfds:cifar10" in err
+
+
+# --------------------------------------------------------------------------
+# The command line: one line naming the path, no partial output
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_files(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    model.save(tmp_path / "ok.keras")
+    rng = np.random.RandomState(0)
+    np.savez(tmp_path / "data.npz", x=rng.rand(8, 4).astype("float32"),
+             y=np.arange(8) % 3)
+    (tmp_path / "corrupt.keras").write_bytes(b"\x00not a zip\xff" * 16)
+    (tmp_path / "empty.keras").write_bytes(b"")
+    out = tmp_path / "out"
+    out.mkdir()
+    return tmp_path, out
+
+
+def _run_cli(capsys, argv):
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    lines = capsys.readouterr().err.splitlines()
+    assert info.value.code == 2
+    assert [line for line in lines if ": error: " in line] == lines[-1:]
+    assert lines[-1].startswith("keras-adv evaluate: error: ")
+    return lines[-1]
+
+
+@pytest.mark.parametrize(
+    "model,extra,needle",
+    [
+        pytest.param("missing.keras", [], "Received: {root}/missing.keras "
+                     "(model not found)", id="missing-model"),
+        pytest.param("corrupt.keras", [],
+                     "cannot load model {root}/corrupt.keras: not a .keras "
+                     "archive", id="corrupt-model"),
+        pytest.param("empty.keras", [],
+                     "cannot load model {root}/empty.keras: not a .keras "
+                     "archive", id="empty-model"),
+        pytest.param("ok.keras", ["--plot", "{root}/nodir/r.png"],
+                     "--plot must be in an existing directory. Received: "
+                     "--plot {root}/nodir/r.png", id="plot-dir-missing"),
+        pytest.param("ok.keras", ["--json", "{out}"],
+                     "--json must be a file path, not a directory. "
+                     "Received: --json {out}", id="json-is-directory"),
+    ],
+)
+def test_cli_bad_model_or_output_leaves_nothing(cli_files, capsys, model,
+                                                extra, needle):
+    root, out = cli_files
+    extra = [a.format(root=root, out=out) for a in extra]
+    argv = ["evaluate", str(root / model), "--data", str(root / "data.npz"),
+            "--eps", "0.1", "--attacks", "fgsm", "--no-progress",
+            "--json", str(out / "r.json"), *extra]
+    err = _run_cli(capsys, argv)
+    assert needle.format(root=root, out=out) in err
+    assert "Traceback" not in err
+    assert list(out.iterdir()) == []
+
+
+def test_cli_failed_write_removes_partial_output(cli_files, capsys,
+                                                 monkeypatch):
+    from keras_adv.evaluation.report import RobustnessReport
+
+    def broken_plot(self, path):
+        with open(path, "wb") as f:
+            f.write(b"\x89PNG half")
+        raise OSError(f"No space left on device: {path!r}")
+
+    monkeypatch.setattr(RobustnessReport, "plot", broken_plot)
+    root, out = cli_files
+    err = _run_cli(capsys, [
+        "evaluate", str(root / "ok.keras"), "--data", str(root / "data.npz"),
+        "--eps", "0.1", "--attacks", "fgsm", "--no-progress",
+        "--json", str(out / "r.json"), "--plot", str(out / "r.png")])
+    assert "No space left on device" in err and str(out / "r.png") in err
+    assert list(out.iterdir()) == []

@@ -1,21 +1,28 @@
-"""`poison-scan`: the parser needs no TensorFlow; run flags planted rows,
-writes JSON and returns 2 with one line on bad input."""
+"""`keras-adv poison-scan`: flags planted rows, writes a PoisonScanReport
+as JSON, takes an exported SavedModel, and exits 2 with one line on bad
+input."""
 
-import argparse
 import json
 
 import keras
 import numpy as np
 import pytest
 
-from keras_adv.commands import poison_scan as _cli
+from keras_adv import cli, models
+from keras_adv.poisoning import PoisonScanReport
 from tests.poisoning.test_detectors import flat_model, planted
 
 
-def parse(argv):
-    parser = argparse.ArgumentParser(prog="keras-adv")
-    _cli.add_parser(parser.add_subparsers(dest="command"))
-    return parser.parse_args(argv)
+def _fails(capsys, argv):
+    """The one error line (the last; stage lines before it when the error
+    is found once the run has started)."""
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert all(line.startswith("keras-adv poison-scan: ") for line in lines)
+    assert [line for line in lines if ": error: " in line] == lines[-1:]
+    return lines[-1]
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +38,14 @@ def files(tmp_path_factory):
 def test_scan_writes_json(files, capsys):
     root, poison = files
     out = root / "flags.json"
-    args = parse(["poison-scan", str(root / "m.keras"), "--data",
-                  str(root / "train.npz"), "--expected-fraction", "0.1",
-                  "--components", "5", "--json", str(out)])
-    assert args.run(args) == 0
+    assert cli.main(["poison-scan", str(root / "m.keras"), "--data",
+                     str(root / "train.npz"), "--expected-fraction", "0.1",
+                     "--components", "5", "--seed", "0", "--json",
+                     str(out)]) == 0
     result = json.loads(out.read_text())
+    report = PoisonScanReport.from_json(out)
+    assert PoisonScanReport.from_json(report.to_json()) == report
+    assert report.flagged("activation_clustering") == [int(i) for i in poison]
     ac = result["methods"]["activation_clustering"]
     assert ac["flagged"] == [int(i) for i in poison]
     assert ac["per_class"]["0"] == ac["flagged"] and ac["per_class"]["1"] == []
@@ -48,18 +58,19 @@ def test_scan_writes_json(files, capsys):
 
 def test_scan_one_method(files, capsys):
     root, _ = files
-    args = parse(["poison-scan", str(root / "m.keras"), "--data",
-                  str(root / "train.npz"), "--expected-fraction", "0.1",
-                  "--method", "spectral", "--layer", "flat"])
-    assert _cli.run(args) == 0
+    assert cli.main(["poison-scan", str(root / "m.keras"), "--data",
+                     str(root / "train.npz"), "--expected-fraction", "0.1",
+                     "--method", "spectral", "--layer", "flat"]) == 0
     assert "activation_clustering" not in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("change, message", [
     (["--expected-fraction", "1.5"], "--expected-fraction must be in [0, 1]"),
-    (["--data", "missing.npz"], "--data must be an existing .npz file"),
+    (["--data", "missing.npz"], "or an existing .npz file. Received: "
+     "--data missing.npz"),
     (["--layer", "nope"], "Received: layer='nope'"),
-    (["--json", "/no/such/dir/f.json"], "--json must be a file"),
+    (["--json", "/no/such/dir/f.json"], "--json must be in an existing "
+     "directory"),
     (["MODEL=bad.txt"], "MODEL must be"),
 ])
 def test_bad_input_one_line(files, capsys, change, message):
@@ -74,9 +85,7 @@ def test_bad_input_one_line(files, capsys, change, message):
     flat = ["poison-scan", argv.pop("model")]
     for k, v in argv.items():
         flat += [k, v]
-    assert _cli.run(parse(flat)) == 2
-    err = capsys.readouterr().err
-    assert message in err and err.count("\n") == 1
+    assert message in _fails(capsys, flat)
 
 
 def test_bad_npz(files, capsys):
@@ -85,10 +94,9 @@ def test_bad_npz(files, capsys):
     np.savez(root / "nolabels.npz", x=np.zeros((3, 4, 5, 1)))
     for name, message in (("short.npz", "one label per example"),
                           ("nolabels.npz", "arrays 'x' and 'y'")):
-        args = parse(["poison-scan", str(root / "m.keras"), "--data",
-                      str(root / name), "--expected-fraction", "0.1"])
-        assert _cli.run(args) == 2
-        assert message in capsys.readouterr().err
+        assert message in _fails(capsys, [
+            "poison-scan", str(root / "m.keras"), "--data", str(root / name),
+            "--expected-fraction", "0.1"])
 
 
 def test_unsafe_model_refused(tmp_path, capsys):
@@ -98,7 +106,31 @@ def test_unsafe_model_refused(tmp_path, capsys):
     model.save(tmp_path / "lambda.keras")
     x, y, _ = planted()
     np.savez(tmp_path / "d.npz", x=x, y=y)
-    args = parse(["poison-scan", str(tmp_path / "lambda.keras"), "--data",
-                  str(tmp_path / "d.npz"), "--expected-fraction", "0.1"])
-    assert _cli.run(args) == 2
-    assert "MODEL could not be loaded" in capsys.readouterr().err
+    err = _fails(capsys, ["poison-scan", str(tmp_path / "lambda.keras"),
+                          "--data", str(tmp_path / "d.npz"),
+                          "--expected-fraction", "0.1"])
+    assert "Lambda" in err and "safe" in err
+
+
+def test_exported_saved_model_is_scanned_on_its_scores(files, tmp_path,
+                                                      capsys):
+    # A SavedModel's inner layers are out of reach: it is scanned on its
+    # output scores, as the .keras file is with --layer head (its last
+    # layer), and flags the same rows.
+    root, _ = files
+    exported = tmp_path / "served"
+    models.export_model(models.load_model(str(root / "m.keras")),
+                        str(exported))
+    reports = []
+    for model, extra in ((root / "m.keras", ["--layer", "head"]),
+                         (exported, [])):
+        out = tmp_path / f"{len(reports)}.json"
+        assert cli.main(["poison-scan", str(model), "--data",
+                         str(root / "train.npz"), "--expected-fraction",
+                         "0.1", "--components", "2", "--seed", "0",
+                         "--json", str(out), "--no-progress", *extra]) == 0
+        reports.append(PoisonScanReport.from_json(out))
+    keras_file, saved_model = reports
+    assert saved_model.methods == keras_file.methods
+    assert len(saved_model.flagged("spectral_signature")) == 47
+    assert "spectral_signature" in capsys.readouterr().out

@@ -49,7 +49,8 @@ def test_measures_exact():
     assert r.num_examples == 6 and r.clean_accuracy == pytest.approx(4 / 6)
     assert r.attack_success_rate == 1.0 and r.triggered_accuracy == 0.0
     d = json.loads(r.to_json())
-    assert d == r.as_dict and d["target"] == 0 and d["trigger"] == "patch"
+    assert PoisoningReport.from_dict(d) == r
+    assert d["target"] == 0 and d["trigger"] == "patch"
     assert "attack success rate" in r.table() and "100.00%" in r.table()
 
 

@@ -1,0 +1,101 @@
+"""`keras-adv evaluate`: worst-case robust accuracy of a saved model.
+
+    keras-adv evaluate MODEL --eps 0.1,0.2,0.3 [--data mnist5k]
+        [--norm linf|l2] [--attacks standard|pgd,...] [--eot N]
+        [--num-examples 1000] [--batch-size 500] [--checkpoint run.ckpt]
+        [--seed 0] [--json out.json] [--plot out.png] [--trust-model]
+        [--no-progress]
+
+The model may return logits or probabilities (read by
+`keras_adv.models.loading.probe_outputs`). Progress goes to stderr: a bar
+on a terminal, plain lines (at most one every few seconds) otherwise.
+"""
+
+from keras_adv.commands import common
+
+NAME = "evaluate"
+# The names of `keras_adv.evaluation.ATTACKS`, known here without
+# TensorFlow (a test keeps the two equal).
+ATTACK_NAMES = ("apgd-ce", "apgd-dlr", "apgd-t", "deepfool", "fab", "fab-t",
+                "fgsm", "pgd", "square")
+
+
+def add_parser(subparsers):
+    """Adds `evaluate` to an argparse subparsers object; returns its parser.
+
+    Example: `add_parser(parser.add_subparsers(dest="command"))`.
+    """
+    p = subparsers.add_parser(
+        NAME, help="worst-case robust accuracy of a saved model",
+        description="Runs an attack suite on a saved model and prints the "
+        "robust accuracy per eps, with gradient-masking warnings.")
+    common.add_model_argument(p)
+    p.add_argument("--eps", required=True,
+                   help="budget(s), comma-separated, e.g. 0.1,0.2,0.3")
+    p.add_argument("--norm", default="linf", choices=["linf", "l2"])
+    p.add_argument("--attacks", default="standard",
+                   help="'standard' or comma-separated names: "
+                   + ",".join(ATTACK_NAMES))
+    p.add_argument("--eot", type=int, default=None,
+                   help="EOT samples per gradient for randomised models")
+    p.add_argument("--checkpoint", default=None,
+                   help="save progress here after every chunk; run the "
+                   "same command again to resume (the file is kept)")
+    common.add_shared_options(p, num_examples=1000, batch_size=500)
+    return p
+
+
+def check(args):
+    """Checks every flag without TensorFlow; raises `common.UsageError`.
+
+    Example: `check(parser.parse_args([...]))`.
+    """
+    common.check_shared(args)
+    common.parse_floats("--eps", args.eps)
+    common.check_count("--eot", args.eot)
+    common.check_output("--checkpoint", args.checkpoint)
+    names = [a.strip() for a in args.attacks.split(",")]
+    unknown = [a for a in names if a not in ATTACK_NAMES + ("standard",)]
+    if unknown or len(set(names)) != len(names):
+        why = f"unknown: {unknown[0]!r}" if unknown else "repeated"
+        raise common.UsageError(
+            f"--attacks must be 'standard' or distinct names from "
+            f"{','.join(ATTACK_NAMES)}. Received: --attacks {args.attacks} "
+            f"({why})")
+
+
+def run(args):
+    """Evaluates, prints the table, writes `--json` and `--plot`; returns 0.
+
+    Example: `run(parser.parse_args(["evaluate", "m.keras", "--eps",
+    "0.1"]))`.
+    """
+    import warnings
+
+    stages = common.Stages(NAME, args)
+    eps = common.parse_floats("--eps", args.eps)
+    stages("loading the data")
+    if args.data.startswith("tfds:"):
+        x, y = common.stream_tfds(args.data), None
+        probe = next(iter(x.take(1)))[0].numpy()
+    else:
+        x, y = common.load_data(args.data, args.num_examples)
+        probe = x
+    stages("loading the model")
+    model = common.load_model(NAME, args.model, args.trust_model)
+    from keras_adv.evaluation import MaskingWarning, evaluate_robustness
+    from keras_adv.models import loading
+
+    from_logits = loading.probe_outputs(model, probe)
+    stages(f"attacking ({args.attacks}, eps {args.eps})")
+    with warnings.catch_warnings():
+        # The table below lists every MaskingWarning; do not print them twice.
+        warnings.simplefilter("ignore", MaskingWarning)
+        report = evaluate_robustness(
+            model, x, y, eps=eps, norm=args.norm, attacks=args.attacks,
+            eot_samples=args.eot, batch_size=args.batch_size, seed=args.seed,
+            from_logits=from_logits, progress=not args.no_progress,
+            num_examples=args.num_examples, checkpoint=args.checkpoint)
+    print(report.table())
+    common.write_outputs(report, args.json, args.plot)
+    return 0

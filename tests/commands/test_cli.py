@@ -1,0 +1,181 @@
+"""The `keras-adv` dispatcher: --help without TensorFlow, one error line
+with the command's prefix before TensorFlow loads, the Python-module entry
+point, the filter of TensorFlow's C++ log lines, and the package's import
+hook (keras_adv's classes found by a bare `keras.models.load_model`)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from keras_adv import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _python(code, tmp_path, **env):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True,
+                          text=True, timeout=300, env=env, cwd=tmp_path)
+
+
+@pytest.mark.parametrize("argv", [None, ["--help"], ["evaluate", "--help"],
+                                  ["certify", "--help"],
+                                  ["poison-scan", "--help"]])
+def test_import_and_help_leave_tensorflow_out(tmp_path, argv):
+    code = "import sys\nimport keras_adv.cli\n"
+    if argv is not None:
+        code += ("try:\n    keras_adv.cli.main(%r)\nexcept SystemExit as e:\n"
+                 "    assert e.code == 0, e.code\n" % argv)
+    code += "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    done = _python(code, tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    if argv is not None:
+        assert "usage: keras-adv" in done.stdout
+    assert done.stderr == ""
+
+
+def test_package_with_tensorflow_loaded_registers_its_classes(tmp_path):
+    # TensorFlow first: `import keras_adv` loads everything at once, so a bare
+    # keras.models.load_model finds AdversarialModel. Without TensorFlow, the
+    # first attribute access loads it.
+    code = ("import sys\nimport tensorflow\nimport keras\nimport keras_adv\n"
+            "print(keras.saving.get_registered_object("
+            "'keras_adv>AdversarialModel').__name__)\n")
+    done = _python(code, tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "AdversarialModel"
+
+
+@pytest.fixture(scope="module")
+def saved_wrapper(tmp_path_factory):
+    """An AdversarialModel saved as .keras (in this process)."""
+    import keras
+
+    from keras_adv import defenses, models
+
+    path = tmp_path_factory.mktemp("saved") / "m.keras"
+    m = models.AdversarialModel(
+        keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]),
+        defense=defenses.PGDTraining(eps=0.1, steps=1))
+    m(np.zeros((1, 3), "float32"))
+    m.save(path)
+    return path
+
+
+@pytest.mark.parametrize("imports", [
+    "import keras_adv\nimport keras",
+    "import keras_adv\nfrom tensorflow import keras as _\nimport keras",
+    "import keras\nimport keras_adv",
+])
+def test_bare_load_model_in_any_import_order(tmp_path, saved_wrapper,
+                                             imports):
+    # keras_adv imported before, between or after Keras and TensorFlow, in a
+    # fresh process; then Keras' own load_model.
+    load = (imports + "\n"
+            f"m = keras.models.load_model({str(saved_wrapper)!r})\n"
+            "print(type(m).__name__)\n")
+    done = _python(load, tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "AdversarialModel"
+
+
+def test_python_m_usage_error_exits_2(tmp_path):
+    done = _python("import runpy, sys\nsys.argv = ['keras-adv', 'evaluate', "
+                   "'m.keras', '--eps', '0.1', '--num-examples', '0']\n"
+                   "runpy.run_module('keras_adv.cli', run_name='__main__')",
+                   tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        "keras-adv evaluate: error: --num-examples must be >= 1. Received: "
+        "--num-examples 0")
+
+
+def test_native_log_filter_keeps_python_lines():
+    text = (
+        "a line of the user's own\n"
+        "WARNING: All log messages before absl::InitializeLog() is called "
+        "are written to STDERR\n"
+        "I0000 00:00:1795316182.500913    5005 port.cc:153] oneDNN custom "
+        "operations are on.\n"
+        "I0000 00:00:1795316258.01    5864 cpu_feature_guard.cc:210] This "
+        "TensorFlow binary is optimized\n"
+        "To enable the following instructions: AVX2 FMA, in other operations\n"
+        "/x/y.py:3: UserWarning: kept\n"
+        "  warnings.warn('kept')\n"
+        "E0000 00:00:1795316191.082954    5005 cuda_platform.cc:52] failed "
+        "call to cuInit\n"
+        "2024-01-01 10:00:00.123456: I tensorflow/core/x.cc:1] old format\n")
+    assert cli._without_native_logs(text) == (
+        "a line of the user's own\n"
+        "/x/y.py:3: UserWarning: kept\n  warnings.warn('kept')\n")
+
+
+
+
+@pytest.mark.parametrize("argv,line", [
+    (["evaluate", "{m}", "--eps", "abc"],
+     "keras-adv evaluate: error: --eps must be comma-separated finite numbers "
+     ">= 0. Received: --eps abc"),
+    (["evaluate", "{m}", "--eps", "0.1", "--attacks", "pgd,pgd"],
+     "keras-adv evaluate: error: --attacks must be 'standard' or distinct "
+     "names from apgd-ce,apgd-dlr,apgd-t,deepfool,fab,fab-t,fgsm,pgd,square. "
+     "Received: --attacks pgd,pgd (repeated)"),
+    (["certify", "{m}", "--sigma", "0"],
+     "keras-adv certify: error: --sigma must be a finite number > 0. "
+     "Received: --sigma 0.0"),
+    (["certify", "{m}", "--sigma", "0.25", "--n", "0"],
+     "keras-adv certify: error: --n must be >= 1. Received: --n 0"),
+    (["certify", "{m}", "--sigma", "0.25", "--radii", "0,-1"],
+     "keras-adv certify: error: --radii must be comma-separated finite "
+     "numbers >= 0. Received: --radii 0,-1"),
+    (["poison-scan", "{m}", "--data", "mnist5k:train",
+      "--expected-fraction", "2"],
+     "keras-adv poison-scan: error: --expected-fraction must be in [0, 1]. "
+     "Received: --expected-fraction 2.0"),
+    (["poison-scan", "{m}", "--data", "none.npz", "--expected-fraction",
+      "0.1"],
+     "keras-adv poison-scan: error: --data must be mnist5k, mnist5k:train, "
+     "tfds:NAME[:SPLIT] or an existing .npz file. Received: --data none.npz "
+     "(data file not found)"),
+    (["certify", "{d}", "--sigma", "0.25"],
+     "keras-adv certify: error: MODEL must be a .keras file or a SavedModel "
+     "directory. Received: {d} (a directory without saved_model.pb)"),
+    (["evaluate", "{m}", "--eps", "0.1", "--num-examples", "0"],
+     "keras-adv evaluate: error: --num-examples must be >= 1. Received: "
+     "--num-examples 0"),
+])
+def test_bad_flag_is_one_line_before_tensorflow(tmp_path, argv, line):
+    model = tmp_path / "m.keras"
+    model.write_bytes(b"")  # never opened: the flags fail first
+    (tmp_path / "empty").mkdir()
+    subs = dict(m=str(model), d=str(tmp_path / "empty"))
+    argv = [a.format(**subs) for a in argv]
+    code = ("import sys\nimport keras_adv.cli\ntry:\n"
+            f"    keras_adv.cli.main({argv!r})\nexcept SystemExit as e:\n"
+            "    print(e.code, 'tensorflow' in sys.modules)\n")
+    done = _python(code, tmp_path)
+    assert done.stdout.strip() == "2 False"
+    assert done.stderr == line.format(**subs) + "\n"
+
+
+def test_every_command_has_the_shared_options():
+    parser = cli.build_parser()
+    shared = {"--data", "--num-examples", "--batch-size", "--seed", "--json",
+              "--trust-model", "--no-progress"}
+    for name in cli.COMMANDS:
+        sub = parser._subparsers._group_actions[0].choices[name]
+        flags = {s for a in sub._actions for s in a.option_strings}
+        assert shared <= flags, (name, shared - flags)
+
+
+def test_attack_names_known_without_tensorflow_match_the_registry():
+    from keras_adv.commands import evaluate
+    from keras_adv.evaluation import ATTACKS
+
+    assert evaluate.ATTACK_NAMES == tuple(sorted(ATTACKS))
