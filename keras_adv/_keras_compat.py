@@ -21,6 +21,23 @@ def softmax_logits(y_pred):
     return getattr(y_pred, "_keras_logits", y_pred)
 
 
+def flatten_layers(model):
+    """Every layer of `model`, nested ones included (layers inside layers
+    and inside sub-models), `model` first; an empty list for an object that
+    is not a Keras layer.
+
+    Private method: `Layer._flatten_layers(include_self=True,
+    recursive=True)`, the walk Keras uses for its own weight tracking;
+    public Keras lists only a model's top-level `layers`. Checked on Keras
+    3.4.1, 3.8.0 and 3.15.1.
+
+    Example: `[l for l in flatten_layers(model) if isinstance(l,
+    keras.layers.BatchNormalization)]`.
+    """
+    walk = getattr(model, "_flatten_layers", None)
+    return list(walk(include_self=True, recursive=True)) if walk else []
+
+
 def multi_worker(strategy):
     """Whether `strategy` is a `MultiWorkerMirroredStrategy` spanning two or
     more workers (where Keras' `fit` takes the code paths that

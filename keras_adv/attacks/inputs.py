@@ -412,10 +412,12 @@ class Bound:
         """The output shape of the model (for the class count)."""
         return self.view.model.output_shape
 
-    def _flatten_layers(self, **kwargs):
-        # frozen_batch_statistics looks for BatchNormalization layers here.
-        inner = getattr(self.view.model, "_flatten_layers", None)
-        return inner(**kwargs) if inner is not None else iter(())
+    @property
+    def keras_model(self):
+        """The Keras model this view calls (where
+        `defenses.tensors.frozen_batch_statistics` finds its
+        BatchNormalization layers)."""
+        return self.view.model
 
     @property
     def parts(self):

@@ -14,6 +14,7 @@ Example:
                                                      step_size=0.01))
 """
 
+from keras_adv.defenses.combined import Combined
 from keras_adv.defenses.data_sparsity import DataSparsity
 from keras_adv.defenses.distillation import defensive_distillation
 from keras_adv.defenses.fast_training import FastTraining
@@ -24,7 +25,6 @@ from keras_adv.defenses.mart import MART
 from keras_adv.defenses.mixture import payoff_matrix, solve_zero_sum
 from keras_adv.defenses.pgd_training import PGDTraining
 from keras_adv.defenses.protocol import (
-    Combined,
     Defense,
     LossResult,
     StepResult,

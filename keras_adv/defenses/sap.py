@@ -61,7 +61,10 @@ def insert_sap(model, frac=1.0, *, layers=None, seed=None,
             "model must be a built Sequential or functional Keras model. "
             f"Received: model={model!r}"
         )
-    graph = isinstance(model, keras.Sequential) or hasattr(model, "_nodes_by_depth")
+    # Sequential and functional models have public inputs and outputs; a
+    # subclassed model has neither.
+    graph = isinstance(model, keras.Sequential) or (
+        hasattr(model, "inputs") and hasattr(model, "outputs"))
     if not graph:
         raise ValueError(
             "insert_sap needs a Sequential or functional model (a subclassed "

@@ -9,7 +9,7 @@ import contextlib
 import keras
 import tensorflow as tf
 
-from keras_adv import validation
+from keras_adv import _keras_compat, validation
 
 
 def weighted_mean(values, sample_weight=None):
@@ -112,11 +112,11 @@ def frozen_batch_statistics(model):
     ```
     """
     variables = []
-    layers = getattr(model, "_flatten_layers", None)
-    if layers is not None:
-        for layer in layers(include_self=True, recursive=True):
-            if isinstance(layer, keras.layers.BatchNormalization):
-                variables += [layer.moving_mean, layer.moving_variance]
+    # A Bound view (attacks.inputs) stands for the Keras model it wraps.
+    for layer in _keras_compat.flatten_layers(getattr(model, "keras_model",
+                                                      model)):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            variables += [layer.moving_mean, layer.moving_variance]
     saved = [tf.identity(v.value) for v in variables]
     try:
         yield

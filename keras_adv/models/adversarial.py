@@ -6,149 +6,18 @@ as `keras.distillation.Distiller` and the Keras guide "Customizing what
 happens in fit() with TensorFlow" do: the model owns its loss tracker, its
 loss-term trackers and its clean and adversarial metrics, all created in
 `__init__` or `compile` (outside any replica context), and computes the
-compiled loss itself from the loss object given to `compile`.
+compiled loss itself from the loss object given to `compile`. What compile
+resolves and the state it fills are in `compiled.py`, the robust evaluation
+in `robust.py`, the views of several inputs or a layer in `views.py`.
 """
 
-import dataclasses
-import inspect
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from keras_adv import _keras_compat, ops, validation
-from keras_adv.attacks import inputs
-from keras_adv.defenses import protocol, tensors
-
-_ADV_PREFIX = "adv_"
-
-
-class _State:
-    """What the model holds that is neither a weight nor saved: the eps
-    scale of the warm-up, the defense's training state, the trackers and
-    metrics, the compiled loss and the robust evaluators. A plain object:
-    Keras tracking, `.keras` saving and `export` do not look inside it."""
-
-    def __init__(self):
-        self.eps_scale = tf.Variable(1.0, trainable=False, dtype=tf.float32,
-                                     name="eps_scale")
-        self.defense = None
-        self.defense_state = None
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.term_trackers = {}
-        self.loss_fn = None  # (per-example function, reduction)
-        self.loss_weight = 1.0
-        self.clean_metrics = []  # (metric, weighted) pairs
-        self.adv_metrics = []
-        self.robust = (None, None)  # (attack, evaluator)
-
-
-def _simple_arguments(cls, args, kwargs):
-    """The constructor arguments passed to `cls` other than `base`, `defense`
-    and `name`, if they are all simple Python values; else None."""
-    try:
-        bound = inspect.signature(cls.__init__).bind(None, *args, **kwargs)
-    except TypeError:
-        return None
-    spec = inspect.getfullargspec(cls.__init__)
-    arguments = dict(bound.arguments)
-    arguments.pop(spec.args[0], None)
-    if spec.varargs and arguments.pop(spec.varargs, ()):
-        return None
-    arguments.update(arguments.pop(spec.varkw, {}) if spec.varkw else {})
-    for key in ("base", "defense", "name", "perturb", "perturb_layer"):
-        arguments.pop(key, None)
-    simple = (str, int, float, bool, type(None))
-    try:
-        values = keras.tree.flatten(arguments)
-    except TypeError:
-        return None
-    if not all(isinstance(v, simple) for v in values):
-        return None
-    return arguments
-
-
-# Loss names (classes and function names) whose "accuracy" is categorical
-# (one-hot labels) or binary; any other loss gets the sparse one.
-_CATEGORICAL = ("CategoricalCrossentropy", "categorical_crossentropy",
-                "CategoricalFocalCrossentropy", "categorical_focal_crossentropy")
-_BINARY = ("BinaryCrossentropy", "binary_crossentropy",
-           "BinaryFocalCrossentropy", "binary_focal_crossentropy")
-
-
-def _loss_kind(loss):
-    """"categorical", "binary" or "sparse", from the compiled loss."""
-    name = loss if isinstance(loss, str) else getattr(
-        loss, "__name__", type(loss).__name__)
-    if isinstance(loss, keras.losses.Loss):
-        name = type(loss).__name__
-        fn = getattr(loss, "fn", None)  # a LossFunctionWrapper
-        if name == "LossFunctionWrapper" and fn is not None:
-            name = getattr(fn, "__name__", name)
-    if name in _CATEGORICAL:
-        return "categorical"
-    if name in _BINARY:
-        return "binary"
-    return "sparse"
-
-
-def _make_metric(spec, kind, prefix=""):
-    """A new metric object from a `compile(metrics=...)` entry: a Metric
-    instance (copied), a name or a function. "accuracy"/"acc" and
-    "crossentropy"/"ce" follow the compiled loss, as in Keras."""
-    if isinstance(spec, keras.metrics.Metric):
-        config = dict(spec.get_config())
-        config["name"] = prefix + spec.name
-        return type(spec).from_config(config)
-    if spec in ("accuracy", "acc"):
-        cls = {"categorical": keras.metrics.CategoricalAccuracy,
-               "binary": keras.metrics.BinaryAccuracy,
-               "sparse": keras.metrics.SparseCategoricalAccuracy}[kind]
-        return cls(name=prefix + spec)
-    if spec in ("crossentropy", "ce"):
-        cls = {"categorical": keras.metrics.CategoricalCrossentropy,
-               "binary": keras.metrics.BinaryCrossentropy,
-               "sparse": keras.metrics.SparseCategoricalCrossentropy}[kind]
-        return cls(name=prefix + spec)
-    metric = keras.metrics.get(spec)
-    if isinstance(metric, keras.metrics.Metric):
-        return type(metric).from_config(
-            {**metric.get_config(), "name": prefix + metric.name})
-    if isinstance(metric, type):
-        metric = metric()
-        return type(metric).from_config(
-            {**metric.get_config(), "name": prefix + metric.name})
-    name = spec if isinstance(spec, str) else metric.__name__
-    return keras.metrics.MeanMetricWrapper(metric, name=prefix + name)
-
-
-def _metric_list(metrics, argument):
-    """The entries of `compile(metrics=...)` as a list (one output)."""
-    if metrics is None:
-        return []
-    if isinstance(metrics, (list, tuple)):
-        return list(metrics)
-    raise ValueError(
-        f"AdversarialModel takes {argument} as a list (one output). "
-        f"Received: {argument}={metrics!r}"
-    )
-
-
-def _per_example_loss(loss):
-    """`fn(y_true, y_pred) -> per-example values` and the reduction, from
-    the loss given to `compile` (a `keras.losses.Loss`, a name or a
-    function)."""
-    if isinstance(loss, str):
-        loss = keras.losses.get(loss)
-    if isinstance(loss, keras.losses.Loss):
-        reduction = getattr(loss, "reduction", "sum_over_batch_size")
-        return loss.call, reduction
-    if callable(loss):
-        return loss, "sum_over_batch_size"
-    raise ValueError(
-        "loss must be a keras.losses.Loss, a loss name or a function "
-        f"(one output). Received: loss={loss!r}"
-    )
+from keras_adv.defenses import combined, protocol, tensors
+from keras_adv.models import compiled, robust, saving, training, views
 
 
 @keras.saving.register_keras_serializable(package="keras_adv")
@@ -200,23 +69,10 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
     the class and its defense (with `safe_mode=True`, no `custom_objects`);
     `model.export(path)` writes a SavedModel of the inference function only.
 
-    Models with several inputs (`fit(x=[image, meta], y)` or a dict x):
-    the defense perturbs the inputs named by `perturb` (default: every
-    floating-point input), each within its own eps-ball and the `clip` box;
-    the others pass through. Several perturbed inputs need a defense with
-    `several_inputs` (PGD, FGSM, Fast, TRADES, MART, VAT); FreeTraining
-    and DataSparsity take one. Token models (int ids into an `Embedding`):
-    `perturb_layer="embedding"` runs the defense's inner maximisation on
-    that layer's output (Miyato et al. 2017, "Adversarial Training Methods
-    for Semi-Supervised Text Classification"; without normalising the
-    embeddings) and adds the perturbation to the layer output recomputed
-    inside the training tape, so the embedding weights train on the
-    adversarial loss too; the defense's `clip` is then ignored. The base
-    must be Functional or Sequential for `perturb_layer`. A view
-    (`perturb` or `perturb_layer` in use) does not take combined defenses
-    (`Combined`, `a + b`). `evaluate(adversarial=...)` then calls the
-    attack as `attack(model_of_parts, parts, y)`, where `parts` are the
-    perturbed inputs (or the layer output).
+    Models with several inputs (`fit(x=[image, meta], y)` or a dict x)
+    and token models (`perturb_layer="embedding"`, Miyato et al. 2017):
+    see `perturb` and `perturb_layer` below and the README section "Models
+    with several inputs and token models".
 
     Args:
         base: the `keras.Model` to train (wrapper form), or `None` in a
@@ -225,9 +81,18 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
             them (a `Combined` defense).
         perturb: the inputs the defense perturbs in a model with several
             inputs: Keras input names, dict keys or positions, one or a
-            list; `None` for every floating-point input.
-        perturb_layer: the name of a layer of `base` whose output the
-            defense perturbs (token models), or `None`.
+            list; `None` for every floating-point input. Each has its own
+            eps-ball and the `clip` box; the others pass through. Several
+            need a defense with `several_inputs` (PGD, FGSM, Fast, TRADES,
+            MART, VAT).
+        perturb_layer: the name of a layer of a Functional or Sequential
+            `base` whose output the defense perturbs (token models), or
+            `None`. The perturbation is added to the layer output
+            recomputed inside the training tape, so the embedding weights
+            train on the adversarial loss too; `clip` is ignored. A view
+            (`perturb` or `perturb_layer`) takes no combined defense, and
+            `evaluate(adversarial=...)` calls `attack(model_of_parts,
+            parts, y)`.
         **kwargs: passed to `keras.Model` (`name`, ...).
 
     Raises:
@@ -272,7 +137,7 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
         # Record the simple ones passed here (the defense and base are
         # serialised by get_config itself).
         instance = super().__new__(cls, *args, **kwargs)
-        instance._adv_init_config = _simple_arguments(cls, args, kwargs)
+        instance._adv_init_config = saving.simple_arguments(cls, args, kwargs)
         return instance
 
     def __init__(self, base=None, *, defense, perturb=None,
@@ -291,28 +156,14 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
         self.base = base
         if base is not None and base.built:
             self.built = True  # nothing to build (BackupAndRestore needs it)
-        self._state = _State()
+        self._state = compiled.State()
         self.defense = defense
         self._set_view(perturb, perturb_layer)
 
     def _set_view(self, perturb, perturb_layer):
         """Checks and stores `perturb` and `perturb_layer`."""
-        if isinstance(perturb, (list, tuple)):
-            perturb = list(perturb)
-        if perturb is not None and perturb_layer is not None:
-            raise ValueError(
-                "perturb and perturb_layer cannot be combined. Received: "
-                f"perturb={perturb!r} with perturb_layer={perturb_layer!r}")
-        if isinstance(perturb_layer, keras.layers.Layer):
-            perturb_layer = perturb_layer.name
-        if perturb_layer is not None:
-            inputs.split(self._viewed_model(), perturb_layer)
-        self._view_spec = (perturb, perturb_layer)
-        if (perturb is not None or perturb_layer is not None) and isinstance(
-                self.defense, protocol.Combined):
-            raise ValueError(
-                "perturb and perturb_layer do not take combined defenses. "
-                f"Received: defense={self.defense!r}")
+        self._view_spec = views.check_spec(self._viewed_model(), self.defense,
+                                           perturb, perturb_layer)
 
     @property
     def perturb(self):
@@ -330,43 +181,13 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
     def _bind(self, x):
         """The `inputs.Bound` model of the batch for the defense, or `None`
         for a plain tensor input perturbed as a whole."""
-        perturb, layer = getattr(self, "_view_spec", (None, None))
-        bound = inputs.bind(self._viewed_model(), x, perturb=perturb,
-                            perturb_layer=layer)
-        if bound is None:
-            return None
-        defense = self._view_defense()
-        if isinstance(defense, protocol.Combined):
-            raise ValueError(
-                "Combined defenses do not train models with several inputs "
-                f"or a perturb_layer. Received: defense={defense!r}")
-        view = bound.view
-        if not defense.keeps_rows:
-            raise ValueError(
-                f"{type(defense).__name__} stacks copies or generated points "
-                "of the batch, which a model with other inputs held fixed or "
-                "a perturb_layer cannot take. Received: "
-                f"defense={defense!r}")
-        if len(view.parts) > 1 and not defense.several_inputs:
-            raise ValueError(
-                f"{type(defense).__name__} perturbs one input; name it with "
-                "AdversarialModel(perturb=...). Received: perturb="
-                f"{perturb!r}, choosing {len(view.parts)} inputs")
-        if not view.layer:
-            view.parts = [validation.check_x(p, defense.clip)
-                          for p in view.parts]
-        return bound
+        return views.bind(self._viewed_model(), x,
+                          getattr(self, "_view_spec", (None, None)),
+                          self._view_defense())
 
     def _view_defense(self):
-        """The defense used through a view: without its box for a layer
-        output (which has none)."""
-        defense = self.defense
-        if self.perturb_layer is None or getattr(defense, "clip", None) is None:
-            return defense
-        if dataclasses.is_dataclass(defense) and any(
-                f.name == "clip" for f in dataclasses.fields(defense)):
-            return dataclasses.replace(defense, clip=None)
-        return defense
+        """The defense used through a view (no box for a layer output)."""
+        return views.view_defense(self.defense, self.perturb_layer)
 
     # ------------------------------------------------------------------
     # Configuration
@@ -380,7 +201,7 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
     @defense.setter
     def defense(self, defense):
         if isinstance(defense, (list, tuple)):
-            defense = protocol.Combined(list(defense))
+            defense = combined.Combined(list(defense))
         if not isinstance(defense, protocol.Defense):
             raise ValueError(
                 "defense must be a keras_adv.defenses.Defense (FGSMTraining, "
@@ -388,16 +209,10 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
                 "DataSparsity, ...) or a list of them. "
                 f"Received: defense={defense!r}"
             )
-        state = self._state
-        state.defense = defense
-        names = list(dict.fromkeys(tuple(defense.loss_terms) + ("adv_loss",)))
         with self.distribute_strategy.scope():
-            state.term_trackers = {n: keras.metrics.Mean(name=n)
-                                   for n in names}
-            state.defense_state = defense.create_state()
+            self._state.set_defense(defense)
         self.train_function = None
         self.test_function = None
-        state.robust = (None, None)
 
     @property
     def current_eps(self):
@@ -448,31 +263,11 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
         Example: `model.compile("adam", keras.losses.
         SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])`.
         """
-        if loss is None:
-            raise ValueError(
-                "AdversarialModel needs a loss in compile(): every defense "
-                "minimises it on clean and/or adversarial inputs. Received: "
-                "loss=None"
-            )
-        loss_fn = _per_example_loss(loss)
-        plain = _metric_list(metrics, "metrics")
-        weighted = _metric_list(weighted_metrics, "weighted_metrics")
+        with self.distribute_strategy.scope():
+            self._state.resolve(loss, loss_weights, metrics, weighted_metrics)
         super().compile(optimizer=optimizer, loss=loss,
                         loss_weights=loss_weights, metrics=metrics,
                         weighted_metrics=weighted_metrics, **kwargs)
-        state = self._state
-        state.loss_fn = loss_fn
-        state.loss_weight = 1.0 if loss_weights is None else float(
-            keras.tree.flatten(loss_weights)[0])
-        kind = _loss_kind(loss)
-        with self.distribute_strategy.scope():
-            specs = [(m, False) for m in plain] + [(m, True) for m in weighted]
-            state.clean_metrics = [(_make_metric(m, kind), w)
-                                   for m, w in specs]
-            state.adv_metrics = [(_make_metric(m, kind, _ADV_PREFIX), w)
-                                 for m, w in specs]
-            state.loss_tracker = keras.metrics.Mean(name="loss")
-        state.robust = (None, None)
 
     def compile_from_config(self, config):
         """Compiles from `get_compile_config()` (used by `load_model`).
@@ -488,31 +283,11 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
     def metrics(self):
         """Loss, loss terms, clean metrics, then adversarial metrics (all
         owned by the model)."""
-        state = self._state
-        return ([state.loss_tracker] + list(state.term_trackers.values())
-                + [m for m, _ in state.clean_metrics]
-                + [m for m, _ in state.adv_metrics])
+        return self._state.metrics
 
     def _task_loss(self, y, y_pred, sample_weight=None):
-        """The compiled loss of `y_pred`: the mean over the batch (on each
-        replica) of the per-example loss times `sample_weight`."""
-        fn, reduction = self._state.loss_fn
-        # As keras.losses.Loss.__call__: both in the loss dtype (float32,
-        # also under mixed precision).
-        y_pred = tf.cast(y_pred, tf.float32)
-        y = tf.cast(y, tf.float32)
-        values = tf.cast(fn(y, y_pred), tf.float32)
-        if values.shape.rank == 0:
-            return values * self._state.loss_weight
-        if values.shape.rank > 1:
-            values = tf.reduce_mean(values, axis=list(range(1, values.shape.rank)))
-        if reduction == "sum":
-            w = 1.0 if sample_weight is None else tf.cast(
-                tf.reshape(sample_weight, [-1]), tf.float32)
-            loss = tf.reduce_sum(values * w)
-        else:
-            loss = tensors.weighted_mean(values, sample_weight)
-        return loss * self._state.loss_weight
+        """The compiled loss of `y_pred` (`compiled.State.task_loss`)."""
+        return self._state.task_loss(y, y_pred, sample_weight)
 
     def _regularization(self):
         extra = [tf.cast(tf.reduce_sum(v), tf.float32) for v in self.losses]
@@ -534,11 +309,13 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
         Example: `logs = model.compute_metrics(x, y, model(x))`.
         """
         del x
-        _update(self._state.clean_metrics, y, y_pred, sample_weight)
+        compiled.update_metrics(self._state.clean_metrics, y, y_pred,
+                                sample_weight)
         return self.get_metrics_result()
 
     def _record_adversarial(self, y, y_pred_adv, sample_weight=None):
-        _update(self._state.adv_metrics, y, y_pred_adv, sample_weight)
+        compiled.update_metrics(self._state.adv_metrics, y, y_pred_adv,
+                                sample_weight)
 
     # ------------------------------------------------------------------
     # Training
@@ -552,15 +329,7 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
     def _minimize(self, tape, loss, sources=()):
         """Applies the weight gradient of `loss` (a per-replica mean) and
         returns the gradients with respect to `sources`."""
-        weights = self.trainable_weights
-        with tape:  # both scalings must be on the tape
-            loss = loss / _replicas()  # gradients are summed over replicas
-            if self.optimizer is not None:
-                loss = self.optimizer.scale_loss(loss)  # mixed_float16
-        grads = tape.gradient(loss, list(weights) + list(sources))
-        if weights:
-            self.optimizer.apply(grads[: len(weights)], weights)
-        return grads[len(weights):]
+        return training.minimize(self, tape, loss, sources)
 
     def _training_step(self):
         """The `TrainingStep` handed to `defense.train_step`."""
@@ -600,48 +369,11 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
         return self._train_logs(x, y, sample_weight, result, adv_model=bound)
 
     def _train_logs(self, x, y, sample_weight, result, adv_model=None):
-        """Updates the trackers and metrics after a step; returns the logs."""
-        state = self._state
-        batch = _batch_size(x)
-        state.loss_tracker.update_state(result.loss, sample_weight=batch)
-        for name in self.defense.loss_terms:
-            state.term_trackers[name].update_state(result.terms[name],
-                                                   sample_weight=batch)
-        y_pred, y_adv = result.y_pred, None
-        if state.clean_metrics and y_pred is None:
-            y_pred = self(x, training=False)
-        if state.adv_metrics and result.x_adv is not None:
-            y_adv = result.y_pred_adv
-            if y_adv is None:
-                y_adv = (adv_model or self)(result.x_adv, training=False)
-        y_m, w_m = y, sample_weight
-        if self.defense.uses_unlabeled:
-            # Metrics count the labeled examples only.
-            y_m, y_pred, y_adv, w_m = tensors.labeled_rows(
-                tensors.labeled_mask(y), y, y_pred, y_adv, sample_weight)
-        if state.clean_metrics:
-            self.compute_metrics(x, y_m, y_pred, w_m)
-        if y_adv is not None:
-            self._record_adversarial(y_m, y_adv, w_m)
-        names = ("loss",) + tuple(self.defense.loss_terms)
-        return self._logs(names, adversarial=bool(state.adv_metrics))
+        return training.step_logs(self, x, y, sample_weight, result,
+                                  adv_model)
 
     def _logs(self, names, adversarial):
-        """The results of the named trackers, the clean metrics and (when
-        `adversarial`) the adversarial ones."""
-        state = self._state
-        trackers = {"loss": state.loss_tracker, **state.term_trackers}
-        logs = {n: trackers[n].result() for n in names}
-        groups = [state.clean_metrics] + ([state.adv_metrics] if adversarial
-                                          else [])
-        for group in groups:
-            for metric, _ in group:
-                result = metric.result()
-                if isinstance(result, dict):
-                    logs.update(result)
-                else:
-                    logs[metric.name] = result
-        return _keras_compat.per_replica_logs(logs)
+        return self._state.logs(names, adversarial)
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
             callbacks=None, *args, **kwargs):
@@ -649,7 +381,7 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
 
         Example: `model.fit(train_ds, validation_data=val_ds, epochs=10)`.
         """
-        if _is_array(x) and _is_array(y):
+        if training.is_array(x) and training.is_array(y):
             # Check in-memory data once, eagerly: a clear error before any
             # step (tf.data batches are checked in the graph by train_step).
             validation.check_batch(
@@ -658,7 +390,7 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
                 unlabeled=self.defense.uses_unlabeled)
         callbacks = list(callbacks or [])
         if self.defense.warmup_epochs > 0:
-            callbacks.insert(0, _EpsWarmup())
+            callbacks.insert(0, training.EpsWarmup())
         return super().fit(x, y, batch_size, epochs, verbose, callbacks, *args,
                            **kwargs)
 
@@ -689,24 +421,11 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
 
         Example: `model.evaluate(x, y, adversarial=True, return_dict=True)`.
         """
-        if adversarial is not False and adversarial is not True and (
-            not callable(adversarial)
-        ):
-            raise ValueError(
-                "adversarial must be True, False or a callable attack(model, "
-                f"x, y). Received: adversarial={adversarial!r}"
-            )
+        robust.check_attack(adversarial)
         if adversarial is False:
             return super().evaluate(x, y, *args, **kwargs)
-        # A robust evaluation runs in its own Keras model, whose test
-        # function is traced once per attack and kept: repeated robust
-        # evaluations do not retrace, nor do clean ones.
-        attack, evaluator = self._state.robust
-        if evaluator is None or attack is not adversarial:
-            with self.distribute_strategy.scope():
-                evaluator = _RobustEvaluation(self, adversarial)
-            self._state.robust = (adversarial, evaluator)
-        return evaluator.evaluate(x, y, *args, **kwargs)
+        return robust.evaluator(self, adversarial).evaluate(x, y, *args,
+                                                             **kwargs)
 
     def _clean_test(self, x, y, sample_weight):
         """The clean part of a test step: its logs and the batch used."""
@@ -720,7 +439,8 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
             loss = self.compute_loss(x=x, y=y, y_pred=y_pred,
                                      sample_weight=sample_weight,
                                      training=False)
-            state.loss_tracker.update_state(loss, sample_weight=_batch_size(x))
+            state.loss_tracker.update_state(loss,
+                                            sample_weight=robust.batch_size(x))
             self.compute_metrics(x, y, y_pred, sample_weight)
         return (x, y, sample_weight), self._logs(("loss",), adversarial=False)
 
@@ -732,31 +452,6 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
         """
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         return self._clean_test(x, y, sample_weight)[1]
-
-    def _robust_test_step(self, data, attack):
-        """Clean and adversarial loss and metrics for one batch."""
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        if y is None:
-            raise ValueError(
-                "evaluate(adversarial=...) needs labels. Received: data "
-                "without y"
-            )
-        (x, y, sample_weight), logs = self._clean_test(x, y, sample_weight)
-        model, x_in, defense = self, x, self.defense
-        bound = self._bind(x)
-        if bound is not None:
-            model, x_in, defense = bound, bound.parts, self._view_defense()
-        if attack is True:
-            x_adv = defense.attack(model, x_in, y)
-        else:
-            x_adv = attack(model, x_in, y)
-        y_adv = model(x_adv, training=False)
-        tracker = self._state.term_trackers["adv_loss"]
-        tracker.update_state(self._task_loss(y, y_adv, sample_weight),
-                             sample_weight=_batch_size(x))
-        self._record_adversarial(y, y_adv, sample_weight)
-        adv = self._logs(("adv_loss",), adversarial=True)
-        return {**logs, **adv}
 
     # ------------------------------------------------------------------
     # Saving
@@ -772,26 +467,7 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
         Example: `keras_adv.models.AdversarialModel.from_config(
         model.get_config())`.
         """
-        config = {"name": self.name, "trainable": self.trainable}
-        subclass = type(self) is not AdversarialModel
-        if subclass and type(self).get_config is AdversarialModel.get_config:
-            recorded = getattr(self, "_adv_init_config", None)
-            if recorded is None:
-                raise NotImplementedError(
-                    f"{type(self).__name__} was created with constructor "
-                    "arguments that are not simple Python values (numbers, "
-                    "strings, lists of them); implement get_config() (and "
-                    "from_config() if needed) to save it."
-                )
-            config.update(recorded)
-        config["defense"] = keras.saving.serialize_keras_object(self.defense)
-        if self.perturb is not None:
-            config["perturb"] = self.perturb
-        if self.perturb_layer is not None:
-            config["perturb_layer"] = self.perturb_layer
-        if self.base is not None:
-            config["base"] = keras.saving.serialize_keras_object(self.base)
-        return config
+        return saving.config_of(self, AdversarialModel)
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
@@ -799,23 +475,7 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
 
         Example: `AdversarialModel.from_config(model.get_config())`.
         """
-        config = dict(config)
-        defense = keras.saving.deserialize_keras_object(
-            config.pop("defense"), custom_objects=custom_objects)
-        if "base" in config:
-            config["base"] = keras.saving.deserialize_keras_object(
-                config["base"], custom_objects=custom_objects)
-        params = inspect.signature(cls.__init__).parameters
-        if "defense" in params:
-            return cls(defense=defense, **config)
-        # A subclass that fixes its defense in __init__: build it, then put
-        # the saved defense in place.
-        view = (config.pop("perturb", None), config.pop("perturb_layer", None))
-        model = cls(**config)
-        model.defense = defense
-        if view != (None, None):
-            model._set_view(*view)
-        return model
+        return saving.rebuild(cls, config, custom_objects)
 
     def export(self, filepath, format="tf_saved_model", **kwargs):
         """`keras.Model.export` of the inference model: the wrapped model in
@@ -827,81 +487,3 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
         """
         target = self.base if self.base is not None else super()
         return target.export(filepath, format=format, **kwargs)
-
-
-def _update(metrics, y, y_pred, sample_weight):
-    """Updates `(metric, weighted)` pairs (plain metrics ignore weights)."""
-    for metric, weighted in metrics:
-        metric.update_state(y, y_pred,
-                            sample_weight=sample_weight if weighted else None)
-
-
-def _batch_size(x):
-    return tf.shape(keras.tree.flatten(x)[0])[0]
-
-
-def _is_array(value):
-    """A NumPy array or an eager tensor (not a dataset or generator)."""
-    return isinstance(value, np.ndarray) or (
-        tf.is_tensor(value) and hasattr(value, "numpy"))
-
-
-def _replicas():
-    """Replicas in sync of the current distribution strategy (1 without)."""
-    return tf.distribute.get_strategy().num_replicas_in_sync
-
-
-class _Target:
-    """The model a `_RobustEvaluation` evaluates and its attack, held out of
-    Keras tracking (the evaluator must not own, save or export the model)."""
-
-    def __init__(self, model, attack):
-        self.model = model
-        self.attack = attack
-
-
-class _RobustEvaluation(_keras_compat.MultiWorkerFitFixes, keras.Model):
-    """Runs `AdversarialModel.evaluate(adversarial=attack)`: a Keras model
-    whose test step is the adversarial model's robust one and whose metrics
-    are the adversarial model's, so that Keras keeps one traced test
-    function per attack beside the model's clean one."""
-
-    def __init__(self, model, attack):
-        super().__init__()
-        self._target = _Target(model, attack)
-        self.built = True
-        self.compile(optimizer="sgd")
-
-    def call(self, inputs, training=None):
-        return self._target.model(inputs, training=training)
-
-    def test_step(self, data):
-        target = self._target
-        return target.model._robust_test_step(data, target.attack)
-
-    @property
-    def metrics(self):
-        return self._target.model.metrics
-
-
-class _EpsWarmup(keras.callbacks.Callback):
-    """Sets the eps scale of an `AdversarialModel` before every batch from
-    `defense.eps_at(epoch + batch / steps)` (per epoch when the number of
-    steps is unknown)."""
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
-        self._set(epoch + (0.0 if self._steps() else 1.0))
-
-    def on_train_batch_begin(self, batch, logs=None):
-        steps = self._steps()
-        if steps:
-            self._set(self._epoch + (batch + 1) / steps)
-
-    def _steps(self):
-        return (self.params or {}).get("steps")
-
-    def _set(self, progress):
-        d = self.model.defense
-        scale = d.eps_at(progress) / d.eps if d.eps > 0 else 1.0
-        self.model.set_eps_scale(min(1.0, max(0.0, scale)))
