@@ -171,7 +171,8 @@ def unrolled_pgd_loop(model, x, labels, eps, alpha, seed, *, steps, restarts,
         if restarts == 1:
             return adv
         logits = ops.model_logits(model, adv)
-        obj = attack_objective(logits, labels, "ce", False, labels)
+        obj = attack_objective(logits, labels, loss="ce", targeted=False,
+                               source=labels)
         hit = is_successful(logits, labels, False)
         if best is None:
             best, best_obj, best_hit = adv, obj, hit

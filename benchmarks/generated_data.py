@@ -129,10 +129,10 @@ def train_gan(form, x, y):
 def part_gan(train, test, clf):
     import numpy as np
 
-    from keras_adv import generative
+    from keras_adv import generative, models
 
     (x, y), (x_test, _) = train, test
-    feats = generative.penultimate_features(clf)
+    feats = models.feature_model(clf)
     noise = np.random.default_rng(FLAGS.seed).random(
         (2000, 28, 28, 1), dtype=np.float32)
     print(f"\nPart gan: DCGAN width {FLAGS.gan_width}, {FLAGS.gan_steps} "
@@ -156,9 +156,9 @@ def part_gan(train, test, clf):
                                    cols=10)
         ratio = step_ratio(gan, clf, x, y)
         print(f"{form:14s} {seconds:8.0f} {FLAGS.gan_steps / seconds:8.2f} "
-              f"{ratio:8.2f}x {fid:7.2f} {cov['confidence']:6.3f} "
-              f"{cov['min_share']:9.3f}  "
-              + " ".join(f"{s:.3f}" for s in cov["shares"]), flush=True)
+              f"{ratio:8.2f}x {fid:7.2f} {cov.confidence:6.3f} "
+              f"{cov.min_share:9.3f}  "
+              + " ".join(f"{s:.3f}" for s in cov.shares), flush=True)
         gans[form] = gan
     return gans
 

@@ -81,11 +81,11 @@ def strip_rejection(model, x_test, y_test, trigger):
     from keras_adv import poisoning
 
     held, xe, ye = x_test[:200], x_test[200:500], y_test[200:500]
-    h_clean = poisoning.strip_entropy(model, xe, held, n=32, seed=0)
+    h_clean = poisoning.strip_entropy(model, xe, held, overlays=32, seed=0)
     thr = poisoning.strip_threshold(h_clean, frr=0.05)
     h_trig = poisoning.strip_entropy(
-        model, poisoning.apply_trigger(xe[ye != 0], trigger), held, n=32,
-        seed=0)
+        model, poisoning.apply_trigger(xe[ye != 0], trigger), held,
+        overlays=32, seed=0)
     return float(np.mean(h_trig < thr)), float(np.mean(h_clean < thr))
 
 

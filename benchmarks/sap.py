@@ -115,14 +115,14 @@ def main(argv):
     sap_members = [insert_sap(m, seed=10 * i) for i, m in enumerate(members)]
     eot_attack = functools.partial(pgd, eps=FLAGS.eps, steps=FLAGS.steps,
                                    seed=0, eot_samples=FLAGS.eot)
-    pay = payoff_matrix(sap_members, x, y, eot_attack)
+    pay = payoff_matrix(sap_members, x, y, attack=eot_attack)
     q, value = solve_zero_sum(pay)
     np.set_printoptions(precision=3, suppress=True)
     print("payoff A[i, j] = accuracy of SAP member i on PGD+EOT crafted on "
           f"SAP member j:\n{pay}")
     print(f"mixed strategy q = {q}, game value {value:.3f} "
           f"(best single member's worst case {pay.min(axis=1).max():.3f})")
-    mixture = RandomizedMixture(sap_members, q, seed=0)
+    mixture = RandomizedMixture(sap_members, probabilities=q, seed=0)
     rows = [("PGD-AT", pgd_at, 0), ("SAP + PGD-AT", sap_members[0], FLAGS.eot),
             ("multi-SAP mixture", mixture, FLAGS.eot)]
     print(f"{'model':>20s} {'clean':>6s} " + " ".join(

@@ -228,7 +228,7 @@ def part_sparsity(train, test):
             suites.append(f"--- {name}\n{report.table()}")
         line = (f"{name:26s} {clean:6.3f} "
                 + " ".join(f"{r:9.3f}" for r in robust)
-                + f" {rho['median']:8.4f} {t:8.0f}")
+                + f" {rho.median:8.4f} {t:8.0f}")
         lines.append(line)
         print(line, flush=True)
     print("\n" + header)

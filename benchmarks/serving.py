@@ -57,7 +57,7 @@ def build_models(base):
     return {
         "plain": base,
         "sap": sap,
-        "mixture": RandomizedMixture([base, sap], [0.5, 0.5]),
+        "mixture": RandomizedMixture([base, sap], probabilities=[0.5, 0.5]),
         "distilled": keras.Sequential(
             [keras.Input(base.inputs[0].shape[1:]), *base.layers,
              Temperature(FLAGS.temperature), keras.layers.Softmax()]),

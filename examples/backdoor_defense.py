@@ -53,7 +53,8 @@ def detect(model, p):
     flagged = {
         "spectral": poisoning.spectral_signature(
             model, p.x, p.y, expected_fraction=FLAGS.expected_fraction),
-        "clustering": poisoning.activation_clustering(model, p.x, p.y),
+        "clustering": poisoning.activation_clustering(model, p.x, p.y,
+                                                     seed=0),
     }
     for name, idx in flagged.items():
         hits = np.isin(p.index, idx).sum()
@@ -69,12 +70,12 @@ def strip(model, x_test, y_test):
     from keras_adv import poisoning
 
     held, x_eval, y_eval = x_test[:200], x_test[200:400], y_test[200:400]
-    h_clean = poisoning.strip_entropy(model, x_eval, held, n=32, seed=0)
+    h_clean = poisoning.strip_entropy(model, x_eval, held, overlays=32, seed=0)
     threshold = poisoning.strip_threshold(h_clean, frr=0.05)
     others = x_eval[y_eval != FLAGS.target]
     h_trig = poisoning.strip_entropy(
-        model, poisoning.apply_trigger(others, FLAGS.trigger), held, n=32,
-        seed=0)
+        model, poisoning.apply_trigger(others, FLAGS.trigger), held,
+        overlays=32, seed=0)
     print(f"STRIP (threshold {threshold:.3f} at 5% FRR): triggered inputs "
           f"rejected {np.mean(h_trig < threshold):.3f}, clean rejected "
           f"{np.mean(h_clean < threshold):.3f}")

@@ -45,7 +45,8 @@ def train_gan(x_train):
             .shuffle(len(x_train), seed=0).repeat()
             .batch(64, drop_remainder=True))
     monitor = generative.GANMonitor(
-        os.path.join(FLAGS.out, "samples_epoch_{epoch}.png"), n=64)
+        os.path.join(FLAGS.out, "samples_epoch_{epoch}.png"), num_images=64,
+        seed=0)
     gan.fit(data, epochs=epochs, steps_per_epoch=FLAGS.gan_steps // epochs,
             callbacks=[monitor], verbose=2)
     print(f"sample grids: {', '.join(monitor.written)}")
@@ -92,7 +93,7 @@ def main(argv):
     import tensorflow as tf
 
     import keras_adv
-    from keras_adv import datasets, generative
+    from keras_adv import datasets, generative, models
 
     (x_train, y_train), (x_test, y_test) = datasets.load("mnist5k")
     if FLAGS.quick:
@@ -102,11 +103,11 @@ def main(argv):
     teacher = clean_classifier(x_train, y_train, 1 if FLAGS.quick else 5)
     fake = gan.generate(2000, seed=1)
     fid = generative.frechet_distance(
-        generative.penultimate_features(teacher), x_test, fake)
+        models.feature_model(teacher), x_test, fake)
     cov = generative.class_coverage(teacher, fake)
     print(f"FID (small_cnn features) {fid:.2f}; class shares "
-          f"{np.round(cov['shares'], 3).tolist()}; mean confidence "
-          f"{cov['confidence']:.3f}")
+          f"{np.round(cov.shares, 3).tolist()}; mean confidence "
+          f"{cov.confidence:.3f}")
 
     x_gen, y_gen = datasets.pseudo_label(
         teacher, gan.generate(FLAGS.samples, seed=2),

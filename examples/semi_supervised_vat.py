@@ -58,12 +58,13 @@ def main(argv):
     (x_train, y_train), (x_test, y_test) = keras_adv.datasets.load("mnist5k")
     if FLAGS.quick:
         x_train, y_train = x_train[:1000], y_train[:1000]
-    hidden = keras_adv.datasets.hide_labels(y_train, FLAGS.labels_per_class)
+    hidden = keras_adv.datasets.hide_labels(y_train, FLAGS.labels_per_class,
+                                               seed=0)
     keep = hidden >= 0
     x_l, y_l, x_u = x_train[keep], y_train[keep], x_train[~keep]
     data = keras_adv.datasets.semi_supervised_dataset(
         x_l, y_l, x_u, batch_size=FLAGS.batch,
-        labeled_share=FLAGS.labeled_share)
+        labeled_share=FLAGS.labeled_share, seed=0)
     steps = len(data)
     print(f"{len(x_l)} labeled and {len(x_u)} unlabeled images; "
           f"{steps} steps per epoch")

@@ -9,9 +9,9 @@ from keras_adv import ops, validation
 from keras_adv.attacks import pgd
 
 
-def _batches(data, batch_size, max_examples):
+def _batches(data, batch_size, num_examples):
     """Yields (x, y) NumPy batches from a pair of arrays or a tf.data.Dataset
-    of (x, y[, sample_weight]) batches, up to `max_examples` examples."""
+    of (x, y[, sample_weight]) batches, up to `num_examples` examples."""
     seen = 0
     if isinstance(data, tf.data.Dataset):
         source = (keras.utils.unpack_x_y_sample_weight(b)[:2]
@@ -31,17 +31,17 @@ def _batches(data, batch_size, max_examples):
         source = ((x[i: i + batch_size], y[i: i + batch_size])
                   for i in range(0, len(x), batch_size))
     for xb, yb in source:
-        if max_examples is not None:
-            if seen >= max_examples:
+        if num_examples is not None:
+            if seen >= num_examples:
                 return
-            xb, yb = xb[: max_examples - seen], yb[: max_examples - seen]
+            xb, yb = xb[: num_examples - seen], yb[: num_examples - seen]
         seen += len(xb)
         yield xb, yb
 
 
 def robust_accuracy(model, data, *, attack=None, eps=None, steps=20,
                     step_size=None, norm=None, clip=None, restarts=1,
-                    batch_size=256, max_examples=None, seed=0):
+                    batch_size=256, num_examples=None, seed=None):
     """Accuracy of `model` on PGD (or `attack`) adversarial examples.
 
     Budget, norm and box default to those of `model.defense` for a
@@ -57,7 +57,7 @@ def robust_accuracy(model, data, *, attack=None, eps=None, steps=20,
         norm: `"linf"` or `"l2"` (default: the defense's, else `"linf"`).
         clip: input box (default: the defense's, else `(0, 1)`).
         batch_size: examples per attack call (for array data).
-        max_examples: use at most this many examples.
+        num_examples: use at most this many examples.
 
     Returns:
         A float in [0, 1].
@@ -88,7 +88,7 @@ def robust_accuracy(model, data, *, attack=None, eps=None, steps=20,
             clip = defense.clip if defense is not None else (0.0, 1.0)
         validation.check_number("eps", eps)
     correct = total = 0
-    for xb, yb in _batches(data, batch_size, max_examples):
+    for xb, yb in _batches(data, batch_size, num_examples):
         if attack is None:
             x_adv = pgd(model, xb, yb, eps=eps, steps=steps,
                         step_size=step_size, norm=norm, clip=clip,
@@ -123,7 +123,7 @@ class RobustValidation(keras.callbacks.Callback):
         freq: run every `freq` epochs.
         **attack_kwargs: passed to `robust_accuracy` (`eps`, `steps`,
             `step_size`, `norm`, `clip`, `restarts`, `attack`,
-            `batch_size`, `max_examples`, `seed`).
+            `batch_size`, `num_examples`, `seed`).
 
     Raises:
         ValueError: `freq` < 1.

@@ -67,7 +67,7 @@ def load(name="mnist5k", *, data_dir=None, timeout=5.0):
     raise ValueError(f"name must be one of {AVAILABLE}. Received: name={name!r}")
 
 
-def load_tf(name="mnist5k", *, batch_size=128, shuffle=True, seed=0,
+def load_tf(name="mnist5k", *, batch_size=128, shuffle=True, seed=None,
             data_dir=None, timeout=5.0):
     """Loads a dataset as batched `tf.data` pipelines of (image, label).
 
@@ -75,7 +75,7 @@ def load_tf(name="mnist5k", *, batch_size=128, shuffle=True, seed=0,
         name: see `load`.
         batch_size: examples per batch (>= 1).
         shuffle: reshuffle the training set each epoch (seeded).
-        seed: shuffle seed.
+        seed: shuffle seed (`None`: the global generator).
         data_dir: see `load`.
         timeout: see `load`.
 
@@ -235,7 +235,7 @@ def _tfds_builder(name, data_dir, timeout):
 # --------------------------------------------------------------------------
 
 
-def hide_labels(y, labels_per_class, *, seed=0):
+def hide_labels(y, labels_per_class, *, seed=None):
     """A copy of the sparse labels `y` that keeps `labels_per_class` labels
     of each class (chosen at random, seeded) and sets the others to -1
     (unlabeled), the convention of `keras_adv.defenses.VAT` and
@@ -245,7 +245,7 @@ def hide_labels(y, labels_per_class, *, seed=0):
         y: sparse integer labels, shape `(n,)`.
         labels_per_class: labels to keep per class (>= 1, at most the size
             of the smallest class).
-        seed: random seed of the choice.
+        seed: random seed of the choice (`None`: NumPy's global state).
 
     Returns:
         An int64 array like `y` with -1 for the hidden labels.
@@ -279,7 +279,9 @@ def hide_labels(y, labels_per_class, *, seed=0):
             "smallest class). Received: "
             f"labels_per_class={labels_per_class!r}"
         )
-    rng = np.random.RandomState(seed)
+    # seed=None: drawn from NumPy's global state (set_random_seed governs it).
+    rng = np.random.RandomState(
+        np.random.randint(0, 2**31 - 1) if seed is None else seed)
     out = np.full(y.shape, -1, np.int64)
     for c in np.flatnonzero(counts):
         keep = rng.choice(np.flatnonzero(y == c), labels_per_class,
@@ -289,7 +291,7 @@ def hide_labels(y, labels_per_class, *, seed=0):
 
 
 def semi_supervised_dataset(x_labeled, y_labeled, x_unlabeled, *,
-                            batch_size=128, labeled_share=0.25, seed=0):
+                            batch_size=128, labeled_share=0.25, seed=None):
     """A `tf.data.Dataset` of `(x, y)` batches that each hold a fixed share
     of labeled examples; the rest are unlabeled, with label -1.
 
@@ -308,7 +310,7 @@ def semi_supervised_dataset(x_labeled, y_labeled, x_unlabeled, *,
             shape).
         batch_size: examples per batch (>= 2).
         labeled_share: the labeled fraction of each batch, in (0, 1).
-        seed: shuffle seed.
+        seed: shuffle seed (`None`: the global generator).
 
     Returns:
         A `tf.data.Dataset` of `(x, y)` with y int64.
@@ -374,7 +376,8 @@ def semi_supervised_dataset(x_labeled, y_labeled, x_unlabeled, *,
         .shuffle(len(x_labeled), seed=seed, reshuffle_each_iteration=True)
         .repeat().batch(n_l))
     unlabeled = (tf.data.Dataset.from_tensor_slices(x_unlabeled)
-                 .shuffle(len(x_unlabeled), seed=seed + 1,
+                 .shuffle(len(x_unlabeled),
+                          seed=None if seed is None else seed + 1,
                           reshuffle_each_iteration=True)
                  .batch(n_u, drop_remainder=True))
 
@@ -537,7 +540,7 @@ def mix(real, generated, *, real_fraction=0.3, batch_size=128, seed=None):
         generated: the same, with inputs of the same shape.
         real_fraction: share of real rows per batch, in [0, 1].
         batch_size: rows per batch (>= 1).
-        seed: shuffle seed (`None`: unseeded).
+        seed: shuffle seed (`None`: the global generator).
 
     Returns:
         A `tf.data.Dataset` of `(x, y)` batches, x float32, y int64.

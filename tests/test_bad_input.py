@@ -176,7 +176,7 @@ CASES = [
      ValueError, r"x must match the input shape .* Received: x with shape "
                  r"\(4, 20, 20, 1\)"),
     ("frechet-wrong-image-shape", lambda: generative.frechet_distance(
-        generative.penultimate_features(IMG()),
+        models.feature_model(IMG()),
         np.zeros((4, 20, 20, 1), "float32"), np.zeros((4, 20, 20, 1),
                                                       "float32")),
      ValueError, r"real must match the input shape .* Received: real with "

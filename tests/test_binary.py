@@ -161,7 +161,7 @@ def test_pseudo_label_and_class_coverage_binary():
     np.testing.assert_array_equal(labels, (z > 0).astype(int))
     assert len(x_kept) == len(x)
     cov = generative.class_coverage(binary_model(), x)
-    assert cov["counts"].tolist() == [int((z <= 0).sum()), int((z > 0).sum())]
+    assert cov.counts.tolist() == [int((z <= 0).sum()), int((z > 0).sum())]
 
 
 def test_rank_one_and_multi_output_still_refused():

@@ -57,12 +57,13 @@ def test_robust_validation_logs_each_epoch(data):
         def on_epoch_end(self, epoch, logs=None):
             seen.append(logs["val_adv_accuracy"])
 
-    cb = callbacks.RobustValidation((x[:20], y[:20]), steps=3)
+    cb = callbacks.RobustValidation((x[:20], y[:20]), steps=3, seed=0)
     hist = model.fit(x, y, epochs=2, batch_size=20, verbose=0,
                      callbacks=[cb, After()]).history
     assert len(hist["val_adv_accuracy"]) == 2 and seen == hist[
         "val_adv_accuracy"]
-    want = callbacks.robust_accuracy(model, (x[:20], y[:20]), steps=3)
+    want = callbacks.robust_accuracy(model, (x[:20], y[:20]), steps=3,
+                                    seed=0)
     assert hist["val_adv_accuracy"][-1] == pytest.approx(want)
     with pytest.raises(ValueError, match=r"Received: freq=0"):
         callbacks.RobustValidation((x, y), freq=0)

@@ -222,7 +222,7 @@ def pgd_loop(model, x, labels, source, eps, alpha, seed, others=(), *, steps,
             start = ascent.uniform_start(
                 x0, eps, norm, clip,
                 seed + tf.constant([0, 1], tf.int64) * tf.cast(r, tf.int64))
-        return ascent.ascend(objective, x0, start, eps=eps, step_size=alpha,
+        return ascent.ascend(objective, x0, start=start, eps=eps, step_size=alpha,
                              steps=steps, norm=norm, clip=clip,
                              momentum=momentum)
 
@@ -236,7 +236,8 @@ def pgd_loop(model, x, labels, source, eps, alpha, seed, others=(), *, steps,
             model_in = assemble(model_in)
         logits = ops.model_logits(model, model_in, from_logits)
         logits = ascent.check_finite(logits, "outputs")
-        obj = attack_objective(logits, labels, loss, targeted, source)
+        obj = attack_objective(logits, labels, loss=loss, targeted=targeted,
+                               source=source)
         return obj, is_successful(logits, labels, targeted)
 
     # One while_loop per restart: tracing grows by one loop body per

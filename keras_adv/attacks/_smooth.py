@@ -3,7 +3,7 @@
 import tensorflow as tf
 
 from keras_adv import ops, validation
-from keras_adv.attacks import core
+from keras_adv.attacks import ascent, core
 
 
 def smooth_pgd(model, x, y=None, *, sigma, eps, steps=10, samples=4,
@@ -20,8 +20,9 @@ def smooth_pgd(model, x, y=None, *, sigma, eps, steps=10, samples=4,
     by projection onto the ball and the `clip` box. As in the authors'
     code, one set of `samples` noise draws serves all the steps and the
     default step is `2 * eps / steps`. The model runs with
-    `training=False`; the loop is a `tf.while_loop` (tracing cost does not
-    grow with `steps`).
+    `training=False`; the loop is `attacks.ascent.ascend`, the package's one
+    ascent primitive (a `tf.while_loop`, so tracing cost does not grow with
+    `steps`, with its check that outputs and gradients are finite).
 
     Within a certified radius of `keras_adv.certification.certify` this
     attack cannot change the smoothed prediction (up to the certificate's
@@ -126,17 +127,10 @@ def smooth_pgd_loop(model, x, labels, sigma, eps, alpha, seed, *, steps,
                            axis=-1, output_type=tf.int32)
     labels = tf.cast(labels, tf.int32)
 
-    def step(i, adv):
-        with tf.GradientTape(watch_accessed_variables=False) as tape:
-            tape.watch(adv)
-            log_g = smooth_log_probs(model, adv, noise, samples, in_dtype)
-            loss = -tf.reduce_sum(
-                tf.gather(log_g, labels[:, None], batch_dims=1))
-        grad = tape.gradient(loss, adv)
-        adv = adv + alpha * ops.steepest_step(grad, "l2")
-        adv = ops.clip_box(x0 + ops.project(adv - x0, eps, "l2"), clip)
-        return i + 1, adv
+    def objective(z):  # -log G(z)_y per example, checked finite by ascend
+        log_g = smooth_log_probs(model, z, noise, samples, in_dtype)
+        return -tf.gather(log_g, labels[:, None], batch_dims=1)[:, 0]
 
-    _, adv = tf.while_loop(lambda i, _: i < steps, step,
-                           [tf.constant(0), x0])
+    adv = ascent.ascend(objective, x0, eps=eps, step_size=alpha, steps=steps,
+                        norm="l2", clip=clip)
     return tf.stop_gradient(tf.cast(adv, in_dtype))

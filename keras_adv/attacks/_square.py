@@ -160,7 +160,8 @@ def _loss_and_hit(model, x4, labels, source, *, loss, targeted, from_logits,
     xin = tf.cast(tf.reshape(x4, (-1,) + in_shape), in_dtype)
     logits = ascent.check_finite(ops.model_logits(model, xin, from_logits),
                                  "outputs")
-    obj = attack_objective(logits, labels, loss, targeted, source)
+    obj = attack_objective(logits, labels, loss=loss, targeted=targeted,
+                           source=source)
     return -obj, is_successful(logits, labels, targeted)
 
 

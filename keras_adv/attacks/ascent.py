@@ -130,7 +130,7 @@ def project_step(delta, grad, *, eps, step_size, norm):
                        norm)
 
 
-def ascend(objective_fn, x0, start=None, *, eps, step_size, steps, norm, clip,
+def ascend(objective_fn, x0, *, start=None, eps, step_size, steps, norm, clip,
            momentum=0.0):
     """Projected steepest ascent of a per-example objective in an eps-ball.
 
@@ -269,12 +269,13 @@ def ce_ascent(model, x, y, *, eps, step_size, steps, norm, clip,
 
     def objective(z):
         logits = ops.model_logits(model, cast_to(z, in_dtype))
-        return attack_objective(logits, labels, "ce", False, labels)
+        return attack_objective(logits, labels, loss="ce", targeted=False,
+                                source=labels)
 
     start = None
     if random_start:
         start = uniform_start(x0, eps, norm, clip, ops.seed_tensor(seed))
-    adv = ascend(objective, x0, start, eps=eps, step_size=step_size,
+    adv = ascend(objective, x0, start=start, eps=eps, step_size=step_size,
                  steps=steps, norm=norm, clip=clip)
     return _map(tf.stop_gradient, cast_to(adv, in_dtype))
 
@@ -303,7 +304,7 @@ def objective_ascent(model, x, objective, *, eps, step_size, steps, norm,
     start = gaussian_start(x0, eps, norm, clip)
     adv = ascend(
         lambda z: objective(ops.model_logits(model, cast_to(z, in_dtype))),
-        x0, start, eps=eps, step_size=step_size, steps=steps, norm=norm,
+        x0, start=start, eps=eps, step_size=step_size, steps=steps, norm=norm,
         clip=clip)
     return _map(tf.stop_gradient, cast_to(adv, in_dtype))
 

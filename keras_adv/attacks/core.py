@@ -137,7 +137,8 @@ def objective_fn(model, labels, *, loss, targeted, source, from_logits,
             model_in = assemble(model_in, n)
         logits = ops.model_logits(model, model_in, from_logits)
         logits = ascent.check_finite(logits, "outputs")
-        obj = attack_objective(logits, labels, loss, targeted, source)
+        obj = attack_objective(logits, labels, loss=loss, targeted=targeted,
+                               source=source)
         if n == 1:
             return obj, logits
         batch = tf.shape(tf.nest.flatten(z)[0])[0]

@@ -43,7 +43,7 @@ def margin(logits, labels):
     return _label_logit(logits, labels) - _other_max(logits, labels)
 
 
-def dlr(logits, labels, target=None):
+def dlr(logits, labels, *, target=None):
     """Difference of Logits Ratio loss of Croce & Hein (2020), per example.
 
     Untargeted: -(z_y - max_{i != y} z_i) / (z_pi1 - z_pi3 + 1e-12).
@@ -77,7 +77,8 @@ def dlr(logits, labels, target=None):
     return -num / den
 
 
-def attack_objective(logits, labels, loss="ce", targeted=False, source=None):
+def attack_objective(logits, labels, *, loss="ce", targeted=False,
+                     source=None):
     """Per-example objective that an attack maximises.
 
     Untargeted (labels are the true classes):
@@ -101,7 +102,7 @@ def attack_objective(logits, labels, loss="ce", targeted=False, source=None):
     Example:
 
     >>> z = tf.constant([[2.0, 0.0, 0.0]])
-    >>> float(attack_objective(z, tf.constant([0]), "margin")[0])
+    >>> float(attack_objective(z, tf.constant([0]), loss="margin")[0])
     -2.0
     """
     logits = tf.cast(logits, tf.float32)

@@ -14,7 +14,7 @@ from keras_adv.certification._certify import Certificate, certify
 DEFAULT_RADII = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
-def certified_accuracy(certificate, y, radii):
+def certified_accuracy(certificate, y, *, radii):
     """The share of examples predicted correctly with a certified radius of
     at least r, for each r (Cohen et al. 2019, the "approximate certified
     test accuracy"). Abstentions count as wrong at every radius.
@@ -37,7 +37,7 @@ def certified_accuracy(certificate, y, radii):
 
     >>> cert = Certificate(np.array([0, 1, -1]), np.array([0.3, 0.1, 0.0]),
     ...                    np.zeros((3, 2), "int64"))
-    >>> certified_accuracy(cert, [0, 1, 1], [0.0, 0.2])
+    >>> certified_accuracy(cert, [0, 1, 1], radii=[0.0, 0.2])
     [0.6666666666666666, 0.3333333333333333]
     """
     if not isinstance(certificate, Certificate):
@@ -149,7 +149,7 @@ class CertificationReport(reporting.Report):
         n0=100, n=10_000, alpha=0.001)`.
         """
         radii = check_radii(radii)
-        curve = certified_accuracy(certificate, y, list(radii))
+        curve = certified_accuracy(certificate, y, radii=list(radii))
         count = len(certificate.prediction)
         abstain = float(np.mean(np.asarray(certificate.prediction) < 0))
         rate = count * (n0 + n) / seconds if seconds > 0 else math.nan
@@ -235,7 +235,7 @@ class CertificationReport(reporting.Report):
                 # The exact step curve between the reported radii.
                 fine = np.linspace(0.0, max(self.radii) or 1.0, 201)
                 ax.plot(fine, certified_accuracy(
-                    self.certificate, self.labels, list(fine)),
+                    self.certificate, self.labels, radii=list(fine)),
                     color="gray", alpha=0.6, linewidth=1)
         return path
 

@@ -63,7 +63,7 @@ def solve_zero_sum(payoff):
     return q / q.sum(), float(res.x[-1])
 
 
-def payoff_matrix(members, x, y, attack):
+def payoff_matrix(members, x, y, *, attack):
     """Accuracy of each member on examples crafted against each member.
 
     Args:
@@ -80,7 +80,7 @@ def payoff_matrix(members, x, y, attack):
 
     >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
     >>> x = np.random.rand(4, 2).astype("float32")
-    >>> payoff_matrix([m], x, np.zeros(4, "int64"), lambda f, a, b: a).shape
+    >>> payoff_matrix([m], x, np.zeros(4, "int64"), attack=lambda f, a, b: a).shape
     (1, 1)
     """
     y = np.asarray(y)

@@ -15,7 +15,7 @@ def _is_relu(layer):
     )
 
 
-def insert_sap(model, frac=1.0, *, layers=None, seed=None,
+def insert_sap(model, *, frac=1.0, layers=None, seed=None,
                active_in_training=False):
     """A new model with Stochastic Activation Pruning after every ReLU.
 

@@ -10,7 +10,11 @@ Evaluation calls the attacks in `keras_adv.attacks`; the attacks never
 import it.
 """
 
-from keras_adv.evaluation.metrics import empirical_robustness, loss_sensitivity
+from keras_adv.evaluation.metrics import (
+    EmpiricalRobustness,
+    empirical_robustness,
+    loss_sensitivity,
+)
 from keras_adv.evaluation.report import MaskingWarning, RobustnessReport
 from keras_adv.evaluation.suite import ATTACKS, STANDARD, evaluate_robustness
 
@@ -19,6 +23,7 @@ __all__ = [
     "STANDARD",
     "MaskingWarning",
     "RobustnessReport",
+    "EmpiricalRobustness",
     "empirical_robustness",
     "evaluate_robustness",
     "loss_sensitivity",

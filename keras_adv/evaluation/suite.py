@@ -222,7 +222,7 @@ def _metrics(plan, tally, sample):
         values = {
             "empirical_robustness": empirical_robustness(
                 plan.model, sample.x[idx], sample.y[idx], norm=plan.norm,
-                clip=plan.common["clip"], **common),
+                clip=plan.common["clip"], **common)._asdict(),
             "loss_sensitivity": loss_sensitivity(
                 plan.model, sample.x[idx], sample.y[idx], **common),
         }

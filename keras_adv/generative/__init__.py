@@ -11,10 +11,10 @@ from keras_adv.generative.dcgan import DCGAN
 from keras_adv.generative.monitor import GANMonitor, image_grid, save_image_grid
 from keras_adv.generative.networks import build_discriminator, build_generator
 from keras_adv.generative.quality import (
+    ClassCoverage,
     class_coverage,
     frechet_distance,
     frechet_distance_from_moments,
-    penultimate_features,
 )
 
 __all__ = [
@@ -22,10 +22,10 @@ __all__ = [
     "GANMonitor",
     "build_discriminator",
     "build_generator",
+    "ClassCoverage",
     "class_coverage",
     "frechet_distance",
     "frechet_distance_from_moments",
     "image_grid",
-    "penultimate_features",
     "save_image_grid",
 ]

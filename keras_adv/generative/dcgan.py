@@ -89,7 +89,7 @@ class DCGAN(keras.Model):
     (4, 28, 28, 1)
     """
 
-    def __init__(self, image_shape, latent_dim=100, *, num_classes=None,
+    def __init__(self, image_shape, *, latent_dim=100, num_classes=None,
                  width=64, seed=None, **kwargs):
         image_shape = validation.check_image_shape(image_shape)
         latent_dim = validation.check_int("latent_dim", latent_dim, 1)

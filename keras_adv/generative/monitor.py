@@ -85,10 +85,10 @@ def save_image_grid(path, images, *, cols=None, scale=2):
 class GANMonitor(keras.callbacks.Callback):
     """Writes a PNG grid of generator samples every `every` epochs.
 
-    The samples come from `model.generate(n, seed=seed)`, so every grid
+    The samples come from `model.generate(num_images, seed=seed)`, so every grid
     shows the same latent vectors and the grids of successive epochs can
     be compared image by image. For a class-conditional `DCGAN` the labels
-    are `arange(n) % num_classes` and the grid has `num_classes` columns:
+    are `arange(num_images) % num_classes` and the grid has `num_classes` columns:
     one class per column.
 
     Args:
@@ -96,21 +96,23 @@ class GANMonitor(keras.callbacks.Callback):
             `"samples/epoch_{epoch:03d}.png"`; without it each grid
             overwrites the previous one.
         every: write after every `every`-th epoch (>= 1).
-        n: samples per grid (>= 1).
-        seed: the latent-vector seed (>= 0).
+        num_images: samples per grid (>= 1).
+        seed: the latent-vector seed (>= 0); `None` draws one from NumPy's
+            global generator when the monitor is made (then fixed).
 
     Raises:
-        ValueError: bad `path`, `every`, `n` or `seed`; a model without
+        ValueError: bad `path`, `every`, `num_images` or `seed`; a model without
             `generate` (on `fit`).
 
     Example:
 
-    >>> monitor = GANMonitor("samples/epoch_{epoch}.png", every=5, n=16)
+    >>> monitor = GANMonitor("samples/epoch_{epoch}.png", every=5,
+    ...                      num_images=16)
     >>> monitor.path_for(10)
     'samples/epoch_10.png'
     """
 
-    def __init__(self, path, every=1, n=64, *, seed=0):
+    def __init__(self, path, *, every=1, num_images=64, seed=None):
         super().__init__()
         if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
             raise ValueError(
@@ -125,7 +127,9 @@ class GANMonitor(keras.callbacks.Callback):
             ) from e
         self.path = os.fspath(path)
         self.every = validation.check_int("every", every, 1)
-        self.n = validation.check_int("n", n, 1)
+        self.num_images = validation.check_int("num_images", num_images, 1)
+        if seed is None:
+            seed = int(np.random.randint(0, 2**31 - 1))
         self.seed = validation.check_int("seed", seed, 0)
         self.written = []
 
@@ -143,7 +147,7 @@ class GANMonitor(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every:
             return
-        images = self.model.generate(self.n, seed=self.seed)
+        images = self.model.generate(self.num_images, seed=self.seed)
         classes = getattr(self.model, "num_classes", None)
         path = self.path_for(epoch + 1)
         save_image_grid(path, images, cols=classes)

@@ -2,6 +2,7 @@
 coverage (mode collapse shows up in both)."""
 
 import warnings
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -103,7 +104,7 @@ def frechet_distance(feature_model, real, fake, *, batch_size=256):
     `||mu_r - mu_g||^2 + Tr(S_r + S_g - 2 (S_r S_g)^(1/2))`. The features
     come from `feature_model`, any Keras model or callable mapping a batch
     of images to feature vectors, for example a classifier's penultimate
-    layer (`penultimate_features(classifier)`), not Inception: the figures
+    layer (`keras_adv.models.feature_model(classifier)`), not Inception: the figures
     compare models and generators on the same features, not across papers.
     Covariances are unbiased (`ddof=1`), as the authors' code.
 
@@ -143,44 +144,23 @@ def frechet_distance(feature_model, real, fake, *, batch_size=256):
     return frechet_distance_from_moments(*moments)
 
 
-def penultimate_features(classifier):
-    """A model giving the input of `classifier`'s last layer.
+class ClassCoverage(NamedTuple):
+    """What `class_coverage` returns.
 
-    For a functional or Sequential classifier ending in a Dense layer, the
-    features are that layer's inputs (the "penultimate features" used by
-    `frechet_distance`).
+    Attributes:
+        shares: float array `(num_classes,)`, the share of images per
+            predicted class (sums to 1).
+        confidence: mean max-probability.
+        min_share: the smallest share.
+        counts: int array of predictions per class.
 
-    Args:
-        classifier: a built functional or Sequential `keras.Model`.
-
-    Returns:
-        A `keras.Model` from the classifier's input to its last layer's
-        input.
-
-    Raises:
-        ValueError: a subclassed model without a layer graph.
-
-    Example:
-
-    >>> clf = keras.Sequential([keras.Input((6,)), keras.layers.Dense(5),
-    ...                         keras.layers.Dense(3)])
-    >>> penultimate_features(clf).output_shape
-    (None, 5)
+    Example: `class_coverage(clf, fake).min_share`.
     """
-    try:
-        inputs, features = classifier.inputs, classifier.layers[-1].input
-    except (AttributeError, ValueError, IndexError) as e:
-        raise ValueError(
-            "classifier must be a built functional or Sequential keras.Model. "
-            f"Received: classifier={type(classifier).__name__}"
-        ) from e
-    if not inputs:
-        raise ValueError(
-            "classifier must be a built functional or Sequential keras.Model. "
-            f"Received: classifier={type(classifier).__name__}"
-        )
-    inputs = inputs[0] if len(inputs) == 1 else inputs
-    return keras.Model(inputs, features, name="penultimate_features")
+
+    shares: np.ndarray
+    confidence: float
+    min_share: float
+    counts: np.ndarray
 
 
 def class_coverage(classifier, fake, *, batch_size=256):
@@ -200,9 +180,7 @@ def class_coverage(classifier, fake, *, batch_size=256):
         batch_size: images per classifier call (>= 1).
 
     Returns:
-        A dict: `"shares"` (float array `(num_classes,)` summing to 1),
-        `"confidence"` (mean max-probability), `"min_share"` (the smallest
-        share) and `"counts"` (int array of predictions per class).
+        A `ClassCoverage(shares, confidence, min_share, counts)`.
 
     Raises:
         ValueError: an empty `fake`, a bad `batch_size`, classifier
@@ -213,7 +191,7 @@ def class_coverage(classifier, fake, *, batch_size=256):
     >>> clf = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
     >>> clf.layers[0].set_weights([np.eye(2, dtype="float32"), np.zeros(2)])
     >>> cov = class_coverage(clf, np.array([[1., 0.], [0., 1.]]))
-    >>> cov["shares"].tolist(), cov["counts"].tolist()
+    >>> cov.shares.tolist(), cov.counts.tolist()
     ([0.5, 0.5], [1, 1])
     """
     fake = np.asarray(fake)
@@ -229,5 +207,6 @@ def class_coverage(classifier, fake, *, batch_size=256):
         name="classifier")
     counts = np.bincount(probs.argmax(axis=-1), minlength=probs.shape[1])
     shares = counts / counts.sum()
-    return {"shares": shares, "confidence": float(probs.max(axis=-1).mean()),
-            "min_share": float(shares.min()), "counts": counts}
+    return ClassCoverage(shares=shares,
+                         confidence=float(probs.max(axis=-1).mean()),
+                         min_share=float(shares.min()), counts=counts)

@@ -64,7 +64,8 @@ class StochasticActivationPruning(keras.layers.Layer):
     TensorShape([1, 3])
     """
 
-    def __init__(self, frac=1.0, seed=None, active_in_training=False, **kwargs):
+    def __init__(self, frac=1.0, *, seed=None, active_in_training=False,
+                 **kwargs):
         super().__init__(**kwargs)
         if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not (
             math.isfinite(frac) and frac > 0

@@ -35,12 +35,12 @@ class RandomizedMixture(keras.Model):
 
     >>> a = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
     >>> b = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
-    >>> mix = RandomizedMixture([a, b], [0.25, 0.75], seed=0)
+    >>> mix = RandomizedMixture([a, b], probabilities=[0.25, 0.75], seed=0)
     >>> mix(np.zeros((5, 2), "float32")).shape
     TensorShape([5, 3])
     """
 
-    def __init__(self, members, probabilities=None, seed=None, **kwargs):
+    def __init__(self, members, *, probabilities=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         members = list(members)
         if not members or not all(isinstance(m, keras.Model) for m in members):

@@ -3,7 +3,8 @@
 import keras
 
 
-def small_cnn(input_shape=(28, 28, 1), num_classes=10, width=32, seed=None):
+def small_cnn(*, input_shape=(28, 28, 1), num_classes=10, width=32,
+              seed=None):
     """A small convnet returning logits; trains on mnist5k in seconds on CPU.
 
     Conv(width, 3x3, stride 2) - ReLU - Conv(2*width, 3x3, stride 2) - ReLU -

@@ -13,7 +13,6 @@ does not need to find it (`strip_entropy`, `strip_threshold`). See
 from keras_adv.poisoning.backdoor import Poisoned, backdoor, label_flip
 from keras_adv.poisoning.clean_label import clean_label_backdoor
 from keras_adv.poisoning.clustering import activation_clustering
-from keras_adv.poisoning.features import feature_model
 from keras_adv.poisoning.gradient_matching import gradient_matching
 from keras_adv.poisoning.report import (
     PoisoningReport,
@@ -38,7 +37,6 @@ __all__ = [
     "clean_accuracy",
     "clean_label_backdoor",
     "evaluate_poisoning",
-    "feature_model",
     "gradient_matching",
     "label_flip",
     "scan_training_set",

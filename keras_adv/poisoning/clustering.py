@@ -11,7 +11,7 @@ REDUCTIONS = ("ica", "pca")
 
 
 def activation_clustering(model, x, y, *, layer=None, n_components=10,
-                          reduce="ica", size_threshold=0.35, seed=0,
+                          reduce="ica", size_threshold=0.35, seed=None,
                           batch_size=256, clip="auto"):
     """Flags training rows that form a small separate cluster in their class.
 
@@ -35,7 +35,8 @@ def activation_clustering(model, x, y, *, layer=None, n_components=10,
         reduce: `"ica"` or `"pca"`.
         size_threshold: a smaller cluster at most this share of its class is
             flagged, in (0, 0.5].
-        seed: integer seed of ICA and k-means.
+        seed: integer seed of ICA and k-means (`None`: NumPy's global
+            generator).
         batch_size: rows per forward pass.
         clip: the data box `x` must lie in, or `"auto"` (`(0, 255)` for
             integer images, `(0, 1)` for floating ones).
@@ -66,7 +67,7 @@ def activation_clustering(model, x, y, *, layer=None, n_components=10,
                          f"reduce={validation.short(reduce)}")
     validation.numpy_rng(seed)
     batch_size = validation.check_positive(batch_size, "batch_size", integer=True)
-    features.feature_model(model, layer)
+    features.feature_model(model, layer=layer)
     feats = features.extract(model, x, layer, batch_size)
     flagged = []
     for c in np.unique(labels):

@@ -118,14 +118,14 @@ class PoisoningReport(reporting.Report):
         return "\n".join(out)
 
 
-def evaluate_poisoning(model, x_test, y_test, *, target, trigger,
+def evaluate_poisoning(model, x, y, *, target, trigger,
                        batch_size=256, clip="auto"):
     """Clean accuracy and attack success rate of a (possibly) backdoored model.
 
     Args:
         model: a Keras model.
-        x_test: test images `(n, H, W, C)`.
-        y_test: their labels, sparse or one-hot.
+        x: test images `(n, H, W, C)`.
+        y: their labels, sparse or one-hot.
         target: the backdoor's target class.
         trigger: `"patch"`, `"blend"` or a `Trigger`.
         batch_size: rows per forward pass.
@@ -147,9 +147,9 @@ def evaluate_poisoning(model, x_test, y_test, *, target, trigger,
     """
     start = time.perf_counter()
     validation.check_keras_model(model)
-    x = validation.check_images(x_test, "x_test", clip=clip, model=model)
+    x = validation.check_images(x, clip=clip, model=model)
     labels, k, _ = validation.check_label_array(
-        y_test, len(x), ops.declared_classes(model), name="y_test")
+        y, len(x), ops.declared_classes(model))
     target = validation.check_class(target, "target", k)
     trig = triggers.resolve(trigger, x.shape[1:])
     asr = attack_success_rate(model, x, labels, target=target, trigger=trig,

@@ -78,7 +78,7 @@ def spectral_signature(model, x, y, *, expected_fraction, layer=None,
     frac = validation.check_rate(expected_fraction, "expected_fraction")
     factor = validation.check_positive(remove_factor, "remove_factor")
     batch_size = validation.check_positive(batch_size, "batch_size", integer=True)
-    features.feature_model(model, layer)  # checks the layer before work
+    features.feature_model(model, layer=layer)  # checks the layer before work
     feats = features.extract(model, x, layer, batch_size)
     with _one_thread():  # small SVDs: threads only add contention
         return _flag(feats, labels, factor, frac)

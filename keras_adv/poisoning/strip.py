@@ -6,15 +6,15 @@ import numpy as np
 from keras_adv import ops, validation
 
 
-def strip_entropy(model, x, clean_x, *, n=100, seed=None, clip=(0.0, 1.0),
-                  batch_size=256):
+def strip_entropy(model, x, clean_x, *, overlays=100, seed=None,
+                  clip=(0.0, 1.0), batch_size=256):
     """Mean prediction entropy of each input under superimposed clean images.
 
     Gao et al., "STRIP: A Defence Against Trojan Attacks on Deep Neural
-    Networks", ACSAC 2019. Each input is added pixel-wise to `n` images drawn
+    Networks", ACSAC 2019. Each input is added pixel-wise to `overlays` images drawn
     from `clean_x` (the authors' superimposition: a sum with weights 1 and
     1, clipped to the box), and the Shannon entropy (natural log) of the
-    model's softmax is averaged over the `n` blends. A clean input loses its
+    model's softmax is averaged over the `overlays` blends. A clean input loses its
     class in the blend (high entropy); a triggered one keeps the target
     class (low entropy). Needs no knowledge of the trigger or the poison.
 
@@ -22,7 +22,7 @@ def strip_entropy(model, x, clean_x, *, n=100, seed=None, clip=(0.0, 1.0),
         model: a Keras model (logits or probabilities).
         x: inputs to test `(m, H, W, C)`.
         clean_x: held-out clean images `(k, H, W, C)` to superimpose.
-        n: blends per input (>= 1; the paper's 100).
+        overlays: blends per input (>= 1; the paper's N = 100).
         seed: integer seed of the draws; `None`: NumPy's global generator.
         clip: the `(low, high)` box of the images.
         batch_size: rows per forward pass.
@@ -31,12 +31,12 @@ def strip_entropy(model, x, clean_x, *, n=100, seed=None, clip=(0.0, 1.0),
         float64 entropies `(m,)`.
 
     Raises:
-        ValueError: bad images, images of different shapes, `n` not a
+        ValueError: bad images, images of different shapes, `overlays` not a
             positive integer, a bad clip box.
 
     Example:
 
-    >>> h = strip_entropy(model, x_test[:10], x_val, n=20, seed=0)
+    >>> h = strip_entropy(model, x_test[:10], x_val, overlays=20, seed=0)
     ... # doctest: +SKIP
     """
     if clip is None:
@@ -48,7 +48,7 @@ def strip_entropy(model, x, clean_x, *, n=100, seed=None, clip=(0.0, 1.0),
     if clean_x.shape[1:] != x.shape[1:]:
         raise ValueError(f"clean_x must hold images of shape {x.shape[1:]}. "
                          f"Received: clean_x of shape {clean_x.shape}")
-    n = validation.check_positive(n, "n", integer=True)
+    n = validation.check_positive(overlays, "overlays", integer=True)
     rng = validation.numpy_rng(seed)
     picks = rng.integers(0, len(clean_x), size=(len(x), n))
     out = np.empty(len(x))

@@ -26,7 +26,7 @@ def test_dlr_values_on_fixed_logits():
         [-(4 - 1) / (4 - 0.5), -(0 - 1) / (3 - (0 - 1) / 2)], rtol=1e-6)
     # attack_objective routes targeted DLR through the source class.
     np.testing.assert_allclose(
-        attack_objective(z, t, "dlr", targeted=True, source=y).numpy(),
+        attack_objective(z, t, loss="dlr", targeted=True, source=y).numpy(),
         dlr(z, y, target=t).numpy())
     # Scale invariance: the reason DLR sees through saturated softmax.
     np.testing.assert_allclose(dlr(1000 * z, y).numpy(), dlr(z, y).numpy(),

@@ -16,6 +16,7 @@ from keras_adv.attacks import (
     objective_ascent,
     pgd,
     project_step,
+    smooth_pgd,
     square,
 )
 
@@ -47,11 +48,11 @@ def test_ascend_l2_step_and_projection():
 
 def test_ascend_clip_box_and_start():
     start = tf.fill((1, 2), 0.9)
-    adv = ascend(_sum, tf.fill((1, 2), 0.8), start, eps=0.5, step_size=0.2,
+    adv = ascend(_sum, tf.fill((1, 2), 0.8), start=start, eps=0.5, step_size=0.2,
                  steps=1, norm="linf", clip=(0.0, 1.0)).numpy()
     np.testing.assert_allclose(adv, [[1.0, 1.0]])
     # steps=0 returns the start.
-    adv = ascend(_sum, tf.zeros((1, 2)), start * 0.1, eps=0.5, step_size=0.2,
+    adv = ascend(_sum, tf.zeros((1, 2)), start=start * 0.1, eps=0.5, step_size=0.2,
                  steps=0, norm="linf", clip=None).numpy()
     np.testing.assert_allclose(adv, [[0.09, 0.09]], rtol=1e-6)
 
@@ -140,6 +141,8 @@ ATTACKS = {
     "apgd": lambda m, x, y: apgd(m, x, y, eps=0.1, steps=5),
     "square": lambda m, x, y: square(m, x, y, eps=0.1, queries=10),
     "deepfool": lambda m, x, y: deepfool(m, x, y, steps=3),
+    "smooth_pgd": lambda m, x, y: smooth_pgd(m, x, y, sigma=0.25, eps=0.5,
+                                             steps=2, seed=0),
 }
 
 

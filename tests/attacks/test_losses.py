@@ -30,11 +30,11 @@ def test_dlr_scale_invariant():
 
 
 def test_objectives_signs():
-    ce = attack_objective(Z, Y, "ce").numpy()
+    ce = attack_objective(Z, Y, loss="ce").numpy()
     want = -np.log(tf.nn.softmax(Z).numpy()[[0, 1], [0, 2]])
     np.testing.assert_allclose(ce, want, rtol=1e-6)
-    np.testing.assert_allclose(attack_objective(Z, Y, "ce", targeted=True), -ce,
+    np.testing.assert_allclose(attack_objective(Z, Y, loss="ce", targeted=True), -ce,
                                rtol=1e-6)
-    np.testing.assert_allclose(attack_objective(Z, Y, "margin"), [-2.0, 2.0])
+    np.testing.assert_allclose(attack_objective(Z, Y, loss="margin"), [-2.0, 2.0])
     np.testing.assert_allclose(
-        attack_objective(Z, Y, "margin", targeted=True), [2.0, -2.0])
+        attack_objective(Z, Y, loss="margin", targeted=True), [2.0, -2.0])

@@ -18,9 +18,9 @@ Y = np.array([0, 1, 1, 2, 0])
 
 
 def test_certified_accuracy_exact():
-    got = certified_accuracy(CERT, Y, [0.0, 0.1, 0.2, 0.3, 0.75, 0.8])
+    got = certified_accuracy(CERT, Y, radii=[0.0, 0.1, 0.2, 0.3, 0.75, 0.8])
     assert got == pytest.approx([0.6, 0.6, 0.4, 0.4, 0.2, 0.0])
-    assert certified_accuracy(CERT, Y[:, None], 0.25) == pytest.approx(0.4)
+    assert certified_accuracy(CERT, Y[:, None], radii=0.25) == pytest.approx(0.4)
 
 
 @pytest.mark.parametrize("radii,needle", [
@@ -29,16 +29,16 @@ def test_certified_accuracy_exact():
 ])
 def test_bad_radii(radii, needle):
     with pytest.raises(ValueError, match=f"Received: {needle}="):
-        certified_accuracy(CERT, Y, radii)
+        certified_accuracy(CERT, Y, radii=radii)
 
 
 def test_bad_labels_and_certificate():
     with pytest.raises(ValueError, match="one label per example"):
-        certified_accuracy(CERT, Y[:3], [0.0])
+        certified_accuracy(CERT, Y[:3], radii=[0.0])
     with pytest.raises(ValueError, match="integer class indices"):
-        certified_accuracy(CERT, Y + 0.5, [0.0])
+        certified_accuracy(CERT, Y + 0.5, radii=[0.0])
     with pytest.raises(ValueError, match="Received: certificate="):
-        certified_accuracy(tuple(CERT), Y, [0.0])
+        certified_accuracy(tuple(CERT), Y, radii=[0.0])
 
 
 def test_report_from_certificate_and_outputs(tmp_path):

@@ -41,7 +41,7 @@ def certified(noise_trained, mnist5k):
 @pytest.mark.slow
 def test_certified_accuracy_at_half(certified):
     _, y, cert = certified
-    acc = certification.certified_accuracy(cert, y, [0.0, 0.5])
+    acc = certification.certified_accuracy(cert, y, radii=[0.0, 0.5])
     print("certified accuracy at 0 and 0.5:", acc)
     assert acc[1] >= 0.75, acc
     # With n = 1000 and alpha = 0.001 no radius can exceed 2.46 sigma.
@@ -102,6 +102,6 @@ def fast_trained(mnist5k):
 
 def test_fast_pipeline(fast_trained):
     model, x, y, cert = fast_trained
-    acc = certification.certified_accuracy(cert, y, [0.0, 0.25])
+    acc = certification.certified_accuracy(cert, y, radii=[0.0, 0.25])
     assert acc[1] >= 0.5, acc
     check_attack_within_radius(model, x, cert, radius=0.3, count=20)

@@ -106,7 +106,7 @@ def test_solve_zero_sum_known_games():
 def test_payoff_matrix_identity_attack():
     a, b = _mlp(0), _mlp(1)
     y = np.argmax(a(X).numpy(), axis=1)
-    pay = payoff_matrix([a, b], X, y, lambda m, x, t: x)
+    pay = payoff_matrix([a, b], X, y, attack=lambda m, x, t: x)
     assert pay[0, 0] == 1.0 and pay[0, 1] == 1.0
     assert pay[1, 0] == pay[1, 1] == np.mean(np.argmax(b(X), 1) == y)
 
@@ -116,7 +116,7 @@ def test_mixture_draw_frequencies_and_gradient():
                           kernel_initializer="zeros")])
     b = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3, use_bias=False,
                           kernel_initializer="ones")])
-    mix = RandomizedMixture([a, b], [0.3, 0.7], seed=0)
+    mix = RandomizedMixture([a, b], probabilities=[0.3, 0.7], seed=0)
     x = np.ones((20000, 6), "float32")
     out = mix(x).numpy()
     assert np.mean(out[:, 0] == 6.0) == pytest.approx(0.7, abs=0.015)
@@ -128,13 +128,14 @@ def test_mixture_draw_frequencies_and_gradient():
 def test_mixture_validation():
     m = _mlp()
     with pytest.raises(ValueError, match=r"Received: probabilities=\[0.5, 0.6\]"):
-        RandomizedMixture([m, m], [0.5, 0.6])
+        RandomizedMixture([m, m], probabilities=[0.5, 0.6])
     with pytest.raises(ValueError, match="members must be"):
         RandomizedMixture([])
 
 
 def test_mixture_save_load_export_stay_random(tmp_path):
-    mix = RandomizedMixture([_mlp(0), _mlp(1)], [0.5, 0.5], seed=0)
+    mix = RandomizedMixture([_mlp(0), _mlp(1)], probabilities=[0.5, 0.5],
+                            seed=0)
     mix(X)
     path = str(tmp_path / "mix.keras")
     mix.save(path)

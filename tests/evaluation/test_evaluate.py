@@ -182,8 +182,8 @@ def test_accuracy_not_falling_with_eps_fires(trained_cnn, data):
 def test_metrics_on_trained_model(trained_cnn, data):
     x, y = data
     er = empirical_robustness(trained_cnn, x[:30], y[:30])
-    assert er["failed"] == 0 and 0.02 < er["median"] < 0.5
-    assert er["mean"] >= er["median"] * 0.5
+    assert er.failed == 0 and 0.02 < er.median < 0.5
+    assert er.mean >= er.median * 0.5
     assert loss_sensitivity(trained_cnn, x[:30], y[:30]) > 0
 
 

@@ -11,8 +11,8 @@ from keras_adv.generative import (
     DCGAN,
     class_coverage,
     frechet_distance,
-    penultimate_features,
 )
+from keras_adv.models import feature_model
 
 
 @pytest.mark.slow
@@ -28,9 +28,9 @@ def test_dcgan_on_mnist5k(mnist5k, trained_cnn, tmp_path):
 
     fake = gan.generate(2000, seed=1)
     coverage = class_coverage(trained_cnn, fake)
-    assert coverage["confidence"] >= 0.75
-    assert coverage["min_share"] >= 0.03
-    features = penultimate_features(trained_cnn)
+    assert coverage.confidence >= 0.75
+    assert coverage.min_share >= 0.03
+    features = feature_model(trained_cnn)
     noise = np.random.default_rng(0).random((2000, 28, 28, 1), np.float32)
     fid = frechet_distance(features, x_test, fake)
     assert fid < 0.5 * frechet_distance(features, x_test, noise)

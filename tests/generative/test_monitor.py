@@ -28,7 +28,8 @@ def test_save_image_grid_writes_a_png(tmp_path):
 def test_monitor_writes_grids_every_epochs(tmp_path):
     gan = DCGAN((8, 8, 1), latent_dim=4, width=4, seed=0)
     gan.compile()
-    monitor = GANMonitor(str(tmp_path / "epoch_{epoch}.png"), every=2, n=9)
+    monitor = GANMonitor(str(tmp_path / "epoch_{epoch}.png"), every=2,
+                         num_images=9, seed=0)
     x = np.random.default_rng(0).random((8, 8, 8, 1), np.float32)
     gan.fit(x, batch_size=8, epochs=4, verbose=0, callbacks=[monitor])
     assert [p.rsplit("/", 1)[1] for p in monitor.written] == [
@@ -40,7 +41,7 @@ def test_monitor_writes_grids_every_epochs(tmp_path):
 
 def test_conditional_grid_has_a_column_per_class(tmp_path):
     gan = DCGAN((8, 8, 1), latent_dim=4, num_classes=3, width=4, seed=0)
-    monitor = GANMonitor(str(tmp_path / "g.png"), n=6)
+    monitor = GANMonitor(str(tmp_path / "g.png"), num_images=6)
     monitor.set_model(gan)
     monitor.on_epoch_end(0)
     grid = tf.io.decode_png(tf.io.read_file(str(tmp_path / "g.png")))
@@ -51,7 +52,7 @@ def test_conditional_grid_has_a_column_per_class(tmp_path):
     (dict(path=""), "path=''"),
     (dict(path="x_{step}.png"), "{epoch}"),
     (dict(path="x.png", every=0), "every=0"),
-    (dict(path="x.png", n=0), "n=0"),
+    (dict(path="x.png", num_images=0), "num_images=0"),
 ])
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message.replace("{", r"\{")):

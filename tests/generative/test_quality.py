@@ -9,8 +9,8 @@ from keras_adv.generative import (
     class_coverage,
     frechet_distance,
     frechet_distance_from_moments,
-    penultimate_features,
 )
+from keras_adv.models import feature_model
 
 
 def identity(x):
@@ -57,10 +57,10 @@ def test_singular_covariances_are_regularised():
     assert d == pytest.approx(0.75, abs=1e-4)
 
 
-def test_penultimate_features_of_a_sequential_classifier():
+def test_feature_model_gives_the_penultimate_features():
     clf = keras.Sequential([keras.Input((4,)), keras.layers.Dense(6),
                             keras.layers.Dense(3)])
-    feats = penultimate_features(clf)
+    feats = feature_model(clf)
     x = np.random.default_rng(0).random((5, 4), np.float32)
     np.testing.assert_allclose(feats(x), clf.layers[0](x), atol=1e-6)
 
@@ -78,11 +78,11 @@ def fixed_classifier(softmax=False):
 def test_class_coverage_exact(softmax):
     fake = np.array([[1, 0, 0], [1, 0, 0], [0, 1, 0], [1, 0, 0]], "float32")
     cov = class_coverage(fixed_classifier(softmax), fake)
-    assert cov["counts"].tolist() == [3, 1, 0]
-    np.testing.assert_allclose(cov["shares"], [0.75, 0.25, 0.0])
-    assert cov["min_share"] == 0.0
+    assert cov.counts.tolist() == [3, 1, 0]
+    np.testing.assert_allclose(cov.shares, [0.75, 0.25, 0.0])
+    assert cov.min_share == 0.0
     top = np.exp(2) / (np.exp(2) + 2)  # softmax of [2, 0, 0]
-    assert cov["confidence"] == pytest.approx(top, abs=1e-6)
+    assert cov.confidence == pytest.approx(top, abs=1e-6)
 
 
 def test_bad_inputs():

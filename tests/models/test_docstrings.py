@@ -19,6 +19,8 @@ MODULES = [
     "keras_adv.defenses.data_sparsity",
     "keras_adv.layers.temperature",
     "keras_adv.models.mixture",
+    "keras_adv.models.features",
+    "keras_adv.reporting",
     "keras_adv.models.adversarial",
     "keras_adv.callbacks",
     "keras_adv.datasets",

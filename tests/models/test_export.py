@@ -49,7 +49,7 @@ def _models():
     return {
         "plain": base,
         "sap": insert_sap(base),
-        "mixture": RandomizedMixture([base, _cnn(1)], [0.3, 0.7]),
+        "mixture": RandomizedMixture([base, _cnn(1)], probabilities=[0.3, 0.7]),
         "distilled": distilled,
         "smoothed": SmoothedClassifier(base, sigma=0.25, n=20),
     }

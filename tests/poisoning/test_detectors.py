@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from keras_adv import models
+from keras_adv.models import feature_model
 from keras_adv.poisoning import (
     activation_clustering,
-    feature_model,
     spectral_scores,
     spectral_signature,
 )
@@ -97,7 +97,7 @@ def test_cluster_class_two_blobs():
 def test_feature_model_layers():
     m = models.small_cnn(seed=0)
     assert feature_model(m).output_shape == (None, 128)
-    assert feature_model(m, m.layers[2].name).output_shape == (None, 3136)
+    assert feature_model(m, layer=m.layers[2].name).output_shape == (None, 3136)
     fx = keras.Input((4, 5, 1))
     h = keras.layers.Flatten(name="f")(fx)
     func = keras.Model(fx, keras.layers.Dense(2)(keras.layers.Dense(7)(h)))

@@ -8,7 +8,6 @@ from tests.conftest import run_examples
 MODULES = [
     "keras_adv.poisoning.triggers",
     "keras_adv.poisoning.backdoor",
-    "keras_adv.poisoning.features",
     "keras_adv.poisoning.spectral",
     "keras_adv.poisoning.strip",
 ]

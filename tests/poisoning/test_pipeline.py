@@ -38,7 +38,7 @@ def pipeline(mnist5k, n_train, epochs):
     p = backdoor(x, y, target=0, rate=0.05, trigger="patch", seed=0)
     clean = train(x, y, epochs)
     poisoned = train(p.x, p.y, epochs)
-    flagged_ac = activation_clustering(poisoned, p.x, p.y)
+    flagged_ac = activation_clustering(poisoned, p.x, p.y, seed=0)
     flagged_ss = spectral_signature(poisoned, p.x, p.y, expected_fraction=0.35,
                                     remove_factor=1.5)
     keep = np.setdiff1d(np.arange(len(p.x)), flagged_ac)
@@ -100,8 +100,9 @@ def test_strip_separates_triggered_inputs(small):
     model, (x_test, y_test) = small["poisoned"], small["data"]
     clean_rows, test_rows = x_test[:100], x_test[100:300]
     other = test_rows[y_test[100:300] != 0]
-    h_clean = strip_entropy(model, test_rows[:100], clean_rows, n=32, seed=0)
-    h_trig = strip_entropy(model, apply_trigger(other), clean_rows, n=32,
+    h_clean = strip_entropy(model, test_rows[:100], clean_rows, overlays=32,
+                            seed=0)
+    h_trig = strip_entropy(model, apply_trigger(other), clean_rows, overlays=32,
                            seed=0)
     threshold = strip_threshold(h_clean, frr=0.05)
     assert np.mean(h_clean < threshold) <= 0.05

@@ -67,7 +67,7 @@ def test_measure_bad_inputs():
         attack_success_rate(model, x, [0, 1, 2, 0], target=3)
     with pytest.raises(ValueError, match="every label equal to target"):
         attack_success_rate(model, x, [0, 0, 0, 0], target=0, trigger="patch")
-    with pytest.raises(ValueError, match="y_test must have one label"):
+    with pytest.raises(ValueError, match="y must have one label"):
         evaluate_poisoning(model, x, [0, 1], target=0, trigger="patch")
     with pytest.raises(ValueError, match="Received: trigger='x'"):
         evaluate_poisoning(model, x, [0, 1, 2, 0], target=0, trigger="x")
@@ -79,7 +79,7 @@ def test_strip_entropy_exact_on_constant_model():
         keras.layers.Flatten()(inp))
     model = keras.Model(inp, out)  # uniform softmax: entropy log 4
     x = np.zeros((3, 2, 2, 1), "float32")
-    h = strip_entropy(model, x, np.ones((5, 2, 2, 1)), n=4, seed=0)
+    h = strip_entropy(model, x, np.ones((5, 2, 2, 1)), overlays=4, seed=0)
     np.testing.assert_allclose(h, np.log(4.0), rtol=1e-6)
 
 
@@ -89,7 +89,7 @@ def test_strip_entropy_triggered_low():
     clean = rng.uniform(0, 0.05, size=(20, 5, 5, 1)).astype("float32")
     x = np.zeros((2, 5, 5, 1), "float32")
     x[1, 3, 3, 0] = 1.0  # the trigger pixel survives any superimposition
-    h = strip_entropy(model, x, clean, n=10, seed=0)
+    h = strip_entropy(model, x, clean, overlays=10, seed=0)
     assert h[1] < 1e-6 < h[0]
 
 
@@ -99,7 +99,7 @@ def test_strip_threshold_quantile():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(n=0), "Received: n=0"),
+    (dict(overlays=0), "Received: overlays=0"),
     (dict(clip=(1, 0)), r"Received: clip=\(1, 0\)"),
     (dict(clean_x=np.zeros((2, 3, 3, 1))), "clean_x must hold images of"),
 ])
