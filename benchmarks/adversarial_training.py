@@ -26,6 +26,8 @@ import math
 
 from absl import app, flags
 
+from examples.common import define_flags
+
 flags.DEFINE_integer("epochs", 8, "Training epochs (Free-AT: epochs/replays).")
 flags.DEFINE_integer("batch", 64, "Training batch size.")
 flags.DEFINE_integer("steps", 10, "PGD/TRADES/MART training steps K.")
@@ -43,7 +45,7 @@ flags.DEFINE_integer("timing_repeats", 3, "Timed epochs per variant.")
 flags.DEFINE_bool("skip_speed", False, "Skip part 1.")
 flags.DEFINE_bool("skip_accuracy", False, "Skip part 2.")
 flags.DEFINE_bool("skip_art", False, "Leave ART out of part 1.")
-flags.DEFINE_integer("seed", 0, "Random seed.")
+define_flags(quick=None)
 FLAGS = flags.FLAGS
 
 METHODS = ("undefended", "FGSM-AT", "Fast-AT", "Free-AT", "PGD-AT", "TRADES",

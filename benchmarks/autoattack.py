@@ -18,7 +18,7 @@ live in this benchmark's own environment, `.venv-autoattack`, which
 `python3 dev.py bench autoattack` makes (torch 2.13.0, CPU;
 torchattacks 3.5.1 without its unused torchvision dependency).
 
-    python3 dev.py bench autoattack [--n 500] [--cells linf:0.1,l2:1.5]
+    python3 dev.py bench autoattack [--num_examples 500] [--cells linf:0.1,l2:1.5]
 """
 
 import functools
@@ -28,13 +28,14 @@ import time
 
 from absl import app, flags
 
-flags.DEFINE_integer("n", 500, "Test images per cell.")
+from examples.common import define_flags
+
 flags.DEFINE_string("cells", "linf:0.1,linf:0.2,linf:0.3,l2:1.5,l2:2.5",
                     "Cells as norm:eps, comma-separated.")
 flags.DEFINE_string("models", "undefended,pgd", "Models to evaluate.")
 flags.DEFINE_integer("epochs", 8, "PGD training epochs.")
 flags.DEFINE_float("train_eps", 0.3, "PGD training budget (L-inf).")
-flags.DEFINE_integer("seed", 0, "Seed.")
+define_flags(quick=None, num_examples=500)
 FLAGS = flags.FLAGS
 
 
@@ -166,7 +167,7 @@ def main(_):
     torch.manual_seed(FLAGS.seed)
     print(machine(), f"torch {torch.__version__}")
     nets, (x_test, y_test) = keras_models()
-    x, y = x_test[:FLAGS.n], y_test[:FLAGS.n]
+    x, y = x_test[:FLAGS.num_examples], y_test[:FLAGS.num_examples]
     rows = []
     for name in FLAGS.models.split(","):
         model = nets[name]
@@ -201,10 +202,10 @@ def main(_):
           "only_ka  only_aa  ka_s    aa_s    speed")
     for row in rows:
         print(_line(row))
-    worst = max(row["ka"] - row["aa"] for row in rows) * FLAGS.n
+    worst = max(row["ka"] - row["aa"] for row in rows) * FLAGS.num_examples
     speed = sum(r["aa_s"] for r in rows) / sum(r["ka_s"] for r in rows)
     print(f"\nlargest excess of keras_adv's robust accuracy over "
-          f"AutoAttack's: {worst:+.0f} examples of {FLAGS.n}")
+          f"AutoAttack's: {worst:+.0f} examples of {FLAGS.num_examples}")
     print(f"total wall time: keras_adv {sum(r['ka_s'] for r in rows):.0f} s,"
           f" AutoAttack {sum(r['aa_s'] for r in rows):.0f} s: keras_adv "
           f"{speed:.2f}x AutoAttack's speed")

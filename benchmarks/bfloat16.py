@@ -37,6 +37,8 @@ from pathlib import Path
 
 from absl import app, flags
 
+from examples.common import define_flags
+
 flags.DEFINE_integer("batch", 256, "Examples per attack call.")
 flags.DEFINE_integer("steps", 20, "PGD steps of the timed attack.")
 flags.DEFINE_float("eps", 0.3, "L-inf budget of the attack and the defense.")
@@ -56,13 +58,11 @@ flags.DEFINE_list("probe_policies", ["float32", "mixed_bfloat16"],
 flags.DEFINE_bool("skip_ablation", False,
                   "Skip the rerun in a subprocess with AMX disabled "
                   "(ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16).")
-flags.DEFINE_bool("quick", False,
-                  "A smoke run of seconds: tiny sizes, the bf16 oneDNN probe "
-                  "only, no AMX-off rerun.")
 flags.DEFINE_string("probe", None,
                     "Internal: run the small oneDNN probe workload under this "
                     "policy and exit (used by the ONEDNN_VERBOSE subprocess).")
-flags.DEFINE_integer("seed", 0, "Random seed.")
+define_flags(quick="A smoke run of seconds: tiny sizes, the bf16 oneDNN probe "
+                  "only, no AMX-off rerun.")
 FLAGS = flags.FLAGS
 
 POLICIES = ("float32", "mixed_bfloat16")

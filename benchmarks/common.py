@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmarks: a trained mnist5k CNN and fair timing."""
+"""Helpers shared by the benchmarks: the examples' common flags and small
+trained CNN (`examples/common.py`, one home for both), and fair timing."""
 
 import os
 import platform
@@ -11,21 +12,19 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_adv import datasets, models  # noqa: E402
+from examples.common import (  # noqa: E402, F401 - the shared plumbing
+    compile_classifier,
+    define_flags,
+    mnist5k,
+    train_small_cnn,
+)
 
 
 def trained_cnn(epochs=3, seed=0):
-    """small_cnn trained on the mnist5k training split; returns model, data."""
-    keras.utils.set_random_seed(seed)
-    (x_train, y_train), (x_test, y_test) = datasets.load("mnist5k")
-    model = models.small_cnn(seed=seed)
-    model.compile(
-        optimizer="adam",
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    model.fit(x_train, y_train, epochs=epochs, batch_size=64, verbose=0)
-    return model, (x_train, y_train), (x_test, y_test)
+    """small_cnn trained on the mnist5k training split (the examples'
+    `train_small_cnn`); returns model, train and test data."""
+    train, test = mnist5k()
+    return train_small_cnn(*train, epochs=epochs, seed=seed), train, test
 
 
 def interleaved_timing(fns, repeats=5):

@@ -21,14 +21,15 @@ import time
 
 from absl import app, flags
 
-flags.DEFINE_integer("n", 500, "Test examples for the strength comparison.")
+from examples.common import define_flags
+
 flags.DEFINE_integer("art_n", 100, "Test examples for the ART timing.")
 flags.DEFINE_float("eps", 0.2, "L-inf budget evaluated.")
 flags.DEFINE_float("train_eps", 0.2, "PGD training budget.")
 flags.DEFINE_integer("epochs", 8, "PGD training epochs.")
 flags.DEFINE_integer("warmup", 3, "Epochs of linear eps warm-up.")
-flags.DEFINE_integer("seed", 0, "Seed.")
 flags.DEFINE_integer("repeats", 2, "Timed runs per variant in part 3.")
+define_flags(quick=None, num_examples=500)
 FLAGS = flags.FLAGS
 
 
@@ -159,10 +160,10 @@ def main(_):
     eps = FLAGS.eps
     t0 = time.perf_counter()
     robust_model, (x_test, y_test) = pgd_trained_cnn()
-    x, y = x_test[:FLAGS.n], y_test[:FLAGS.n]
+    x, y = x_test[:FLAGS.num_examples], y_test[:FLAGS.num_examples]
     print(f"\n1. Strength on a PGD-trained CNN ({FLAGS.epochs} epochs, eps "
           f"{FLAGS.train_eps}, trained in {time.perf_counter() - t0:.0f} s); "
-          f"{FLAGS.n} mnist5k test examples, L-inf eps={eps}")
+          f"{FLAGS.num_examples} mnist5k test examples, L-inf eps={eps}")
     print(f"   clean accuracy                      {accuracy(robust_model, x, y):.1%}")
     timing = {}
     t0 = time.perf_counter()
@@ -200,7 +201,7 @@ def main(_):
     plain, _, _ = trained_cnn(epochs=3, seed=FLAGS.seed)
     inputs = keras.Input((28, 28, 1))
     saturated = keras.Model(inputs, 1000.0 * plain(inputs))
-    xs, ys = x_test[:FLAGS.n], y_test[:FLAGS.n]
+    xs, ys = x_test[:FLAGS.num_examples], y_test[:FLAGS.num_examples]
     r_plain = evaluate_robustness(plain, xs, ys, eps=0.1, seed=FLAGS.seed,
                                   progress=False, metrics=False)
     r_sat = evaluate_robustness(saturated, xs, ys, eps=0.1, seed=FLAGS.seed,

@@ -35,13 +35,15 @@ import time
 
 from absl import app, flags
 
-flags.DEFINE_integer("n", 50_000, "Examples for the memory comparison.")
+from examples.common import define_flags
+
 flags.DEFINE_integer("speed_n", 10_000, "Examples for the timings.")
 flags.DEFINE_integer("batch_size", 500, "Examples per chunk.")
 flags.DEFINE_integer("repeats", 3, "Timed runs per variant.")
 flags.DEFINE_bool("memory", True, "Run part 1 (two subprocesses).")
 flags.DEFINE_string("mode", "", "Internal: 'stream' or 'array' runs one "
                     "memory measurement and prints it as JSON.")
+define_flags(quick=None, num_examples=50_000)
 FLAGS = flags.FLAGS
 
 SHAPE = (32, 32, 3)
@@ -96,7 +98,8 @@ def measure_memory(mode):
                                   batch_size=FLAGS.batch_size, **KWARGS)
     base = peak_mb()
     t0 = time.perf_counter()
-    data = synthetic(FLAGS.n) if mode == "stream" else as_array(FLAGS.n)
+    n = FLAGS.num_examples
+    data = synthetic(n) if mode == "stream" else as_array(n)
     report = keras_adv.evaluate_robustness(net, data,
                                            batch_size=FLAGS.batch_size,
                                            **KWARGS)
@@ -113,7 +116,7 @@ def memory_part():
     for mode in ("stream", "array"):
         done = subprocess.run(
             [sys.executable, "-m", "benchmarks.evaluation_scale",
-             f"--mode={mode}", f"--n={FLAGS.n}",
+             f"--mode={mode}", f"--num_examples={FLAGS.num_examples}",
              f"--batch_size={FLAGS.batch_size}"],
             capture_output=True, text=True, check=True,
             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -189,9 +192,9 @@ def main(_):
 
 def memory_report():
     """Prints part 1."""
-    array_mb = FLAGS.n * 32 * 32 * 3 * 4 / 2**20
+    array_mb = FLAGS.num_examples * 32 * 32 * 3 * 4 / 2**20
     mem = memory_part()
-    print(f"\n1. Peak RSS growth, {FLAGS.n} examples 32x32x3 float32 "
+    print(f"\n1. Peak RSS growth, {FLAGS.num_examples} examples 32x32x3 float32 "
           f"(array {array_mb:.0f} MB), FGSM, batch_size {FLAGS.batch_size}")
     print(f"{'run':<10}{'growth MB':>12}{'baseline MB':>14}{'seconds':>10}"
           f"{'robust':>9}")

@@ -29,6 +29,8 @@ import time
 
 from absl import app, flags
 
+from examples.common import define_flags
+
 flags.DEFINE_list("parts", ["gan", "robust", "sparsity"], "Parts to run.")
 flags.DEFINE_list("forms", ["unconditional", "conditional"],
                   "DCGAN forms of part gan.")
@@ -66,7 +68,7 @@ flags.DEFINE_integer("eval_every", 0,
                      "Every this many epochs, print clean and PGD-20 accuracy "
                      "on 500 test and 500 training images (0: never).")
 flags.DEFINE_list("ds_eval_eps", ["0.1"], "Part sparsity evaluation eps.")
-flags.DEFINE_integer("seed", 0, "Seed.")
+define_flags(quick=None)
 FLAGS = flags.FLAGS
 STEPS_PER_EPOCH = 62  # 4000 / 64, rounded down
 

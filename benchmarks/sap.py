@@ -25,7 +25,8 @@ import time
 
 from absl import app, flags
 
-flags.DEFINE_integer("n", 200, "Test examples attacked.")
+from examples.common import define_flags
+
 flags.DEFINE_integer("epochs", 3, "Epochs of clean training.")
 flags.DEFINE_integer("at_epochs", 10, "Epochs of PGD adversarial training.")
 flags.DEFINE_integer("at_steps", 10, "PGD steps inside adversarial training.")
@@ -34,14 +35,14 @@ flags.DEFINE_integer("eot", 10, "EOT samples per attack step.")
 flags.DEFINE_integer("members", 3, "Networks in the multi-SAP mixture.")
 flags.DEFINE_float("eps", 0.3, "L-inf budget of Part B and C.")
 flags.DEFINE_float("temperature", 100.0, "Distillation temperature.")
-flags.DEFINE_bool("quick", False, "Tiny settings for a smoke run.")
+define_flags(quick="Tiny settings for a smoke run.", num_examples=200)
 FLAGS = flags.FLAGS
 
 
 def main(argv):
     del argv
     if FLAGS.quick:
-        FLAGS.n, FLAGS.at_epochs, FLAGS.steps, FLAGS.eot = 64, 2, 10, 4
+        FLAGS.num_examples, FLAGS.at_epochs, FLAGS.steps, FLAGS.eot = 64, 2, 10, 4
         FLAGS.members, FLAGS.at_steps = 2, 5
     import keras
     import numpy as np
@@ -58,7 +59,7 @@ def main(argv):
     start = time.perf_counter()
     print(f"Machine: {machine()}")
     model, (x_train, y_train), (x_test, y_test) = trained_cnn(FLAGS.epochs)
-    x, y = x_test[: FLAGS.n], y_test[: FLAGS.n]
+    x, y = x_test[: FLAGS.num_examples], y_test[: FLAGS.num_examples]
 
     def acc(m, xs):
         pred = np.argmax(m.predict(np.asarray(xs), batch_size=500, verbose=0), 1)
@@ -80,7 +81,7 @@ def main(argv):
         return out
 
     # ---------------------------------------------------------------- Part A
-    print(f"\n## A. SAP on an undefended CNN ({FLAGS.n} test images)")
+    print(f"\n## A. SAP on an undefended CNN ({FLAGS.num_examples} test images)")
     sap = insert_sap(model, seed=0)
     print(f"clean accuracy: undefended {acc(model, x):.3f}, SAP {acc(sap, x):.3f}")
     print(f"{'eps':>5s} {'undefended PGD':>15s} {'SAP, PGD no EOT':>16s} "

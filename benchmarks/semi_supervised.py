@@ -28,6 +28,8 @@ import time
 
 from absl import app, flags
 
+from examples.common import define_flags
+
 flags.DEFINE_integer("labels_per_class", 10, "Labels kept per class.")
 flags.DEFINE_integer("ssl_epochs", 60,
                      "Passes over the unlabeled set (part 1).")
@@ -62,7 +64,7 @@ flags.DEFINE_integer("suite_n", 0,
 flags.DEFINE_list("suite_eps", ["0.05", "0.1"], "Budgets of that suite.")
 flags.DEFINE_bool("skip_ssl", False, "Skip part 1.")
 flags.DEFINE_bool("skip_sparsity", False, "Skip part 2.")
-flags.DEFINE_integer("seed", 0, "Random seed.")
+define_flags(quick=None)
 FLAGS = flags.FLAGS
 
 

@@ -31,13 +31,14 @@ import time
 
 from absl import app, flags
 
+from examples.common import define_flags
+
 flags.DEFINE_integer("epochs", 2, "Epochs of clean training.")
-flags.DEFINE_integer("n", 1000, "Test images for agreement and accuracy.")
 flags.DEFINE_integer("draws", 200, "Draws per image for stochastic models.")
 flags.DEFINE_integer("repeats", 5, "Timed rounds per runtime and batch.")
 flags.DEFINE_integer("calls", 10, "Calls per timed round.")
 flags.DEFINE_float("temperature", 100.0, "Distillation temperature.")
-flags.DEFINE_bool("quick", False, "Tiny settings for a smoke run.")
+define_flags(quick="Tiny settings for a smoke run.", num_examples=1000)
 FLAGS = flags.FLAGS
 
 FORMATS = {"saved_model": "", "tflite": ".tflite", "onnx": ".onnx"}
@@ -116,9 +117,9 @@ def main(_):
     from keras_adv.models import export_model, load_served
 
     if FLAGS.quick:
-        FLAGS.epochs, FLAGS.n, FLAGS.repeats, FLAGS.calls = 1, 200, 2, 3
+        FLAGS.epochs, FLAGS.num_examples, FLAGS.repeats, FLAGS.calls = 1, 200, 2, 3
     base, _, (x_test, y_test) = trained_cnn(epochs=FLAGS.epochs)
-    x, y = x_test[:FLAGS.n], y_test[:FLAGS.n]
+    x, y = x_test[:FLAGS.num_examples], y_test[:FLAGS.num_examples]
     root = tempfile.mkdtemp()
     print(machine())
     print(f"{'model':10} {'runtime':12} {'b=1 ms':>8} {'b=128 ms':>9} "

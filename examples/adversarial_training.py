@@ -9,6 +9,7 @@ FGSM and PGD-20 accuracy on the test split, and saves the model as `.keras`.
 """
 
 from absl import app, flags
+from common import compile_classifier, define_flags, mnist5k
 
 flags.DEFINE_enum("defense", "pgd", ["fgsm", "pgd", "fast", "free", "trades", "mart"],
                   "Adversarial training method.")
@@ -16,9 +17,8 @@ flags.DEFINE_float("eps", 0.3, "L-inf training budget (after warm-up).")
 flags.DEFINE_integer("epochs", 6, "Training epochs.")
 flags.DEFINE_integer("warmup", 3, "Epochs of linear eps warm-up.")
 flags.DEFINE_integer("steps", 10, "Attack steps for PGD, TRADES and MART.")
-flags.DEFINE_integer("n", 500, "Test examples attacked.")
 flags.DEFINE_string("save", "out/adversarial_training.keras", "Where to save.")
-flags.DEFINE_bool("quick", False, "Tiny settings for a smoke run.")
+define_flags(num_examples=500)
 FLAGS = flags.FLAGS
 
 
@@ -43,7 +43,7 @@ def make_defense():
 def main(argv):
     del argv
     if FLAGS.quick:
-        FLAGS.epochs, FLAGS.warmup, FLAGS.steps, FLAGS.n = 1, 1, 2, 64
+        FLAGS.epochs, FLAGS.warmup, FLAGS.steps, FLAGS.num_examples = 1, 1, 2, 64
     import os
 
     import keras
@@ -51,25 +51,21 @@ def main(argv):
 
     import keras_adv
 
-    keras.utils.set_random_seed(0)
-    (x_train, y_train), (x_test, y_test) = keras_adv.datasets.load("mnist5k")
-    if FLAGS.quick:
-        x_train, y_train = x_train[:512], y_train[:512]
-    model = keras_adv.models.AdversarialModel(
-        keras_adv.models.small_cnn(seed=0), defense=make_defense())
-    model.compile(optimizer="adam",
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    keras.utils.set_random_seed(FLAGS.seed)
+    (x_train, y_train), (x_test, y_test) = mnist5k(512 if FLAGS.quick else None)
+    model = compile_classifier(keras_adv.models.AdversarialModel(
+        keras_adv.models.small_cnn(seed=FLAGS.seed), defense=make_defense()))
     model.fit(x_train, y_train, epochs=FLAGS.epochs, batch_size=64, verbose=2)
 
-    x, y = x_test[: FLAGS.n], y_test[: FLAGS.n]
+    x, y = x_test[: FLAGS.num_examples], y_test[: FLAGS.num_examples]
 
     def accuracy(inputs):
         pred = np.argmax(model.predict(inputs, verbose=0), axis=-1)
         return float(np.mean(pred == y))
 
     x_fgsm = keras_adv.attacks.fgsm(model, x, y, eps=FLAGS.eps)
-    x_pgd = keras_adv.attacks.pgd(model, x, y, eps=FLAGS.eps, steps=20, seed=0)
+    x_pgd = keras_adv.attacks.pgd(model, x, y, eps=FLAGS.eps, steps=20,
+                                  seed=FLAGS.seed)
     print(f"clean {accuracy(x):.3f}  FGSM {accuracy(x_fgsm):.3f}  "
           f"PGD-20 {accuracy(x_pgd):.3f}  (eps {FLAGS.eps})")
     os.makedirs(os.path.dirname(FLAGS.save) or ".", exist_ok=True)

@@ -16,6 +16,7 @@ report as JSON when `--json` is given.
 """
 
 from absl import app, flags
+from common import define_flags, mnist5k, train_small_cnn
 
 flags.DEFINE_enum("trigger", "patch", ["patch", "blend"], "Backdoor trigger.")
 flags.DEFINE_float("rate", 0.05, "Share of the training set poisoned.")
@@ -25,24 +26,14 @@ flags.DEFINE_float("expected_fraction", 0.35,
                    "Spectral signatures: expected poisoned share of a class.")
 flags.DEFINE_enum("detector", "clustering", ["clustering", "spectral"],
                   "Which detector's flags are removed before retraining.")
-flags.DEFINE_integer("n_train", 4000, "Training images used.")
+flags.DEFINE_integer("train_examples", 4000, "Training images used.")
 flags.DEFINE_string("json", None, "Write the retrained model's report here.")
-flags.DEFINE_bool("quick", False, "Small settings for a smoke run.")
+define_flags(quick="Small settings for a smoke run.")
 FLAGS = flags.FLAGS
 
 
 def train(x, y, epochs):
-    import keras
-
-    from keras_adv import models
-
-    keras.utils.set_random_seed(0)
-    model = models.small_cnn(seed=0)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(
-                      from_logits=True))
-    model.fit(x, y, epochs=epochs, batch_size=64, verbose=0)
-    return model
+    return train_small_cnn(x, y, epochs=epochs, seed=FLAGS.seed)
 
 
 def detect(model, p):
@@ -54,7 +45,7 @@ def detect(model, p):
         "spectral": poisoning.spectral_signature(
             model, p.x, p.y, expected_fraction=FLAGS.expected_fraction),
         "clustering": poisoning.activation_clustering(model, p.x, p.y,
-                                                     seed=0),
+                                                     seed=FLAGS.seed),
     }
     for name, idx in flagged.items():
         hits = np.isin(p.index, idx).sum()
@@ -70,12 +61,13 @@ def strip(model, x_test, y_test):
     from keras_adv import poisoning
 
     held, x_eval, y_eval = x_test[:200], x_test[200:400], y_test[200:400]
-    h_clean = poisoning.strip_entropy(model, x_eval, held, overlays=32, seed=0)
+    h_clean = poisoning.strip_entropy(model, x_eval, held, overlays=32,
+                                      seed=FLAGS.seed)
     threshold = poisoning.strip_threshold(h_clean, frr=0.05)
     others = x_eval[y_eval != FLAGS.target]
     h_trig = poisoning.strip_entropy(
         model, poisoning.apply_trigger(others, FLAGS.trigger), held,
-        overlays=32, seed=0)
+        overlays=32, seed=FLAGS.seed)
     print(f"STRIP (threshold {threshold:.3f} at 5% FRR): triggered inputs "
           f"rejected {np.mean(h_trig < threshold):.3f}, clean rejected "
           f"{np.mean(h_clean < threshold):.3f}")
@@ -84,15 +76,14 @@ def strip(model, x_test, y_test):
 def main(argv):
     del argv
     if FLAGS.quick:
-        FLAGS.n_train, FLAGS.epochs = 1200, 2
+        FLAGS.train_examples, FLAGS.epochs = 1200, 2
     import numpy as np
 
-    from keras_adv import datasets, poisoning
+    from keras_adv import poisoning
 
-    (x, y), (x_test, y_test) = datasets.load("mnist5k")
-    x, y = x[: FLAGS.n_train], y[: FLAGS.n_train]
+    (x, y), (x_test, y_test) = mnist5k(FLAGS.train_examples)
     p = poisoning.backdoor(x, y, target=FLAGS.target, rate=FLAGS.rate,
-                           trigger=FLAGS.trigger, seed=0)
+                           trigger=FLAGS.trigger, seed=FLAGS.seed)
     print(f"poisoned {len(p.index)} of {len(x)} training images "
           f"({FLAGS.trigger} trigger, target {FLAGS.target})")
     model = train(p.x, p.y, FLAGS.epochs)

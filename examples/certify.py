@@ -14,6 +14,7 @@ accuracy against the radius) to `--out`. `--quick` runs in about a minute.
 import os
 
 from absl import app, flags
+from common import compile_classifier, define_flags, mnist5k
 
 flags.DEFINE_float("sigma", 0.25, "Noise standard deviation (train and "
                    "certify).")
@@ -21,9 +22,8 @@ flags.DEFINE_integer("epochs", 5, "Training epochs.")
 flags.DEFINE_integer("n", 10_000, "Certification samples per example.")
 flags.DEFINE_integer("n0", 100, "Selection samples per example.")
 flags.DEFINE_float("alpha", 0.001, "Failure probability per certificate.")
-flags.DEFINE_integer("num_examples", 500, "Test images certified.")
-flags.DEFINE_string("out", "certify_out", "Output directory.")
-flags.DEFINE_bool("quick", False, "Small settings, about a minute.")
+define_flags(out="certify_out", num_examples=500,
+             quick="Small settings, about a minute.")
 FLAGS = flags.FLAGS
 
 
@@ -35,23 +35,21 @@ def main(argv):
 
     import keras_adv
 
-    keras.utils.set_random_seed(0)
-    (x_train, y_train), (x_test, y_test) = keras_adv.datasets.load("mnist5k")
+    keras.utils.set_random_seed(FLAGS.seed)
+    (x_train, y_train), (x_test, y_test) = mnist5k()
 
     # 1. Train the base classifier on x + N(0, sigma^2) (unclipped noise).
-    base = keras_adv.models.small_cnn(seed=0)
-    model = keras_adv.models.AdversarialModel(
-        base, defense=keras_adv.defenses.GaussianAugmentation(FLAGS.sigma))
-    model.compile(keras.optimizers.Adam(1e-3),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    base = keras_adv.models.small_cnn(seed=FLAGS.seed)
+    model = compile_classifier(keras_adv.models.AdversarialModel(
+        base, defense=keras_adv.defenses.GaussianAugmentation(
+            sigma=FLAGS.sigma)))
     model.fit(x_train, y_train, epochs=FLAGS.epochs, batch_size=64, verbose=2)
 
     # 2. Certify the smoothed classifier g(x) = argmax P(f(x + noise) = c).
     x, y = x_test[: FLAGS.num_examples], y_test[: FLAGS.num_examples]
     report = keras_adv.certification.evaluate_certified(
         base, x, y, sigma=FLAGS.sigma, n0=FLAGS.n0, n=FLAGS.n,
-        alpha=FLAGS.alpha, radii=[0.0, 0.25, 0.5, 0.75, 1.0], seed=0)
+        alpha=FLAGS.alpha, radii=[0.0, 0.25, 0.5, 0.75, 1.0], seed=FLAGS.seed)
     print(report.table())
     print(f"{report.samples_per_second:,.0f} noisy forward passes per second")
 

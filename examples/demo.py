@@ -28,10 +28,8 @@ import time
 import warnings
 
 from absl import app, flags
+from common import compile_classifier, define_flags
 
-flags.DEFINE_string("dataset", "mnist5k",
-                    "mnist5k (embedded, offline) or mnist|fashion_mnist|cifar10 "
-                    "(tensorflow-datasets, needs the network once).")
 flags.DEFINE_enum("defense", "pgd", ["pgd", "trades"], "Defended model's training.")
 flags.DEFINE_integer("epochs", 3, "Epochs of the undefended model.")
 flags.DEFINE_integer("at_epochs", 8, "Epochs of adversarial training.")
@@ -39,11 +37,8 @@ flags.DEFINE_integer("at_steps", 10, "Attack steps inside adversarial training."
 flags.DEFINE_float("eps", 0.3, "Training eps (L-inf); reached after warm-up.")
 flags.DEFINE_integer("warmup", 3, "Epochs of linear eps warm-up.")
 flags.DEFINE_list("eval_eps", ["0.1", "0.2", "0.3"], "Evaluation budgets.")
-flags.DEFINE_integer("n", 300, "Test examples evaluated.")
 flags.DEFINE_bool("full_suite", False, "AutoAttack's full budgets.")
-flags.DEFINE_bool("quick", False, "Tiny settings for a smoke run.")
-flags.DEFINE_string("out", "out", "Output directory.")
-flags.DEFINE_integer("seed", 0, "Random seed.")
+define_flags(out="out", num_examples=300, dataset=True)
 FLAGS = flags.FLAGS
 
 
@@ -85,7 +80,7 @@ def main(argv):
     del argv
     if FLAGS.quick:
         FLAGS.epochs, FLAGS.at_epochs, FLAGS.at_steps = 1, 2, 3
-        FLAGS.warmup, FLAGS.n = 1, 64
+        FLAGS.warmup, FLAGS.num_examples = 1, 64
     import json
 
     import keras
@@ -105,9 +100,8 @@ def main(argv):
     keras.utils.set_random_seed(FLAGS.seed)
     stage(f"loading {FLAGS.dataset}")
     (x_train, y_train), (x_test, y_test) = keras_adv.datasets.load(FLAGS.dataset)
-    x_eval, y_eval = x_test[: FLAGS.n], y_test[: FLAGS.n]
+    x_eval, y_eval = x_test[: FLAGS.num_examples], y_test[: FLAGS.num_examples]
     classes = int(y_train.max()) + 1
-    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     def cnn(seed):
         return keras_adv.models.small_cnn(input_shape=x_train.shape[1:],
@@ -115,8 +109,7 @@ def main(argv):
 
     stage(f"training the undefended CNN ({FLAGS.epochs} epochs, "
           f"{len(x_train)} images)")
-    undefended = cnn(FLAGS.seed)
-    undefended.compile(optimizer="adam", loss=loss, metrics=["accuracy"])
+    undefended = compile_classifier(cnn(FLAGS.seed))
     undefended.fit(x_train, y_train, epochs=FLAGS.epochs, batch_size=64,
                    verbose=2)
 
@@ -128,9 +121,8 @@ def main(argv):
             eps=FLAGS.eps, steps=FLAGS.at_steps, beta=6.0,
             warmup_epochs=FLAGS.warmup)
     stage(f"adversarial training with {defense} ({FLAGS.at_epochs} epochs)")
-    defended = keras_adv.models.AdversarialModel(cnn(FLAGS.seed + 1),
-                                                 defense=defense)
-    defended.compile(optimizer="adam", loss=loss, metrics=["accuracy"])
+    defended = compile_classifier(keras_adv.models.AdversarialModel(
+        cnn(FLAGS.seed + 1), defense=defense))
     defended.fit(x_train, y_train, epochs=FLAGS.at_epochs, batch_size=64,
                  verbose=2)
 

@@ -11,14 +11,13 @@ shell: `keras-adv evaluate`.
 """
 
 from absl import app, flags
+from common import define_flags, mnist5k, train_small_cnn
 
 flags.DEFINE_string("model", None, "A .keras file or SavedModel directory; "
                     "default: train and save a small CNN first.")
 flags.DEFINE_list("eps", ["0.1", "0.2", "0.3"], "Budgets.")
 flags.DEFINE_string("attacks", "apgd-ce,apgd-t,square", "Attack suite.")
-flags.DEFINE_integer("n", 200, "Test examples.")
-flags.DEFINE_string("out", "out", "Output directory.")
-flags.DEFINE_bool("quick", False, "Tiny settings for a smoke run.")
+define_flags(out="out", num_examples=200)
 FLAGS = flags.FLAGS
 
 
@@ -27,8 +26,6 @@ def main(argv):
     import os
     import warnings
 
-    import keras
-
     import keras_adv
     from keras_adv.models import loading
 
@@ -36,18 +33,15 @@ def main(argv):
     warnings.simplefilter("ignore", keras_adv.evaluation.MaskingWarning)
 
     os.makedirs(FLAGS.out, exist_ok=True)
-    (x_train, y_train), (x_test, y_test) = keras_adv.datasets.load("mnist5k")
+    (x_train, y_train), (x_test, y_test) = mnist5k()
     path = FLAGS.model
     if path is None:
-        keras.utils.set_random_seed(0)
-        model = keras_adv.models.small_cnn(seed=0)
-        model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(
-            from_logits=True))
-        model.fit(x_train, y_train, epochs=1, batch_size=64, verbose=2)
+        model = train_small_cnn(x_train, y_train, epochs=1, seed=FLAGS.seed,
+                                verbose=2)
         path = os.path.join(FLAGS.out, "small_cnn.keras")
         model.save(path)
         print(f"trained and saved {path}")
-    n = 32 if FLAGS.quick else FLAGS.n
+    n = 32 if FLAGS.quick else FLAGS.num_examples
     model = keras_adv.models.load_model(path)  # safe mode / op scan first
     from_logits = loading.probe_outputs(model, x_test[:n])
     attacks = FLAGS.attacks
@@ -55,7 +49,7 @@ def main(argv):
         attacks = [("apgd-ce", {"steps": 5}), ("square", {"queries": 50})]
     report = keras_adv.evaluate_robustness(
         model, x_test[:n], y_test[:n], eps=[float(e) for e in FLAGS.eps],
-        attacks=attacks, from_logits=from_logits, seed=0)
+        attacks=attacks, from_logits=from_logits, seed=FLAGS.seed)
     print(report.table())
     report.to_json(os.path.join(FLAGS.out, "evaluation.json"))
     report.plot(os.path.join(FLAGS.out, "evaluation.png"))

@@ -14,10 +14,11 @@ import sys
 import textwrap
 
 from absl import app, flags
+from common import define_flags, mnist5k, train_small_cnn
 
 flags.DEFINE_string("dir", "out/serving", "SavedModel directory to write.")
 flags.DEFINE_integer("epochs", 3, "Adversarial training epochs.")
-flags.DEFINE_bool("quick", False, "Tiny settings for a smoke run.")
+define_flags()
 FLAGS = flags.FLAGS
 
 SERVE = textwrap.dedent("""
@@ -46,18 +47,13 @@ def main(argv):
 
     import keras_adv
 
-    keras.utils.set_random_seed(0)
-    (x_train, y_train), (x_test, y_test) = keras_adv.datasets.load("mnist5k")
     if FLAGS.quick:
-        x_train, y_train, FLAGS.epochs = x_train[:512], y_train[:512], 1
-    model = keras_adv.models.AdversarialModel(
-        keras_adv.models.small_cnn(seed=0),
+        FLAGS.epochs = 1
+    (x_train, y_train), (x_test, y_test) = mnist5k(512 if FLAGS.quick else None)
+    model = train_small_cnn(
+        x_train, y_train, epochs=FLAGS.epochs, seed=FLAGS.seed, verbose=2,
         defense=keras_adv.defenses.PGDTraining(eps=0.2, steps=5,
                                                warmup_epochs=1))
-    model.compile(optimizer="adam",
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
-    model.fit(x_train, y_train, epochs=FLAGS.epochs, batch_size=64, verbose=2)
 
     base = model.base  # the inference model only: no attack in the graph
     archive = keras.export.ExportArchive()

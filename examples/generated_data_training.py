@@ -17,6 +17,7 @@
 """
 
 from absl import app, flags
+from common import compile_classifier, define_flags, mnist5k, train_small_cnn
 
 flags.DEFINE_integer("gan_steps", 2000, "DCGAN generator steps (batch 64).")
 flags.DEFINE_integer("gan_width", 32, "DCGAN width.")
@@ -26,8 +27,7 @@ flags.DEFINE_float("real_fraction", 0.3, "Real rows per mixed batch.")
 flags.DEFINE_float("eps", 0.3, "PGD-AT L-inf eps.")
 flags.DEFINE_integer("pgd_steps", 10, "PGD-AT steps.")
 flags.DEFINE_integer("epochs", 8, "Adversarial training epochs.")
-flags.DEFINE_string("out", "out/generated_data", "Output directory.")
-flags.DEFINE_bool("quick", False, "Tiny settings for a smoke run.")
+define_flags(out="out/generated_data")
 FLAGS = flags.FLAGS
 
 
@@ -38,15 +38,16 @@ def train_gan(x_train):
 
     from keras_adv import generative
 
-    gan = generative.DCGAN((28, 28, 1), width=FLAGS.gan_width, seed=0)
+    gan = generative.DCGAN((28, 28, 1), width=FLAGS.gan_width,
+                           seed=FLAGS.seed)
     gan.compile()  # Adam(2e-4, beta_1=0.5) for both networks
     epochs = 4
     data = (tf.data.Dataset.from_tensor_slices(x_train)
-            .shuffle(len(x_train), seed=0).repeat()
+            .shuffle(len(x_train), seed=FLAGS.seed).repeat()
             .batch(64, drop_remainder=True))
     monitor = generative.GANMonitor(
         os.path.join(FLAGS.out, "samples_epoch_{epoch}.png"), num_images=64,
-        seed=0)
+        seed=FLAGS.seed)
     gan.fit(data, epochs=epochs, steps_per_epoch=FLAGS.gan_steps // epochs,
             callbacks=[monitor], verbose=2)
     print(f"sample grids: {', '.join(monitor.written)}")
@@ -54,16 +55,7 @@ def train_gan(x_train):
 
 
 def clean_classifier(x, y, epochs):
-    import keras
-
-    from keras_adv import models
-
-    keras.utils.set_random_seed(0)
-    model = models.small_cnn(seed=0)
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(
-        from_logits=True), metrics=["accuracy"])
-    model.fit(x, y, epochs=epochs, batch_size=64, verbose=0)
-    return model
+    return train_small_cnn(x, y, epochs=epochs, seed=FLAGS.seed)
 
 
 def adversarial_training(data, steps_per_epoch):
@@ -71,14 +63,13 @@ def adversarial_training(data, steps_per_epoch):
 
     from keras_adv import defenses, models
 
-    keras.utils.set_random_seed(0)
-    base = models.small_cnn(seed=0)
-    model = models.AdversarialModel(base, defense=defenses.PGDTraining(
-        eps=FLAGS.eps, steps=FLAGS.pgd_steps,
-        step_size=2.5 * FLAGS.eps / FLAGS.pgd_steps,
-        warmup_epochs=FLAGS.epochs / 2))
-    model.compile(keras.optimizers.Adam(1e-3),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    keras.utils.set_random_seed(FLAGS.seed)
+    base = models.small_cnn(seed=FLAGS.seed)
+    model = compile_classifier(models.AdversarialModel(
+        base, defense=defenses.PGDTraining(
+            eps=FLAGS.eps, steps=FLAGS.pgd_steps,
+            step_size=2.5 * FLAGS.eps / FLAGS.pgd_steps,
+            warmup_epochs=FLAGS.epochs / 2)))
     model.fit(data, epochs=FLAGS.epochs, steps_per_epoch=steps_per_epoch,
               shuffle=False, verbose=0)
     return base
@@ -95,13 +86,13 @@ def main(argv):
     import keras_adv
     from keras_adv import datasets, generative, models
 
-    (x_train, y_train), (x_test, y_test) = datasets.load("mnist5k")
+    (x_train, y_train), (x_test, y_test) = mnist5k()
     if FLAGS.quick:
         x_test, y_test = x_test[:200], y_test[:200]
     gan = train_gan(x_train)
 
     teacher = clean_classifier(x_train, y_train, 1 if FLAGS.quick else 5)
-    fake = gan.generate(2000, seed=1)
+    fake = gan.generate(2000, seed=FLAGS.seed + 1)
     fid = generative.frechet_distance(
         models.feature_model(teacher), x_test, fake)
     cov = generative.class_coverage(teacher, fake)
@@ -110,22 +101,23 @@ def main(argv):
           f"{cov.confidence:.3f}")
 
     x_gen, y_gen = datasets.pseudo_label(
-        teacher, gan.generate(FLAGS.samples, seed=2),
+        teacher, gan.generate(FLAGS.samples, seed=FLAGS.seed + 2),
         threshold=FLAGS.threshold or None)
     print(f"{len(y_gen)} of {FLAGS.samples} generated images pseudo-labelled")
     steps = 5 if FLAGS.quick else len(x_train) // 64
     real = (tf.data.Dataset.from_tensor_slices((x_train, y_train))
-            .shuffle(len(x_train), seed=0).repeat().batch(64, drop_remainder=True))
+            .shuffle(len(x_train), seed=FLAGS.seed).repeat()
+            .batch(64, drop_remainder=True))
     mixed = datasets.mix((x_train, y_train), (x_gen, y_gen),
                          real_fraction=FLAGS.real_fraction, batch_size=64,
-                         seed=0).repeat()
+                         seed=FLAGS.seed).repeat()
     for name, data in (("real only", real), ("real + generated", mixed)):
         base = adversarial_training(data, steps)
         clean = np.mean(np.argmax(base.predict(x_test, verbose=0), -1)
                         == y_test)
         x_adv = keras_adv.attacks.pgd(base, x_test, y_test, eps=FLAGS.eps,
                                       steps=20, step_size=FLAGS.eps / 8,
-                                      seed=0)
+                                      seed=FLAGS.seed)
         robust = np.mean(np.argmax(base.predict(x_adv, verbose=0), -1)
                          == y_test)
         print(f"PGD-AT on {name}: clean accuracy {clean:.3f}, PGD-20 "

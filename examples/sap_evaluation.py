@@ -9,40 +9,34 @@ evaluation that made SAP look robust) and with gradients averaged over
 """
 
 from absl import app, flags
+from common import define_flags, mnist5k, train_small_cnn
 
 flags.DEFINE_float("eps", 0.1, "L-inf budget.")
 flags.DEFINE_integer("steps", 20, "PGD steps.")
 flags.DEFINE_integer("eot", 10, "EOT samples per step.")
-flags.DEFINE_integer("n", 300, "Test examples attacked.")
-flags.DEFINE_bool("quick", False, "Tiny settings for a smoke run.")
+define_flags(num_examples=300)
 FLAGS = flags.FLAGS
 
 
 def main(argv):
     del argv
     if FLAGS.quick:
-        FLAGS.steps, FLAGS.eot, FLAGS.n = 3, 2, 32
-    import keras
+        FLAGS.steps, FLAGS.eot, FLAGS.num_examples = 3, 2, 32
     import numpy as np
 
-    import keras_adv
     from keras_adv.attacks import pgd
     from keras_adv.defenses.sap import insert_sap
 
-    keras.utils.set_random_seed(0)
-    (x_train, y_train), (x_test, y_test) = keras_adv.datasets.load("mnist5k")
-    model = keras_adv.models.small_cnn(seed=0)
-    model.compile(optimizer="adam",
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(x_train, y_train, epochs=1 if FLAGS.quick else 3, batch_size=64,
-              verbose=2)
-    sap = insert_sap(model, seed=0)
-    x, y = x_test[: FLAGS.n], y_test[: FLAGS.n]
+    (x_train, y_train), (x_test, y_test) = mnist5k()
+    model = train_small_cnn(x_train, y_train, epochs=1 if FLAGS.quick else 3,
+                            seed=FLAGS.seed, verbose=2)
+    sap = insert_sap(model, seed=FLAGS.seed)
+    x, y = x_test[: FLAGS.num_examples], y_test[: FLAGS.num_examples]
 
     def accuracy(m, inputs):
         return float(np.mean(np.argmax(m.predict(inputs, verbose=0), -1) == y))
 
-    kw = dict(eps=FLAGS.eps, steps=FLAGS.steps, seed=0)
+    kw = dict(eps=FLAGS.eps, steps=FLAGS.steps, seed=FLAGS.seed)
     print(f"clean: undefended {accuracy(model, x):.3f}, SAP {accuracy(sap, x):.3f}")
     undefended = accuracy(model, pgd(model, x, y, **kw))
     print(f"PGD on the undefended model:     {undefended:.3f}")

@@ -15,6 +15,7 @@ Reports test accuracy and saves the model as `.keras`.
 """
 
 from absl import app, flags
+from common import compile_classifier, define_flags, mnist5k
 
 flags.DEFINE_integer("labels_per_class", 10, "Labels kept per class.")
 flags.DEFINE_float("eps", 5.0, "VAT L2 eps (inputs in [0, 1]).")
@@ -28,7 +29,7 @@ flags.DEFINE_integer("batch", 128, "Batch size.")
 flags.DEFINE_float("labeled_share", 0.25, "Labeled share of each batch.")
 flags.DEFINE_bool("baseline", True, "Also train on the labels alone.")
 flags.DEFINE_string("save", "out/semi_supervised_vat.keras", "Where to save.")
-flags.DEFINE_bool("quick", False, "Tiny settings for a smoke run.")
+define_flags()
 FLAGS = flags.FLAGS
 
 
@@ -55,43 +56,36 @@ def main(argv):
 
     import keras_adv
 
-    (x_train, y_train), (x_test, y_test) = keras_adv.datasets.load("mnist5k")
-    if FLAGS.quick:
-        x_train, y_train = x_train[:1000], y_train[:1000]
+    (x_train, y_train), (x_test, y_test) = mnist5k(
+        1000 if FLAGS.quick else None)
     hidden = keras_adv.datasets.hide_labels(y_train, FLAGS.labels_per_class,
-                                               seed=0)
+                                            seed=FLAGS.seed)
     keep = hidden >= 0
     x_l, y_l, x_u = x_train[keep], y_train[keep], x_train[~keep]
     data = keras_adv.datasets.semi_supervised_dataset(
         x_l, y_l, x_u, batch_size=FLAGS.batch,
-        labeled_share=FLAGS.labeled_share, seed=0)
+        labeled_share=FLAGS.labeled_share, seed=FLAGS.seed)
     steps = len(data)
     print(f"{len(x_l)} labeled and {len(x_u)} unlabeled images; "
           f"{steps} steps per epoch")
-
-    def compiled(model):
-        model.compile(optimizer="adam", metrics=["accuracy"],
-                      loss=keras.losses.SparseCategoricalCrossentropy(
-                          from_logits=True))
-        return model
 
     def test_accuracy(model):
         pred = np.argmax(model.predict(x_test, verbose=0), axis=-1)
         return float(np.mean(pred == y_test))
 
-    keras.utils.set_random_seed(0)
-    model = compiled(keras_adv.models.AdversarialModel(
-        keras_adv.models.small_cnn(seed=0), defense=make_defense()))
+    keras.utils.set_random_seed(FLAGS.seed)
+    model = compile_classifier(keras_adv.models.AdversarialModel(
+        keras_adv.models.small_cnn(seed=FLAGS.seed), defense=make_defense()))
     model.fit(data, epochs=FLAGS.epochs, verbose=2)
     print(f"{type(model.defense).__name__}: test accuracy "
           f"{test_accuracy(model):.3f}")
 
     if FLAGS.baseline:
-        keras.utils.set_random_seed(0)
-        base = compiled(keras_adv.models.small_cnn(seed=0))
+        keras.utils.set_random_seed(FLAGS.seed)
+        base = compile_classifier(keras_adv.models.small_cnn(seed=FLAGS.seed))
         n_l = round(FLAGS.labeled_share * FLAGS.batch)
         labeled = (tf.data.Dataset.from_tensor_slices((x_l, y_l))
-                   .shuffle(len(x_l), seed=0).repeat().batch(n_l))
+                   .shuffle(len(x_l), seed=FLAGS.seed).repeat().batch(n_l))
         base.fit(labeled, epochs=FLAGS.epochs, steps_per_epoch=steps,
                  verbose=0)
         print(f"labels only: test accuracy {test_accuracy(base):.3f}")

@@ -49,3 +49,38 @@ def test_tfds_offline_fails_fast(monkeypatch, tmp_path):
     with pytest.raises(datasets.DatasetUnavailableError, match="mnist5k"):
         datasets.load("mnist", data_dir=str(tmp_path))
     assert time.monotonic() - start < 60  # an error, not a hang
+
+
+def test_hide_labels_keeps_exactly_k_per_class():
+    y = np.repeat(np.arange(10), 40)
+    hidden = datasets.hide_labels(y, 10, seed=3)
+    assert np.all(np.bincount(hidden[hidden >= 0]) == 10)
+    assert np.all(hidden[hidden >= 0] == y[hidden >= 0])
+    assert (hidden == -1).sum() == 300
+    np.testing.assert_array_equal(hidden, datasets.hide_labels(y, 10, seed=3))
+    with pytest.raises(ValueError, match="labels_per_class=41"):
+        datasets.hide_labels(y, 41)
+    with pytest.raises(ValueError, match="Received: y with shape"):
+        datasets.hide_labels(y.reshape(20, 20), 1)
+
+
+def test_semi_supervised_dataset_batches():
+    x_l = np.arange(10, dtype="float32")[:, None]
+    y_l = np.arange(10) % 3
+    x_u = -np.arange(1, 101, dtype="float32")[:, None]
+    ds = datasets.semi_supervised_dataset(x_l, y_l, x_u, batch_size=20,
+                                          labeled_share=0.3, seed=1)
+    batches = list(ds)
+    assert len(batches) == 100 // 14  # one pass over the unlabeled set
+    seen = set()
+    for x, y in batches:
+        x, y = x.numpy()[:, 0], y.numpy()
+        assert x.shape == (20,) and (y >= 0).sum() == 6
+        assert np.all((x >= 0) == (y >= 0))  # labeled rows are the x_l ones
+        np.testing.assert_array_equal(y[y >= 0], y_l[x[y >= 0].astype(int)])
+        seen.update(x[x < 0].tolist())
+    assert len(seen) == 98  # no unlabeled row twice in an epoch
+    with pytest.raises(ValueError, match="labeled_share=1.0"):
+        datasets.semi_supervised_dataset(x_l, y_l, x_u, labeled_share=1.0)
+    with pytest.raises(ValueError, match="x_unlabeled with shape"):
+        datasets.semi_supervised_dataset(x_l, y_l, x_u[:, :0])
