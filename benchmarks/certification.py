@@ -149,9 +149,9 @@ def train(defense_name, sigma, data):
     (x_train, y_train), _ = data
     keras.utils.set_random_seed(0)
     if defense_name == "gaussian":
-        defense = defenses.GaussianAugmentation(sigma)
+        defense = defenses.GaussianAugmentation(sigma=sigma)
     else:
-        defense = defenses.SmoothAdv(sigma, eps=0.5, steps=2, samples=2,
+        defense = defenses.SmoothAdv(sigma=sigma, eps=0.5, steps=2, samples=2,
                                      warmup_epochs=2)
     base = models.small_cnn(seed=0)
     model = models.AdversarialModel(base, defense=defense)

@@ -10,7 +10,7 @@ from keras_adv.defenses.protocol import config_number, set_field
 
 
 @protocol.serializable
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class DataSparsity(protocol.Regularizer):
     """Smoothness outside the data support, from generated unlabeled points.
 

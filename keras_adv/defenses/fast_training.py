@@ -7,7 +7,7 @@ from keras_adv.defenses import protocol, tensors
 
 
 @protocol.serializable
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class FastTraining(protocol.AdversarialOnly):
     """"Fast is better than free": FGSM from a random start.
 

@@ -9,7 +9,7 @@ from keras_adv.defenses import protocol, tensors
 
 
 @protocol.serializable
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class FGSMTraining(protocol.Defense):
     """FGSM adversarial training: a mix of clean and FGSM losses.
 

@@ -10,7 +10,7 @@ from keras_adv.defenses import protocol, tensors
 
 
 @protocol.serializable
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class MART(protocol.Defense):
     """MART: misclassification-aware adversarial training.
 

@@ -7,7 +7,7 @@ from keras_adv.defenses import protocol, tensors
 
 
 @protocol.serializable
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class PGDTraining(protocol.AdversarialOnly):
     """PGD adversarial training: minimise the loss at the PGD point.
 

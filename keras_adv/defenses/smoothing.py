@@ -21,7 +21,7 @@ def _gaussian(x, sigma, copies=1):
 
 
 @protocol.serializable
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class GaussianAugmentation(protocol.AdversarialOnly):
     """Gaussian data augmentation, the training of randomized smoothing.
 
@@ -74,7 +74,7 @@ class GaussianAugmentation(protocol.AdversarialOnly):
 
 
 @protocol.serializable
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class SmoothAdv(protocol.Defense):
     """SmoothAdv: adversarial training of the smoothed classifier.
 

@@ -10,7 +10,7 @@ from keras_adv.defenses import protocol, tensors
 
 
 @protocol.serializable
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class TRADES(protocol.Defense):
     """TRADES: clean loss plus beta times the KL to the adversarial point.
 

@@ -13,7 +13,7 @@ _map = tf.nest.map_structure
 
 
 @protocol.serializable
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class VAT(protocol.Regularizer):
     """Virtual adversarial training: a label-free smoothness penalty.
 

@@ -17,12 +17,12 @@ SIGMA = 0.25
 
 @pytest.fixture(scope="module")
 def noise_trained(mnist5k):
-    """small_cnn trained 5 epochs with GaussianAugmentation(0.25)."""
+    """small_cnn trained 5 epochs with GaussianAugmentation(sigma=0.25)."""
     keras.utils.set_random_seed(0)
     (x_train, y_train), _ = mnist5k
     base = models.small_cnn(seed=0)
     model = models.AdversarialModel(
-        base, defense=defenses.GaussianAugmentation(SIGMA))
+        base, defense=defenses.GaussianAugmentation(sigma=SIGMA))
     model.compile(keras.optimizers.Adam(1e-3),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x_train, y_train, epochs=5, batch_size=64, verbose=0)
@@ -89,7 +89,7 @@ def fast_trained(mnist5k):
     (x_train, y_train), (x_test, y_test) = mnist5k
     base = models.small_cnn(seed=1)
     model = models.AdversarialModel(
-        base, defense=defenses.GaussianAugmentation(SIGMA))
+        base, defense=defenses.GaussianAugmentation(sigma=SIGMA))
     model.compile(keras.optimizers.Adam(2e-3),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x_train[:2000], y_train[:2000], epochs=1, batch_size=32,
