@@ -23,7 +23,11 @@ def _robustness():
         warnings=[MaskingWarning("single_step", "FGSM beats PGD")],
         diagnostics={"fgsm_accuracy": (np.float64(0.6), 0.4),
                      "gradient": {"zero": np.int64(0), "nan": math.nan}},
-        metrics={"loss_sensitivity": 0.125}, scalar_eps=False)
+        metrics={"loss_sensitivity": 0.125}, scalar_eps=False,
+        class_accuracy={"0": {"examples": 20, "clean": 0.95,
+                              "robust": [0.5, 0.25]},
+                        "1": {"examples": 10, "clean": 0.8,
+                              "robust": [0.5, 0.25]}})
 
 
 def _certification():

@@ -74,6 +74,10 @@ class RobustnessReport(reporting.Report):
         scalar_eps: whether a single eps (not a list) was given; then the
             `robust_accuracy` and `attack_accuracy` properties return numbers
             instead of lists.
+        class_accuracy: per label (a string, e.g. `"3"`): `{"examples": n,
+            "clean": accuracy, "robust": [worst-case accuracy per eps]}`
+            (labels are the predictions where none were given); empty in
+            reports written before it existed.
 
     Example:
 
@@ -96,6 +100,7 @@ class RobustnessReport(reporting.Report):
     diagnostics: dict = dataclasses.field(default_factory=dict)
     metrics: dict = dataclasses.field(default_factory=dict)
     scalar_eps: bool = True
+    class_accuracy: dict = dataclasses.field(default_factory=dict)
 
     @property
     def robust_accuracy(self):
@@ -141,6 +146,7 @@ class RobustnessReport(reporting.Report):
             "diagnostics": reporting.plain(self.diagnostics),
             "metrics": reporting.plain(self.metrics),
             "scalar_eps": bool(self.scalar_eps),
+            "class_accuracy": reporting.plain(self.class_accuracy),
         }
 
     @classmethod
@@ -162,6 +168,7 @@ class RobustnessReport(reporting.Report):
             warnings=[MaskingWarning(**w) for w in values["warnings"]],
             diagnostics=values["diagnostics"], metrics=values["metrics"],
             scalar_eps=values.get("scalar_eps", len(values["eps"]) == 1),
+            class_accuracy=values.get("class_accuracy", {}),
         )
 
     def table(self):
@@ -189,6 +196,16 @@ class RobustnessReport(reporting.Report):
         else:
             out.append("No gradient-masking warnings.")
         return "\n".join(out)
+
+    def class_table(self):
+        """A plain-text table of clean and worst-case robust accuracy per
+        class and eps. Example: `print(report.class_table())`."""
+        head = ["class", "examples", "clean"] + [f"eps {e:g}" for e in self.eps]
+        rows = [[c, str(v["examples"]), f"{v['clean']:.2%}"]
+                + [f"{r:.2%}" for r in v["robust"]]
+                for c, v in self.class_accuracy.items()]
+        return "\n".join([f"Robustness per class ({self.norm})"]
+                         + reporting.columns(head, rows))
 
     def plot(self, path):
         """Draws accuracy against eps for each attack (cumulative) and the

@@ -248,4 +248,8 @@ def _report(plan, tally, metric_values, seconds):
         timings=tally.timings, seconds=seconds, warnings=tally.warnings,
         diagnostics=tally.diagnostics, metrics=metric_values,
         scalar_eps=plan.scalar_eps,
+        class_accuracy={
+            c: {"examples": v[0], "clean": v[1] / v[0],
+                "robust": [r / v[0] for r in v[2:]]}
+            for c, v in sorted(tally.per_class.items(), key=lambda kv: int(kv[0]))},
     )

@@ -4,6 +4,8 @@ a checkpoint stores it as JSON."""
 
 import dataclasses
 
+import numpy as np
+
 from keras_adv.evaluation.report import MaskingWarning
 
 
@@ -15,7 +17,9 @@ class Tally:
     (and every attack before it) at the `i`-th eps, `robust[i]` those robust
     after every attack; `black_only`, `fgsm_correct` and `fgsm_only` are the
     per-eps counts behind the black-box and single-step checks; `early`
-    holds the warnings of the checks run before the attacks.
+    holds the warnings of the checks run before the attacks; `per_class`
+    maps each label (a string) to `[examples, correct, robust at each
+    eps]`.
 
     Example: `tally = Tally.start(plan); tally.merge(plan, result)`.
     """
@@ -36,6 +40,7 @@ class Tally:
     warnings: list = dataclasses.field(default_factory=list)
     diagnostics: dict = dataclasses.field(default_factory=dict)
     white_ok: bool = True
+    per_class: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
     def start(cls, plan):
@@ -73,10 +78,24 @@ class Tally:
             self.black_only[i] += result.black_only[i]
             self.fgsm_correct[i] += result.fgsm_correct[i]
             self.fgsm_only[i] += result.fgsm_only[i]
+        self._merge_classes(plan, result)
         for name, points, count_invalid in result.points:
             self.add(name, points, count_invalid)
         for name, seconds in result.timings.items():
             self.time(name, seconds)
+
+    def _merge_classes(self, plan, result):
+        """Adds one chunk's examples, correct and robust counts per label."""
+        n_att, flags = len(plan.attacks), result.flags
+        labels = np.asarray(result.y).reshape(-1)
+        for c in np.unique(labels):
+            rows = flags[labels == c]
+            counts = [len(rows), int(rows[:, 0].sum())] + [
+                int(rows[:, n_att * (i + 1)].sum())
+                for i in range(len(plan.eps))]
+            key = str(int(c))
+            old = self.per_class.get(key, [0] * len(counts))
+            self.per_class[key] = [a + b for a, b in zip(old, counts)]
 
     def to_json(self):
         """The tally as JSON-friendly values (warnings as dicts)."""

@@ -87,6 +87,19 @@ def test_normal_model_report_and_no_warning(trained_cnn, data, tmp_path):
     png = report.plot(tmp_path / "r.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "robust" in report.table()
+    # Per class: the counts add up to the totals, and the table lists them.
+    per = report.class_accuracy
+    assert sorted(per, key=int) == [str(c) for c in sorted(set(y.tolist()))]
+    assert sum(v["examples"] for v in per.values()) == len(y)
+    for i in range(2):
+        weighted = sum(v["robust"][i] * v["examples"] for v in per.values())
+        assert weighted / len(y) == pytest.approx(rob[i], abs=1e-12)
+    assert sum(v["clean"] * v["examples"] for v in per.values()) / len(y) == (
+        pytest.approx(report.clean_accuracy, abs=1e-12))
+    assert RobustnessReport.from_json(report.to_json()) == report
+    lines = report.class_table().splitlines()
+    assert lines[1].split() == ["class", "examples", "clean", "eps", "0.05",
+                                "eps", "0.1"] and len(lines) == 2 + len(per)
 
 
 def test_single_eps_gives_numbers(trained_cnn, data):
