@@ -5,7 +5,7 @@
     python3 dev.py test    # the test suite (what CI runs)
 
 Each command first makes `.venv` and installs the project into it with its
-test, example, tensorboard and serving extras (again only when setup.py or pyproject.toml change).
+test, example, tensorboard, serving and audit extras (again only when setup.py or pyproject.toml change).
 Other subcommands: `bench NAME` runs benchmarks/NAME.py, `lint` runs ruff
 and import-linter's layer contracts,
 `compat` runs the compatibility smoke job (`ci/compat_smoke.py`) in a second
@@ -52,7 +52,8 @@ def _python(env_dir):
     return env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
-def ensure_env(env_dir=VENV, requirements=(".[dev,examples,tensorboard,serving]",),
+def ensure_env(env_dir=VENV,
+               requirements=(".[dev,examples,tensorboard,serving,audit]",),
                no_deps=()):
     """Creates `env_dir` and installs the project into it when needed
     (`no_deps`: more requirements, installed without their dependencies)."""

@@ -18,6 +18,7 @@ setup(
     long_description=(ROOT / "README.md").read_text(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["keras_adv", "keras_adv.*"]),
+    package_data={"keras_adv.auditing": ["*.j2"]},
     python_requires=">=3.10",
     install_requires=[
         # The tested range: CI runs the suite on the newest pair and a smoke
@@ -32,8 +33,12 @@ setup(
     ],
     extras_require={
         # import-linter: the layer contracts of pyproject.toml (dev.py lint).
-        "dev": ["pytest", "pytest-xdist", "ruff", "import-linter>=2.1"],
+        # playwright: the audit page's browser test (Debian's chromium).
+        "dev": ["pytest", "pytest-xdist", "ruff", "import-linter>=2.1",
+                "playwright>=1.40"],
         "examples": ["matplotlib"],
+        # keras_adv.audit's page (a Jinja2 template) and figures.
+        "audit": ["jinja2>=3", "matplotlib"],
         # keras.callbacks.TensorBoard: TensorFlow 2.21 no longer installs it.
         "tensorboard": ["tensorboard"],
         # activation_clustering (FastICA, KMeans); brings threadpoolctl.

@@ -56,6 +56,7 @@ def _check_tensorflow():
 # command) must not import TensorFlow, and every submodule imports it.
 _SUBMODULES = (
     "attacks",
+    "auditing",
     "callbacks",
     "certification",
     "datasets",
@@ -72,7 +73,9 @@ _ATTRIBUTES = {
     "fgsm": "attacks",
     "pgd": "attacks",
     "square": "attacks",
+    "AuditReport": "auditing",
     "RobustnessReport": "evaluation",
+    "audit": "auditing",
     "evaluate_robustness": "evaluation",
 }
 

@@ -3,6 +3,8 @@
     keras-adv evaluate MODEL --eps 0.1,0.2 [shared options]
     keras-adv certify MODEL --sigma 0.25 [shared options]
     keras-adv poison-scan MODEL --data FILE.npz --expected-fraction 0.35
+    keras-adv audit MODEL --eps 0.1,0.2 --out DIR [--sigma 0.25]
+        [--train-data mnist5k:train]
 
 Each subcommand is a module of `keras_adv.commands` (listed in `COMMANDS`)
 with `add_parser(subparsers)`, `check(args)` and `run(args) -> int`; the
@@ -33,6 +35,7 @@ COMMANDS = {
     "evaluate": "keras_adv.commands.evaluate",
     "certify": "keras_adv.commands.certify",
     "poison-scan": "keras_adv.commands.poison_scan",
+    "audit": "keras_adv.commands.audit",
 }
 __all__ = ["COMMANDS", "UsageError", "build_parser", "main",
            "quiet_tensorflow"]
@@ -77,6 +80,7 @@ def main(argv=None):
         if args.command is None:
             raise UsageError(f"choose a command: {', '.join(COMMANDS)}")
         command = _command(args.command)
+        args.argv = argv
         command.check(args)
         quiet_tensorflow()
         return command.run(args)

@@ -23,7 +23,8 @@ def test_demo(tmp_path):
     out = run("demo.py", "--out", str(tmp_path / "out"), tmp_path=tmp_path)
     assert "robust accuracy gained by the defense" in out
     for name in ("report.txt", "report.json", "robustness.png",
-                 "defended.keras", "defended_savedmodel/saved_model.pb"):
+                 "defended.keras", "defended_savedmodel/saved_model.pb",
+                 "audit/report.html", "audit/report.json"):
         assert (tmp_path / "out" / name).exists(), name
 
 
@@ -78,3 +79,10 @@ def test_generated_data_training(tmp_path):
               tmp_path=tmp_path)
     assert "PGD-AT on real + generated" in out
     assert (tmp_path / "out" / "samples_epoch_4.png").exists()
+
+
+def test_audit(tmp_path):
+    out = run("audit.py", "--out", str(tmp_path / "audit"), tmp_path=tmp_path)
+    assert "Audit of" in out
+    page = (tmp_path / "audit" / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 4

@@ -46,9 +46,10 @@ def add_model_argument(parser):
 
 
 def add_shared_options(parser, *, data="mnist5k", num_examples=None,
-                       batch_size=None, plot=True, progress=True):
+                       batch_size=None, plot=True, json=True, progress=True):
     """Adds the options every subcommand takes: `--data`, `--num-examples`,
-    `--batch-size`, `--seed`, `--json`, `--plot` (when the report has one),
+    `--batch-size`, `--seed`, `--json` (unless the command writes its own),
+    `--plot` (when the report has one),
     `--trust-model` and `--no-progress` (when the command reports
     progress). `data=None` makes `--data` required.
 
@@ -67,8 +68,9 @@ def add_shared_options(parser, *, data="mnist5k", num_examples=None,
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of every random draw (default 0: the "
                         "command is repeatable)")
-    parser.add_argument("--json", default=None,
-                        help="write the report here (JSON)")
+    if json:
+        parser.add_argument("--json", default=None,
+                            help="write the report here (JSON)")
     if plot:
         parser.add_argument("--plot", default=None,
                             help="write the report's curve here (PNG)")
@@ -143,9 +145,10 @@ def check_output(flag, path):
                          f"{flag} {path} ({folder} does not exist)")
 
 
-def check_data(spec):
+def check_data(spec, flag="--data"):
     """Raises `UsageError` unless `spec` names data: `mnist5k`,
-    `mnist5k:train`, `tfds:NAME[:SPLIT]` or an existing file.
+    `mnist5k:train`, `tfds:NAME[:SPLIT]` or an existing file (`flag`
+    names the option in the message).
 
     Example: `check_data("mnist5k")`.
     """
@@ -154,9 +157,9 @@ def check_data(spec):
     if spec.startswith("tfds:"):
         parse_tfds(spec)
     elif not os.path.isfile(spec):
-        raise UsageError("--data must be mnist5k, mnist5k:train, "
+        raise UsageError(f"{flag} must be mnist5k, mnist5k:train, "
                          "tfds:NAME[:SPLIT] or an existing .npz file. "
-                         f"Received: --data {spec} (data file not found)")
+                         f"Received: {flag} {spec} (data file not found)")
 
 
 def parse_floats(flag, text, *, positive=False):

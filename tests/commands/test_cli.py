@@ -25,7 +25,8 @@ def _python(code, tmp_path, **env):
 
 @pytest.mark.parametrize("argv", [None, ["--help"], ["evaluate", "--help"],
                                   ["certify", "--help"],
-                                  ["poison-scan", "--help"]])
+                                  ["poison-scan", "--help"],
+                                  ["audit", "--help"]])
 def test_import_and_help_leave_tensorflow_out(tmp_path, argv):
     code = "import sys\nimport keras_adv.cli\n"
     if argv is not None:
@@ -146,6 +147,8 @@ def test_native_log_filter_keeps_python_lines():
     (["certify", "{d}", "--sigma", "0.25"],
      "keras-adv certify: error: MODEL must be a .keras file or a SavedModel "
      "directory. Received: {d} (a directory without saved_model.pb)"),
+    (["audit", "{m}", "--eps", "0.1", "--sigma", "-1", "--out", "{d}"],
+     "keras-adv audit: error: --sigma must be > 0. Received: --sigma -1.0"),
     (["evaluate", "{m}", "--eps", "0.1", "--num-examples", "0"],
      "keras-adv evaluate: error: --num-examples must be >= 1. Received: "
      "--num-examples 0"),
@@ -166,12 +169,14 @@ def test_bad_flag_is_one_line_before_tensorflow(tmp_path, argv, line):
 
 def test_every_command_has_the_shared_options():
     parser = cli.build_parser()
-    shared = {"--data", "--num-examples", "--batch-size", "--seed", "--json",
+    shared = {"--data", "--num-examples", "--batch-size", "--seed",
               "--trust-model", "--no-progress"}
     for name in cli.COMMANDS:
         sub = parser._subparsers._group_actions[0].choices[name]
         flags = {s for a in sub._actions for s in a.option_strings}
         assert shared <= flags, (name, shared - flags)
+        # audit writes DIR/report.json itself; the others take --json.
+        assert ("--json" in flags) == (name != "audit")
 
 
 def test_attack_names_known_without_tensorflow_match_the_registry():

@@ -1,0 +1,240 @@
+"""`audit`: evasion, examples, certification and poisoning of one model, in
+one `AuditReport`."""
+
+import base64
+import io
+import time
+
+import numpy as np
+
+from keras_adv import validation
+from keras_adv.attacks import apgd
+from keras_adv.auditing.report import AuditReport
+from keras_adv.certification import evaluate_certified
+from keras_adv.evaluation import evaluate_robustness
+from keras_adv.models.loading import keras_view
+from keras_adv.poisoning import scan_training_set
+
+GRID_ROWS = 8  # example rows in the grid: half broken, half held if possible
+GRID_POOL = 16  # examples the grid's rows are chosen from
+SUSPICIOUS = 16  # training images shown as the most suspicious
+
+
+def audit(model, x, y, *, eps, norm="linf", x_train=None, y_train=None,
+          sigma=None, num_examples=None, seed=None, attacks="standard",
+          expected_fraction=0.1, n=1000, batch_size=None, from_logits=None,
+          progress=None, evasion=None, data_name="arrays",
+          train_data_name=None, source=None, command=None):
+    """The threat model of `model` in one report: the attack suite, an
+    example grid, randomized-smoothing certification and a poisoning scan.
+
+    Args:
+        model: a Keras model, or a SavedModel from
+            `keras_adv.models.load_model`.
+        x, y: test inputs in `[0, 1]` and integer labels.
+        eps: a budget or a list of them.
+        norm: `"linf"` or `"l2"`.
+        x_train, y_train: the training set, for the poisoning scan (spectral
+            signatures and activation clustering); None skips it.
+        sigma: the smoothing noise, for certification; None skips it.
+        num_examples: audit the first N examples (None: all).
+        seed: one seed for every random draw (None: the global generator).
+        attacks: the suite, as `evaluate_robustness` takes it.
+        expected_fraction: the spectral signature's expected poisoned share
+            of a class.
+        n: certification noise samples per example (n0 = 100).
+        batch_size, from_logits, progress: as `evaluate_robustness`.
+        evasion: a `RobustnessReport` already made on the same examples,
+            eps and norm (the suite is then not run again).
+        data_name, train_data_name, source, command: how the data, the
+            model and the run are named on the page.
+
+    Returns:
+        An `AuditReport`; `to_html(path)` writes the page.
+
+    Raises:
+        ValueError: as the functions it calls, before any work.
+
+    Example:
+
+    >>> report = keras_adv.audit(model, x, y, eps=[0.05, 0.1], sigma=0.25,
+    ...                          x_train=x_tr, y_train=y_tr)  # doctest: +SKIP
+    >>> report.to_html("audit/report.html")  # doctest: +SKIP
+    """
+    start = time.perf_counter()
+    eps_list = validation.parse_eps(eps)[0]
+    if sigma is not None:
+        validation.check_number("sigma", sigma, positive=True)
+    if (x_train is None) != (y_train is None):
+        given = "x_train" if y_train is None else "y_train"
+        raise ValueError("x_train and y_train must be given together. "
+                         f"Received: {given} alone")
+    x, y = np.asarray(x)[:num_examples], np.asarray(y)[:num_examples]
+    if evasion is None:
+        evasion = evaluate_robustness(
+            model, x, y, eps=eps_list, norm=norm, attacks=attacks, seed=seed,
+            batch_size=batch_size, from_logits=from_logits, progress=progress)
+    elif (list(evasion.eps) != list(eps_list) or evasion.norm != norm
+          or evasion.num_examples != len(x)):
+        raise ValueError(
+            "evasion must be a RobustnessReport of the same examples, eps and "
+            f"norm. Received: evasion with eps {list(evasion.eps)}, norm "
+            f"{evasion.norm}, {evasion.num_examples} examples")
+    examples, grid = _examples(model, x, y, eps_list, norm, seed,
+                               from_logits)
+    figures = {"robustness": _png(evasion.plot), "examples": grid}
+    cert = None
+    if sigma is not None:
+        cert = evaluate_certified(model, x, y, sigma=sigma, n=n, seed=seed)
+        figures["certified"] = _png(cert.plot)
+    poison, suspicious = None, []
+    if x_train is not None:
+        # An AdversarialModel's representation is its wrapped model's.
+        inner = getattr(model, "base", None) or model
+        poison = scan_training_set(keras_view(inner), x_train, y_train,
+                                   expected_fraction=expected_fraction,
+                                   seed=seed)
+        suspicious = _suspicious(poison)
+        figures["suspicious"] = _grid_png(
+            np.asarray(x_train)[suspicious],
+            [f"row {i}, label {int(np.asarray(y_train).reshape(-1)[i])}"
+             for i in suspicious])
+    summary = _summary(model, x, eps_list, norm, sigma, seed, data_name,
+                       train_data_name, source, command)
+    summary["seconds"] = time.perf_counter() - start
+    return AuditReport(summary=summary, evasion=evasion, examples=examples,
+                       certification=cert, poisoning=poison,
+                       suspicious=suspicious, figures=figures)
+
+
+def _summary(model, x, eps, norm, sigma, seed, data_name, train_data_name,
+             source, command):
+    import keras
+    import tensorflow as tf
+
+    import keras_adv
+
+    count = getattr(model, "count_params", None)
+    return {
+        "name": getattr(model, "name", type(model).__name__),
+        "parameters": int(count()) if callable(count) else None,
+        "input_shape": list(x.shape[1:]),
+        "source": source or "in memory",
+        "data": data_name, "train_data": train_data_name,
+        "num_examples": int(len(x)), "norm": norm,
+        "eps": [float(e) for e in eps], "sigma": sigma, "seed": seed,
+        "versions": {"keras_adv": keras_adv.__version__,
+                     "tensorflow": tf.__version__,
+                     "keras": keras.__version__},
+        "command": command or "keras_adv.audit(...) from Python",
+    }
+
+
+def _predict(model, x, from_logits):
+    from keras_adv import ops
+
+    return ops.batched_logits(model, x, 256, from_logits).argmax(-1)
+
+
+def _examples(model, x, y, eps, norm, seed, from_logits):
+    """The grid's rows (chosen by `seed` among examples the strongest eps
+    broke and held) and the grid as a PNG."""
+    rng = validation.numpy_rng(seed)
+    pool = np.sort(rng.permutation(len(x))[:GRID_POOL])
+    xs, ys = x[pool].astype(np.float32), np.asarray(y).reshape(-1)[pool]
+    clean = _predict(model, xs, from_logits)
+    advs = [np.asarray(apgd(model, xs, ys, eps=e, norm=norm, steps=50,
+                            seed=seed, from_logits=from_logits))
+            for e in eps]
+    preds = [_predict(model, a, from_logits) for a in advs]
+    ok = clean == ys
+    broken = np.flatnonzero(ok & (preds[-1] != ys))
+    held = np.flatnonzero(ok & (preds[-1] == ys))
+    half = GRID_ROWS // 2
+    chosen = list(broken[:half]) + list(held[:GRID_ROWS - min(half,
+                                                               len(broken))])
+    chosen = sorted(chosen[:GRID_ROWS] or range(min(GRID_ROWS, len(pool))))
+    rows = [{"index": int(pool[k]), "label": int(ys[k]),
+             "clean": int(clean[k]),
+             "adversarial": [int(p[k]) for p in preds]} for k in chosen]
+    return rows, _examples_png(xs[chosen], [advs_k[chosen] for advs_k in advs],
+                               rows, eps)
+
+
+def _examples_png(clean, advs, rows, eps):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = 2 + len(eps)
+    fig, axes = plt.subplots(len(rows), cols, squeeze=False,
+                             figsize=(1.7 * cols, 1.8 * len(rows)))
+    for r, row in enumerate(rows):
+        cells = [(clean[r], f"label {row['label']}\npred {row['clean']}",
+                  "black")]
+        for i, e in enumerate(eps):
+            p = row["adversarial"][i]
+            cells.append((advs[i][r], f"eps {e:g}\npred {p}",
+                          "darkred" if p != row["label"] else "darkgreen"))
+        delta = advs[-1][r] - clean[r]
+        scale = np.abs(delta).max() or 1.0
+        cells.append((0.5 + 0.5 * delta / scale, "perturbation\n(magnified)",
+                      "black"))
+        for c, (img, title, color) in enumerate(cells):
+            ax = axes[r][c]
+            img = np.clip(np.asarray(img, np.float32), 0, 1)
+            ax.imshow(img[..., 0] if img.shape[-1] == 1 else img,
+                      cmap="gray", vmin=0, vmax=1)
+            ax.set_title(title, fontsize=8, color=color)
+            ax.axis("off")
+    fig.tight_layout()
+    return _fig_png(fig)
+
+
+def _grid_png(images, titles):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = 8
+    n = max(1, len(images))
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, squeeze=False,
+                             figsize=(1.6 * cols, 1.8 * rows))
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < len(images):
+            img = np.clip(np.asarray(images[k], np.float32), 0, 1)
+            ax.imshow(img[..., 0] if img.shape[-1] == 1 else img,
+                      cmap="gray", vmin=0, vmax=1)
+            ax.set_title(titles[k], fontsize=7)
+    fig.tight_layout()
+    return _fig_png(fig)
+
+
+def _fig_png(fig):
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _png(plot):
+    """A report's `plot` drawn into base64 PNG text."""
+    buf = io.BytesIO()
+    plot(buf)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _suspicious(poison):
+    """Rows flagged by both detectors, then by clustering, then by the
+    spectral signature, up to `SUSPICIOUS`."""
+    flagged = [set(m["flagged"]) for m in poison.methods.values()]
+    both = set.intersection(*flagged) if flagged else set()
+    order = sorted(both) + sorted(set().union(*flagged) - both)
+    return [int(i) for i in order[:SUSPICIOUS]]
+
