@@ -23,7 +23,7 @@ SUSPICIOUS = 16  # training images shown as the most suspicious
 def audit(model, x, y, *, eps, norm="linf", x_train=None, y_train=None,
           sigma=None, num_examples=None, seed=None, attacks="standard",
           expected_fraction=0.1, n=1000, batch_size=None, from_logits=None,
-          progress=None, evasion=None, data_name="arrays",
+          progress=None, evasion=None, on_stage=None, data_name="arrays",
           train_data_name=None, source=None, command=None):
     """The threat model of `model` in one report: the attack suite, an
     example grid, randomized-smoothing certification and a poisoning scan.
@@ -46,6 +46,8 @@ def audit(model, x, y, *, eps, norm="linf", x_train=None, y_train=None,
         batch_size, from_logits, progress: as `evaluate_robustness`.
         evasion: a `RobustnessReport` already made on the same examples,
             eps and norm (the suite is then not run again).
+        on_stage: called with a short text as each stage starts (the
+            command prints it), or None.
         data_name, train_data_name, source, command: how the data, the
             model and the run are named on the page.
 
@@ -70,7 +72,10 @@ def audit(model, x, y, *, eps, norm="linf", x_train=None, y_train=None,
         raise ValueError("x_train and y_train must be given together. "
                          f"Received: {given} alone")
     x, y = np.asarray(x)[:num_examples], np.asarray(y)[:num_examples]
+    stage = on_stage or (lambda text: None)
     if evasion is None:
+        stage(f"attacks on {len(x)} examples at eps "
+              + ", ".join(f"{e:g}" for e in eps_list))
         evasion = evaluate_robustness(
             model, x, y, eps=eps_list, norm=norm, attacks=attacks, seed=seed,
             batch_size=batch_size, from_logits=from_logits, progress=progress)
@@ -80,15 +85,18 @@ def audit(model, x, y, *, eps, norm="linf", x_train=None, y_train=None,
             "evasion must be a RobustnessReport of the same examples, eps and "
             f"norm. Received: evasion with eps {list(evasion.eps)}, norm "
             f"{evasion.norm}, {evasion.num_examples} examples")
+    stage("the example grid")
     examples, grid = _examples(model, x, y, eps_list, norm, seed,
                                from_logits)
     figures = {"robustness": _png(evasion.plot), "examples": grid}
     cert = None
     if sigma is not None:
+        stage(f"certification (sigma {sigma:g}, n {n})")
         cert = evaluate_certified(model, x, y, sigma=sigma, n=n, seed=seed)
         figures["certified"] = _png(cert.plot)
     poison, suspicious = None, []
     if x_train is not None:
+        stage(f"poisoning scan of {len(x_train)} training rows")
         # An AdversarialModel's representation is its wrapped model's.
         inner = getattr(model, "base", None) or model
         poison = scan_training_set(keras_view(inner), x_train, y_train,

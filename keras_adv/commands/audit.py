@@ -132,9 +132,6 @@ def run(args):
     from keras_adv.models import loading
 
     from_logits = loading.probe_outputs(model, x)
-    stages("auditing (attacks, examples"
-           + (", certification" if args.sigma else "")
-           + (", poisoning scan" if train else "") + ")")
     import warnings
 
     with warnings.catch_warnings():
@@ -146,10 +143,12 @@ def run(args):
             y_train=None if train is None else train[1],
             expected_fraction=args.expected_fraction, seed=args.seed,
             batch_size=args.batch_size, from_logits=from_logits,
-            progress=not args.no_progress, data_name=args.data,
+            progress=not args.no_progress, on_stage=stages,
+            data_name=args.data,
             train_data_name=args.train_data, source=args.model,
             command=_command(args))
     report.baseline = baseline
+    stages("writing the page")
     os.makedirs(args.out, exist_ok=True)
     report.to_json(os.path.join(args.out, "report.json"))
     report.to_html(os.path.join(args.out, "report.html"))

@@ -113,3 +113,21 @@ def test_bad_flags_one_line(saved, capsys, extra, needle, tmp_path):
     err = _fails(capsys, ["audit", str(root / "m.keras"), *extra, "--out",
                           str(tmp_path / "o")])
     assert needle in err
+
+
+def test_progress_per_stage(saved, capsys):
+    root, _ = saved
+    assert cli.main(["audit", str(root / "m.keras"), "--eps", "0.1",
+                     "--attacks", "apgd-ce", "--num-examples", "20",
+                     "--sigma", "0.5", "--n", "50", "--out",
+                     str(root / "stages")]) == 0
+    stages = [line.split(" (")[0] for line in
+              capsys.readouterr().err.splitlines()
+              if line.startswith("keras-adv audit: ")]
+    assert stages == [
+        "keras-adv audit: loading the data",
+        "keras-adv audit: loading the model",
+        "keras-adv audit: attacks on 20 examples at eps 0.1",
+        "keras-adv audit: the example grid",
+        "keras-adv audit: certification",
+        "keras-adv audit: writing the page"]
