@@ -1,7 +1,7 @@
 """The report protocol that every keras_adv report follows.
 
-A report is a dataclass that subclasses `Report` and writes two methods,
-`to_dict` (JSON-friendly values) and `table` (plain text); `Report` gives it
+A report is a dataclass that subclasses `Report` and writes `table` (plain
+text), and `to_dict` where its fields are not plain values; `Report` gives it
 the rest:
 
     to_dict() / from_dict(values)       plain Python values, both ways
@@ -34,8 +34,6 @@ class Report:
     >>> @dataclasses.dataclass(eq=False)
     ... class Count(Report):
     ...     n: int
-    ...     def to_dict(self):
-    ...         return {"n": self.n}
     ...     def table(self):
     ...         return f"n = {self.n}"
     >>> Count.from_json(Count(3).to_json()) == Count(3)
@@ -44,9 +42,15 @@ class Report:
     n = 3
     """
 
-    def to_dict(self):  # pragma: no cover - each report writes its own
-        """The report as JSON-friendly Python values."""
-        raise NotImplementedError
+    def to_dict(self):
+        """The report as JSON-friendly Python values: by default every
+        dataclass field made plain (`plain`); a report with nested parts
+        or derived values writes its own.
+
+        Example: `json.dumps(report.to_dict())`.
+        """
+        return {f.name: plain(getattr(self, f.name))
+                for f in dataclasses.fields(self)}
 
     def table(self):  # pragma: no cover - each report writes its own
         """The report as plain text."""

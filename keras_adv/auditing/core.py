@@ -170,71 +170,63 @@ def _examples(model, x, y, eps, norm, seed, from_logits):
 
 
 def _examples_png(clean, advs, rows, eps):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cols = 2 + len(eps)
-    fig, axes = plt.subplots(len(rows), cols, squeeze=False,
-                             figsize=(1.7 * cols, 1.8 * len(rows)))
+    """The example grid: per row, the clean image, the adversarial image at
+    each eps (red title when broken) and the perturbation magnified."""
+    cells = []
     for r, row in enumerate(rows):
-        cells = [(clean[r], f"label {row['label']}\npred {row['clean']}",
-                  "black")]
+        line = [(clean[r], f"label {row['label']}\npred {row['clean']}",
+                 "black")]
         for i, e in enumerate(eps):
             p = row["adversarial"][i]
-            cells.append((advs[i][r], f"eps {e:g}\npred {p}",
-                          "darkred" if p != row["label"] else "darkgreen"))
+            line.append((advs[i][r], f"eps {e:g}\npred {p}",
+                         "darkred" if p != row["label"] else "darkgreen"))
         delta = advs[-1][r] - clean[r]
         scale = np.abs(delta).max() or 1.0
-        cells.append((0.5 + 0.5 * delta / scale, "perturbation\n(magnified)",
-                      "black"))
-        for c, (img, title, color) in enumerate(cells):
-            ax = axes[r][c]
-            img = np.clip(np.asarray(img, np.float32), 0, 1)
-            ax.imshow(img[..., 0] if img.shape[-1] == 1 else img,
-                      cmap="gray", vmin=0, vmax=1)
-            ax.set_title(title, fontsize=8, color=color)
-            ax.axis("off")
-    fig.tight_layout()
-    return _fig_png(fig)
+        line.append((0.5 + 0.5 * delta / scale, "perturbation\n(magnified)",
+                     "black"))
+        cells.append(line)
+    return _image_grid(cells, width=1.7, fontsize=8)
 
 
-def _grid_png(images, titles):
+def _grid_png(images, titles, cols=8):
+    """Images with their titles, `cols` per row."""
+    cells = [(img, title, "black") for img, title in zip(images, titles)]
+    return _image_grid([cells[k:k + cols] for k in range(0, len(cells), cols)]
+                       or [[]], width=1.6, fontsize=7, cols=cols)
+
+
+def _image_grid(rows, *, width, fontsize, cols=None):
+    """Rows of `(image in [0, 1], title, title colour)` cells as base64 PNG
+    text (grey scale for one channel)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cols = 8
-    n = max(1, len(images))
-    rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, squeeze=False,
-                             figsize=(1.6 * cols, 1.8 * rows))
-    for k, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if k < len(images):
-            img = np.clip(np.asarray(images[k], np.float32), 0, 1)
-            ax.imshow(img[..., 0] if img.shape[-1] == 1 else img,
-                      cmap="gray", vmin=0, vmax=1)
-            ax.set_title(titles[k], fontsize=7)
-    fig.tight_layout()
-    return _fig_png(fig)
+    cols = cols or max(len(row) for row in rows)
+    fig, axes = plt.subplots(len(rows), cols, squeeze=False,
+                             figsize=(width * cols, 1.8 * len(rows)))
+    try:
+        for r, row in enumerate(rows):
+            for c, ax in enumerate(axes[r]):
+                ax.axis("off")
+                if c < len(row):
+                    img, title, color = row[c]
+                    img = np.clip(np.asarray(img, np.float32), 0, 1)
+                    ax.imshow(img[..., 0] if img.shape[-1] == 1 else img,
+                              cmap="gray", vmin=0, vmax=1)
+                    ax.set_title(title, fontsize=fontsize, color=color)
+        fig.tight_layout()
+        return _png(lambda buf: fig.savefig(buf, format="png", dpi=80))
+    finally:
+        plt.close(fig)
 
 
-def _fig_png(fig):
-    import matplotlib.pyplot as plt
-
+def _png(write):
+    """What `write(buffer)` draws (a report's `plot`, a figure's
+    `savefig`), as base64 PNG text."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _png(plot):
-    """A report's `plot` drawn into base64 PNG text."""
-    buf = io.BytesIO()
-    plot(buf)
+    write(buf)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 

@@ -17,7 +17,6 @@ import shlex
 import sys
 
 from keras_adv.commands import common
-from keras_adv.commands.evaluate import ATTACK_NAMES
 
 NAME = "audit"
 OUTPUTS = ("report.html", "report.json")
@@ -35,12 +34,7 @@ def add_parser(subparsers):
         "poisoning scan of the training data (--train-data), and writes "
         "DIR/report.html and DIR/report.json.")
     common.add_model_argument(p)
-    p.add_argument("--eps", required=True,
-                   help="budget(s), comma-separated, e.g. 0.1,0.2")
-    p.add_argument("--norm", default="linf", choices=["linf", "l2"])
-    p.add_argument("--attacks", default="standard",
-                   help="'standard' or comma-separated names: "
-                   + ",".join(ATTACK_NAMES))
+    common.add_attack_options(p, example="0.1,0.2")
     p.add_argument("--sigma", type=float, default=None,
                    help="smoothing noise for certification (none: skipped)")
     p.add_argument("--n", type=int, default=1000,
@@ -69,7 +63,7 @@ def check(args):
     "--out", "audit"]))`.
     """
     common.check_shared(args)
-    common.parse_floats("--eps", args.eps)
+    common.check_attack_options(args)
     if args.sigma is not None and not args.sigma > 0:
         raise common.UsageError(f"--sigma must be > 0. Received: --sigma "
                                 f"{args.sigma}")
@@ -80,13 +74,6 @@ def check(args):
             f"--expected-fraction {args.expected_fraction}")
     if args.train_data is not None:
         common.check_data(args.train_data, "--train-data")
-    names = [a.strip() for a in args.attacks.split(",")]
-    unknown = [a for a in names if a not in ATTACK_NAMES + ("standard",)]
-    if unknown:
-        raise common.UsageError(
-            f"--attacks must be 'standard' or names from "
-            f"{','.join(ATTACK_NAMES)}. Received: --attacks {args.attacks} "
-            f"(unknown: {unknown[0]!r})")
     _check_out(args.out, args.overwrite)
     if args.compare is not None and not os.path.isfile(args.compare):
         raise common.UsageError(

@@ -25,6 +25,12 @@ DATA_HELP = ("'mnist5k' (the embedded test split), 'mnist5k:train' (its "
              "test)")
 
 
+# The names of `keras_adv.evaluation.ATTACKS`, known here without
+# TensorFlow (a test keeps the two equal).
+ATTACK_NAMES = ("apgd-ce", "apgd-dlr", "apgd-t", "deepfool", "fab", "fab-t",
+                "fgsm", "pgd", "square")
+
+
 class UsageError(ValueError):
     """Bad input on the command line (reported in one line, exit 2).
 
@@ -81,6 +87,40 @@ def add_shared_options(parser, *, data="mnist5k", num_examples=None,
     if progress:
         parser.add_argument("--no-progress", action="store_true",
                             help="print no progress on stderr")
+
+
+def add_attack_options(parser, example="0.1,0.2,0.3"):
+    """`--eps` (required), `--norm` and `--attacks`: the threat model of the
+    commands that attack (`evaluate`, `audit`).
+
+    Example: `add_attack_options(subparsers.add_parser("evaluate"))`.
+    """
+    parser.add_argument("--eps", required=True,
+                        help=f"budget(s), comma-separated, e.g. {example}")
+    parser.add_argument("--norm", default="linf", choices=["linf", "l2"])
+    parser.add_argument("--attacks", default="standard",
+                        help="'standard' or comma-separated names: "
+                        + ",".join(ATTACK_NAMES))
+
+
+def check_attack_options(args):
+    """Checks `--eps` and `--attacks` without TensorFlow.
+
+    Raises:
+        UsageError: an eps that is not a finite number >= 0, an unknown or
+            repeated attack name.
+
+    Example: `check_attack_options(args)`.
+    """
+    parse_floats("--eps", args.eps)
+    names = [a.strip() for a in args.attacks.split(",")]
+    unknown = [a for a in names if a not in ATTACK_NAMES + ("standard",)]
+    if unknown or len(set(names)) != len(names):
+        why = f"unknown: {unknown[0]!r}" if unknown else "repeated"
+        raise UsageError(
+            f"--attacks must be 'standard' or distinct names from "
+            f"{','.join(ATTACK_NAMES)}. Received: --attacks {args.attacks} "
+            f"({why})")
 
 
 def check_shared(args):

@@ -14,10 +14,7 @@ on a terminal, plain lines (at most one every few seconds) otherwise.
 from keras_adv.commands import common
 
 NAME = "evaluate"
-# The names of `keras_adv.evaluation.ATTACKS`, known here without
-# TensorFlow (a test keeps the two equal).
-ATTACK_NAMES = ("apgd-ce", "apgd-dlr", "apgd-t", "deepfool", "fab", "fab-t",
-                "fgsm", "pgd", "square")
+ATTACK_NAMES = common.ATTACK_NAMES
 
 
 def add_parser(subparsers):
@@ -30,12 +27,7 @@ def add_parser(subparsers):
         description="Runs an attack suite on a saved model and prints the "
         "robust accuracy per eps, with gradient-masking warnings.")
     common.add_model_argument(p)
-    p.add_argument("--eps", required=True,
-                   help="budget(s), comma-separated, e.g. 0.1,0.2,0.3")
-    p.add_argument("--norm", default="linf", choices=["linf", "l2"])
-    p.add_argument("--attacks", default="standard",
-                   help="'standard' or comma-separated names: "
-                   + ",".join(ATTACK_NAMES))
+    common.add_attack_options(p)
     p.add_argument("--eot", type=int, default=None,
                    help="EOT samples per gradient for randomised models")
     p.add_argument("--checkpoint", default=None,
@@ -51,17 +43,9 @@ def check(args):
     Example: `check(parser.parse_args([...]))`.
     """
     common.check_shared(args)
-    common.parse_floats("--eps", args.eps)
+    common.check_attack_options(args)
     common.check_count("--eot", args.eot)
     common.check_output("--checkpoint", args.checkpoint)
-    names = [a.strip() for a in args.attacks.split(",")]
-    unknown = [a for a in names if a not in ATTACK_NAMES + ("standard",)]
-    if unknown or len(set(names)) != len(names):
-        why = f"unknown: {unknown[0]!r}" if unknown else "repeated"
-        raise common.UsageError(
-            f"--attacks must be 'standard' or distinct names from "
-            f"{','.join(ATTACK_NAMES)}. Received: --attacks {args.attacks} "
-            f"({why})")
 
 
 def run(args):

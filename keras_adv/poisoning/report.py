@@ -101,11 +101,6 @@ class PoisoningReport(reporting.Report):
     triggered_accuracy: float
     seconds: float
 
-    def to_dict(self):
-        """A JSON-serialisable dict. Example: `json.dumps(report.to_dict())`."""
-        return {f.name: reporting.plain(getattr(self, f.name))
-                for f in dataclasses.fields(self)}
-
     def table(self):
         """A plain-text summary. Example: `print(report.table())`."""
         rows = [("clean accuracy", self.clean_accuracy),

@@ -49,11 +49,6 @@ class PoisonScanReport(reporting.Report):
         `report.flagged("activation_clustering")`."""
         return list(self.methods[method]["flagged"])
 
-    def to_dict(self):
-        """A JSON-serialisable dict. Example: `json.dumps(report.to_dict())`."""
-        return {f.name: reporting.plain(getattr(self, f.name))
-                for f in dataclasses.fields(self)}
-
     def table(self):
         """The number flagged per method and the first rows per class.
 
