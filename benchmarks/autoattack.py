@@ -19,6 +19,14 @@ live in this benchmark's own environment, `.venv-autoattack`, which
 torchattacks 3.5.1 without its unused torchvision dependency).
 
     python3 dev.py bench autoattack [--num_examples 500] [--cells linf:0.1,l2:1.5]
+
+With `--fab_only`, FAB-T alone at L2 (100 steps, the 9 targets in turn,
+each on the points not yet fooled, both sides with the same large eps
+`--fab_eps` so that the norms found are the minimal ones): per model, the
+fooled count and the median L2 norm of each, and the same with the
+runner-up class as the only target.
+
+    python3 dev.py bench autoattack --fab_only --models pgd --num_examples 200
 """
 
 import functools
@@ -35,6 +43,9 @@ flags.DEFINE_string("cells", "linf:0.1,linf:0.2,linf:0.3,l2:1.5,l2:2.5",
 flags.DEFINE_string("models", "undefended,pgd", "Models to evaluate.")
 flags.DEFINE_integer("epochs", 8, "PGD training epochs.")
 flags.DEFINE_float("train_eps", 0.3, "PGD training budget (L-inf).")
+flags.DEFINE_boolean("fab_only", False,
+                     "Only FAB-T at L2, minimal norms (see the docstring).")
+flags.DEFINE_float("fab_eps", 10.0, "The L2 eps of --fab_only.")
 define_flags(quick=None, num_examples=500)
 FLAGS = flags.FLAGS
 
@@ -158,6 +169,60 @@ def run_autoattack(twin, x, y, norm, eps):
     return (pred == y) | ~valid, seconds
 
 
+def fab_minimal(model, twin, x, y, targets):
+    """FAB-T at L2 on both sides, `targets` classes in turn: per side the
+    fooled count, the median L2 norm of the fooled points and the seconds.
+    """
+    import numpy as np
+    import torch
+    import torchattacks
+
+    from keras_adv.attacks import fab
+
+    start = time.perf_counter()
+    ours = fab(model, x, y, norm="l2", eps=FLAGS.fab_eps, steps=100,
+               targeted=True, target_classes=targets, seed=FLAGS.seed).numpy()
+    ours_s = time.perf_counter() - start
+    attack = torchattacks.FAB(twin, norm="L2", eps=FLAGS.fab_eps, steps=100,
+                              n_restarts=1, multi_targeted=True, n_classes=10,
+                              seed=FLAGS.seed)
+    attack.n_target_classes = targets
+    start = time.perf_counter()
+    ref = attack(torch.tensor(np.transpose(x, (0, 3, 1, 2))),
+                 torch.tensor(y, dtype=torch.long))
+    ref_s = time.perf_counter() - start
+    ref = np.transpose(ref.detach().numpy(), (0, 2, 3, 1))
+    out = {}
+    for name, adv, seconds in (("keras_adv", ours, ours_s),
+                               ("reference", ref, ref_s)):
+        fooled = np.argmax(model.predict(adv, verbose=0), -1) != y
+        size = np.linalg.norm((adv - x).reshape(len(x), -1), axis=1)
+        out[name] = (int(fooled.sum()), float(np.median(size[fooled])),
+                     seconds)
+    return out
+
+
+def main_fab(nets, x, y):
+    """--fab_only: FAB-T at L2, ours against torchattacks' FAB."""
+    import numpy as np
+    import torch
+
+    for name in FLAGS.models.split(","):
+        model = nets[name]
+        twin = torch_twin(model)
+        keep = np.argmax(model.predict(x, verbose=0), -1) == y
+        xs, ys = x[keep], y[keep]
+        print(f"{name}: {len(xs)} correctly classified of {len(x)}")
+        torch.manual_seed(FLAGS.seed)
+        for targets in (9, 1):
+            out = fab_minimal(model, twin, xs, ys, targets)
+            (kf, kn, ks), (rf, rn, rs) = out["keras_adv"], out["reference"]
+            print(f"{name} FAB-T L2 {targets} target(s): fooled keras_adv "
+                  f"{kf} reference {rf}; median L2 norm keras_adv {kn:.3f} "
+                  f"reference {rn:.3f} (ratio {kn / rn:.3f}); "
+                  f"{ks:.0f} s vs {rs:.0f} s", flush=True)
+
+
 def main(_):
     import numpy as np
     import torch
@@ -168,6 +233,8 @@ def main(_):
     print(machine(), f"torch {torch.__version__}")
     nets, (x_test, y_test) = keras_models()
     x, y = x_test[:FLAGS.num_examples], y_test[:FLAGS.num_examples]
+    if FLAGS.fab_only:
+        return main_fab(nets, x, y)
     rows = []
     for name in FLAGS.models.split(","):
         model = nets[name]

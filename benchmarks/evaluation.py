@@ -240,7 +240,7 @@ def main(_):
     times = interleaved_timing({"ours": ours, "art": theirs},
                                repeats=FLAGS.repeats)
     acc_art, art_label = results["art"]
-    print(f"   keras_adv standard (APGD-CE, APGD-T x9, Square)  "
+    print(f"   keras_adv standard (APGD-CE, APGD-T x9, FAB-T, Square)  "
           f"{1000 * times['ours'] / n:7.1f} ms/example, robust "
           f"{results['ours']:.1%}")
     print(f"   {art_label} (APGD-CE, APGD-DLR, Square)\n"

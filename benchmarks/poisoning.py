@@ -4,6 +4,16 @@ Every model is `small_cnn` trained 8 epochs (Adam 1e-3, batch 64) on the
 4000 mnist5k training images (or what is left of them), tested on the 1000
 test images. Parts (`--parts`):
 
+- `verdict`: `scan_training_set`'s verdict (alpha 0.05, no expected
+  fraction) on a clean model and on models trained on BadNets patch and
+  blend poison at each rate of `--rates` (target 0; at 10% the poison is
+  half of class 0), Turner et al.'s clean-label backdoor on half of class
+  0, and label flips at 5% and 10%: the verdict, the suspect classes, the
+  estimated poison share, recall and precision of `flagged()`; ART's
+  ActivationDefence at its defaults on the same model (rows flagged,
+  recall, precision, classes it calls suspicious); and, for the
+  backdoors, clean accuracy and attack success rate after retraining
+  without `flagged()`, beside the clean model's accuracy.
 - `badnets`: BadNets patch and blend triggers (target 0) at each rate of
   `--rates`: clean accuracy and attack success rate (ASR); recall, precision
   and time of spectral signatures (`expected_fraction=0.35`,
@@ -26,14 +36,14 @@ test images. Parts (`--parts`):
   `ActivationDefence` on a `TensorFlowV2Classifier`), side by side with
   keras_adv in one process: recall, precision, seconds and the time ratio.
 
-    python -m benchmarks.poisoning [--parts badnets,art] [--rates 0.05]
+    python -m benchmarks.poisoning [--parts verdict,art] [--rates 0.05]
 """
 
 import time
 
 from absl import app, flags
 
-flags.DEFINE_list("parts", ["badnets", "clean_label", "gradient_matching",
+flags.DEFINE_list("parts", ["verdict", "badnets", "clean_label", "gradient_matching",
                             "adversarial_training", "art"], "Parts to run.")
 flags.DEFINE_list("rates", ["0.01", "0.02", "0.05", "0.1"], "BadNets rates.")
 flags.DEFINE_list("triggers", ["patch", "blend"], "BadNets triggers.")
@@ -84,7 +94,7 @@ def strip_rejection(model, x_test, y_test, trigger):
     h_clean = poisoning.strip_entropy(model, xe, held, overlays=32, seed=0)
     thr = poisoning.strip_threshold(h_clean, frr=0.05)
     h_trig = poisoning.strip_entropy(
-        model, poisoning.apply_trigger(xe[ye != 0], trigger), held,
+        model, poisoning.apply_trigger(xe[ye != 0], trigger=trigger), held,
         overlays=32, seed=0)
     return float(np.mean(h_trig < thr)), float(np.mean(h_clean < thr))
 
@@ -125,6 +135,65 @@ def _badnets_one(data, trig, rate):
           + "{:.3f}  {:.3f} {:4.1f} | ".format(*scores(p.index, ac), t_ac)
           + f"{r2.clean_accuracy:.3f}     {r2.attack_success_rate:.3f}  "
           f"| {rej:.3f} ({frr:.3f})", flush=True)
+
+
+def verdict(data):
+    from keras_adv import poisoning
+
+    (x, y), (xt, yt) = data
+    clean = train(x, y)
+    base = poisoning.clean_accuracy(clean, xt, yt)
+    print(f"clean model: accuracy {base:.3f}")
+    print("poison          rate rows | verdict classes share recall prec | "
+          "ART rows recall prec classes | retrained clean  ASR (before)")
+    _verdict_row("none", 0.0, clean, x, y, [], None, data, base)
+    cases = [(f"{t} (BadNets)", r, t) for t in FLAGS.triggers
+             for r in [float(r) for r in FLAGS.rates]]
+    for name, rate, trig in cases:
+        p = poisoning.backdoor(x, y, target=0, rate=rate, trigger=trig,
+                               seed=0)
+        _verdict_row(name, rate, train(p.x, p.y), p.x, p.y, p.index, trig,
+                     data, base)
+    p = poisoning.clean_label_backdoor(clean, x, y, target=0, rate=0.5,
+                                       eps=0.3, steps=20, seed=0)
+    _verdict_row("clean-label", 0.5, train(p.x, p.y, seed=1), p.x, p.y,
+                 p.index, "patch", data, base)
+    for rate in (0.05, 0.1):
+        p = poisoning.label_flip(y, rate=rate, num_classes=10, seed=0)
+        _verdict_row("label flip", rate, train(x, p.y), x, p.y, p.index,
+                     None, data, base)
+
+
+def _verdict_row(name, rate, model, x, y, index, trig, data, base):
+    import numpy as np
+
+    from benchmarks.poisoning_false_alarms import art_activation_defence
+    from keras_adv import poisoning
+
+    _, (xt, yt) = data
+    r = poisoning.scan_training_set(model, x, y, method="verdict")
+    rec, prec = scores(index, r.flagged())
+    shares = ",".join(f"{r.classes[str(c)]['estimated_fraction']:.2f}"
+                      for c in r.suspect_classes) or "-"
+    art = art_activation_defence(model, x, y)
+    if isinstance(art, tuple):
+        a_rec, a_prec = scores(index, art[0])
+        art_text = f"{len(art[0]):5d} {a_rec:.2f} {a_prec:.2f} {art[1]:2d}"
+    else:
+        art_text = f"{art!s:>19s}"
+    line = (f"{name:15s} {rate:4.2f} {len(index):4d} | "
+            f"{'POISONED' if r.poisoned else 'clean':8s} "
+            f"{','.join(map(str, r.suspect_classes)) or '-':7s} {shares:5s}"
+            f" {rec:.2f}  {prec:.2f} | {art_text} |")
+    if trig is not None and len(index):
+        keep = np.setdiff1d(np.arange(len(x)), r.flagged())
+        after = poisoning.evaluate_poisoning(train(x[keep], y[keep]), xt, yt,
+                                             target=0, trigger=trig)
+        before = poisoning.attack_success_rate(model, xt, yt, target=0,
+                                               trigger=trig)
+        line += (f" {after.clean_accuracy:.3f} ({after.clean_accuracy - base:+.3f})"
+                 f" {after.attack_success_rate:.3f} ({before:.3f})")
+    print(line, flush=True)
 
 
 def clean_label(data):
@@ -295,7 +364,7 @@ def main(argv):
 
     print(machine())
     data = datasets.load("mnist5k")
-    parts = {"badnets": badnets, "clean_label": clean_label,
+    parts = {"verdict": verdict, "badnets": badnets, "clean_label": clean_label,
              "gradient_matching": gradient_matching,
              "adversarial_training": adversarial_training,
              "art": art_side_by_side}

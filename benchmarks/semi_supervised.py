@@ -123,8 +123,8 @@ def part_ssl(train, test):
     from keras_adv import datasets, defenses
 
     (x_train, y_train), (x_test, y_test) = train, test
-    hidden = datasets.hide_labels(y_train, FLAGS.labels_per_class,
-                                  seed=FLAGS.seed)
+    hidden = datasets.hide_labels(
+        y_train, labels_per_class=FLAGS.labels_per_class, seed=FLAGS.seed)
     keep = hidden >= 0
     x_l, y_l, x_u = x_train[keep], y_train[keep], x_train[~keep]
     n_u = FLAGS.ssl_batch - FLAGS.labeled

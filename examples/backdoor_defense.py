@@ -66,7 +66,7 @@ def strip(model, x_test, y_test):
     threshold = poisoning.strip_threshold(h_clean, frr=0.05)
     others = x_eval[y_eval != FLAGS.target]
     h_trig = poisoning.strip_entropy(
-        model, poisoning.apply_trigger(others, FLAGS.trigger), held,
+        model, poisoning.apply_trigger(others, trigger=FLAGS.trigger), held,
         overlays=32, seed=FLAGS.seed)
     print(f"STRIP (threshold {threshold:.3f} at 5% FRR): triggered inputs "
           f"rejected {np.mean(h_trig < threshold):.3f}, clean rejected "

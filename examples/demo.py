@@ -19,8 +19,9 @@ On the embedded mnist5k data (no download) this script
 
 The default attack budgets are reduced from AutoAttack's (APGD 50 steps,
 APGD-T against the 3 most likely other classes, Square 1000 queries) to fit
-the time budget; `--full_suite` restores 100 steps, 9 targets and 5000
-queries.
+the time budget, and FAB-T is left out; `--full_suite` runs the standard
+suite at AutoAttack's budgets (APGD-CE and APGD-T 100 steps, 9 targets,
+FAB-T, Square 5000 queries).
 """
 
 import os

@@ -58,8 +58,8 @@ def main(argv):
 
     (x_train, y_train), (x_test, y_test) = mnist5k(
         1000 if FLAGS.quick else None)
-    hidden = keras_adv.datasets.hide_labels(y_train, FLAGS.labels_per_class,
-                                            seed=FLAGS.seed)
+    hidden = keras_adv.datasets.hide_labels(
+        y_train, labels_per_class=FLAGS.labels_per_class, seed=FLAGS.seed)
     keep = hidden >= 0
     x_l, y_l, x_u = x_train[keep], y_train[keep], x_train[~keep]
     data = keras_adv.datasets.semi_supervised_dataset(

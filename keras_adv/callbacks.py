@@ -115,10 +115,12 @@ class RobustValidation(keras.callbacks.Callback):
     (`val_adv_accuracy`), so that `History`, `ProgbarLogger`, `TensorBoard`,
     `ModelCheckpoint(monitor="val_adv_accuracy")` and `EarlyStopping` see it.
     Place it before `TensorBoard` and checkpoints in the callbacks list.
+    An epoch it skips (`freq`) has no `name` in its logs, as Keras leaves
+    out `val_*` between validations: never a value it did not measure.
 
     Args:
-        validation_data: `(x, y)` arrays or a `tf.data.Dataset` of
-            `(x, y)` batches.
+        data: the validation data, `(x, y)` arrays or a `tf.data.Dataset`
+            of `(x, y)` batches.
         name: the log key.
         freq: run every `freq` epochs.
         **attack_kwargs: passed to `robust_accuracy` (`eps`, `steps`,
@@ -138,10 +140,10 @@ class RobustValidation(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, validation_data, *, name="val_adv_accuracy", freq=1,
+    def __init__(self, data, *, name="val_adv_accuracy", freq=1,
                  **attack_kwargs):
         super().__init__()
-        self.validation_data = validation_data
+        self.data = data
         self.name = name
         self.freq = validation.check_int("freq", freq)
         self.attack_kwargs = attack_kwargs
@@ -149,7 +151,7 @@ class RobustValidation(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.freq:
             return
-        acc = robust_accuracy(self.model, self.validation_data,
+        acc = robust_accuracy(self.model, self.data,
                               **self.attack_kwargs)
         if logs is not None:
             logs[self.name] = acc

@@ -14,9 +14,11 @@ data and models come from `keras_adv.commands.common`. MODEL is a `.keras`
 file or a SavedModel directory, loaded by `keras_adv.models.load_model`
 (`.keras` in Keras safe mode; a SavedModel after a scan of its ops).
 
-`main` parses, calls the command's `check` (every flag value, before
-TensorFlow is imported, so a bad value fails in about a second), quiets
-TensorFlow's start-up logging (`quiet_tensorflow`) and calls `run`. On
+`main` parses, calls the command's `check` (every flag value and input
+file, before TensorFlow is imported, so a bad value fails in well under a
+second), says `loading TensorFlow` (about 10 s), quiets TensorFlow's
+start-up logging (`quiet_tensorflow`) and calls `run`. `--help` shows
+every default (`HelpFormatter`). On
 `UsageError`, `ValueError` or `OSError` it prints one line,
 `keras-adv <command>: error: ...`, to stderr, writes nothing and exits 2;
 any other error is one line and exit 1.
@@ -28,8 +30,9 @@ import os
 import re
 import sys
 import tempfile
+import time
 
-from keras_adv.commands.common import UsageError
+from keras_adv.commands.common import HelpFormatter, Stages, UsageError
 
 COMMANDS = {
     "evaluate": "keras_adv.commands.evaluate",
@@ -42,6 +45,10 @@ __all__ = ["COMMANDS", "UsageError", "build_parser", "main",
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)  # the defaults
+        super().__init__(*args, **kwargs)
+
     def error(self, message):
         raise UsageError(message)
 
@@ -72,6 +79,7 @@ def main(argv=None):
     Example: `main(["evaluate", "model.keras", "--eps", "0.1",
     "--num-examples", "100"])`.
     """
+    started = time.perf_counter()
     argv = sys.argv[1:] if argv is None else list(argv)
     first = next((a for a in argv if not a.startswith("-")), None)
     prefix = f"keras-adv {first}" if first in COMMANDS else "keras-adv"
@@ -80,8 +88,11 @@ def main(argv=None):
         if args.command is None:
             raise UsageError(f"choose a command: {', '.join(COMMANDS)}")
         command = _command(args.command)
-        args.argv = argv
+        args.argv, args.started = argv, started
         command.check(args)
+        if "tensorflow" not in sys.modules and not getattr(
+                args, "no_progress", False):
+            Stages(args.command, args)("loading TensorFlow")  # ~10 s
         quiet_tensorflow()
         return command.run(args)
     except (UsageError, ValueError, OSError) as e:

@@ -235,7 +235,7 @@ def _tfds_builder(name, data_dir, timeout):
 # --------------------------------------------------------------------------
 
 
-def hide_labels(y, labels_per_class, *, seed=None):
+def hide_labels(y, *, labels_per_class, seed=None):
     """A copy of the sparse labels `y` that keeps `labels_per_class` labels
     of each class (chosen at random, seeded) and sets the others to -1
     (unlabeled), the convention of `keras_adv.defenses.VAT` and
@@ -257,7 +257,7 @@ def hide_labels(y, labels_per_class, *, seed=None):
     Example:
 
     >>> y = np.array([0, 1, 0, 1, 0, 1])
-    >>> hidden = hide_labels(y, 1, seed=0)
+    >>> hidden = hide_labels(y, labels_per_class=1, seed=0)
     >>> int((hidden >= 0).sum()), sorted(hidden[hidden >= 0].tolist())
     (2, [0, 1])
     """

@@ -9,10 +9,16 @@ the rest:
     table() / str(report)               the plain-text summary
     plot(path)                          a PNG, where the report has a figure
     report == other                     the same class and the same to_dict()
+                                        as JSON values (NaN equals NaN)
 
 `from_dict` builds the dataclass from the keys of `to_dict` that name its
-fields; a report whose dict holds derived values or nested objects
-overrides it. Every report round-trips: `R.from_json(r.to_json()) == r`.
+fields (`json_keys` renames a field's key), each checked against the
+field's annotation (`read_fields`): a missing or mistyped field is one
+`ValueError` naming it; JSON's null reads back as NaN in a `float` field,
+the form `to_json` writes NaN and infinities in. A report whose dict holds
+derived values or nested objects overrides `from_dict` and starts from
+`read_fields`. Every report round-trips: `R.from_json(r.to_json()) == r`,
+NaN included (`==` compares the JSON values, where NaN is null).
 
 The ground floor: this module imports nothing from keras_adv and nothing
 heavy (matplotlib only inside `figure`).
@@ -23,11 +29,13 @@ import dataclasses
 import json
 import math
 import os
+import types
+import typing
 
 
 class Report:
-    """Base of `RobustnessReport`, `CertificationReport`, `PoisoningReport`
-    and `PoisonScanReport`.
+    """Base of `RobustnessReport`, `CertificationReport`, `PoisoningReport`,
+    `PoisonScanReport` and `AuditReport`.
 
     Example:
 
@@ -56,31 +64,61 @@ class Report:
         """The report as plain text."""
         raise NotImplementedError
 
+    # Where the JSON names a field otherwise: {field name: JSON key}.
+    json_keys = {}
+
     @classmethod
     def from_dict(cls, values):
         """The report that `to_dict` described: the dataclass built from
         the keys that name its fields (others, such as derived values, are
-        ignored).
+        ignored), each checked against its annotation (`read_fields`).
 
         Raises:
-            ValueError: a field without a default is missing.
+            ValueError: `values` is not a dict, or a field without a default
+                is missing, or a field is of the wrong type.
 
         Example: `PoisoningReport.from_dict(report.to_dict())`.
         """
+        return cls(**cls.read_fields(values))
+
+    @classmethod
+    def read_fields(cls, values):
+        """The dataclass fields found in `values` (under `json_keys` names),
+        checked against their annotations and made Python values again:
+        `int`, `float` (null is NaN), `bool`, `str`, `tuple[...]`, `list`,
+        `dict[...]` and nested reports (by their own `from_dict`); other
+        annotations are left to the report's `from_dict`. A null is taken
+        where the field's default is None, its annotation admits None, or
+        it is a name (`str`, such as a layer left to its default).
+
+        Raises:
+            ValueError: as `from_dict`, one line naming the field.
+
+        Example: `RobustnessReport.read_fields(report.to_dict())["eps"]`.
+        """
+        name = cls.__name__
         if not isinstance(values, dict):
-            raise ValueError(f"values must be a dict from {cls.__name__}."
-                             f"to_dict(). Received: values of type "
-                             f"{type(values).__name__}")
-        fields = [f for f in dataclasses.fields(cls) if f.init]
-        missing = [f.name for f in fields if f.name not in values
-                   and f.default is dataclasses.MISSING
-                   and f.default_factory is dataclasses.MISSING]
-        if missing:
             raise ValueError(
-                f"values must hold every field of {cls.__name__}. Received: "
-                f"values without {', '.join(missing)}")
-        return cls(**{f.name: values[f.name] for f in fields
-                      if f.name in values})
+                f"{name} JSON must be an object (a dict of its fields). "
+                f"Received: {shown(values)}")
+        hints = _hints(cls)
+        out = {}
+        for f in dataclasses.fields(cls):
+            if not f.init:
+                continue
+            key, hint = cls.json_keys.get(f.name, f.name), hints[f.name]
+            if key not in values:
+                if (f.default is dataclasses.MISSING
+                        and f.default_factory is dataclasses.MISSING):
+                    raise ValueError(
+                        f"{name} JSON must have the field {key!r} "
+                        f"({_describe(hint)}). Received: "
+                        + (f"fields {shown(sorted(values))}" if values
+                           else "an empty object"))
+                continue
+            out[f.name] = _field(name, key, hint, values[key],
+                                 nullable=f.default is None)
+        return out
 
     def to_json(self, path=None, indent=2):
         """The report as a JSON string (NaN and infinities as null); also
@@ -106,34 +144,26 @@ class Report:
 
         Example: `RobustnessReport.from_json("report.json")`.
         """
-        text = text_or_path
-        if isinstance(text, os.PathLike) or (
-                isinstance(text, str) and not text.lstrip().startswith(("{", "["))):
-            try:
-                with open(text) as f:
-                    text = f.read()
-            except OSError as e:
-                raise ValueError(
-                    "text_or_path must be JSON text or a readable JSON file. "
-                    f"Received: text_or_path={str(text_or_path)[:80]!r} "
-                    f"({e.strerror or e})") from None
-        if not isinstance(text, (str, bytes)):
-            raise ValueError("text_or_path must be a str or a path. Received: "
-                             f"text_or_path of type {type(text).__name__}")
+        text, source = _json_text(text_or_path)
+        if not text.strip():
+            name = f"{_article(cls.__name__)} {cls.__name__}"
+            raise ValueError(f"text_or_path must hold {name} as JSON. "
+                             f"Received: {source}, empty")
         try:
             values = json.loads(text)
         except json.JSONDecodeError as e:
-            raise ValueError(f"text_or_path must hold JSON. Received: text "
-                             f"that does not parse ({e})") from None
+            raise ValueError(f"text_or_path must hold JSON. Received: "
+                             f"{source} that does not parse ({e})") from None
         return cls.from_dict(values)
 
     def __str__(self):
         return self.table()
 
     def __eq__(self, other):
+        # The JSON values: NaN (null there) equals NaN.
         if type(other) is not type(self):
             return NotImplemented
-        return self.to_dict() == other.to_dict()
+        return plain(self.to_dict()) == plain(other.to_dict())
 
     __hash__ = None
 
@@ -157,6 +187,154 @@ def plain(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def _json_text(text_or_path):
+    """`(text, where it came from)`: `text_or_path` itself when it is JSON
+    text, else the file it names (read as UTF-8)."""
+    text = text_or_path
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    if isinstance(text, os.PathLike) or (
+            isinstance(text, str) and text.strip()
+            and not text.lstrip().startswith(("{", "["))):
+        try:
+            with open(text, encoding="utf-8") as f:
+                return f.read(), f"the file {str(text_or_path)!r}"
+        except (OSError, UnicodeDecodeError) as e:
+            why = getattr(e, "strerror", None) or type(e).__name__
+            raise ValueError(
+                "text_or_path must be JSON text or a readable JSON file. "
+                f"Received: text_or_path={str(text_or_path)[:80]!r} "
+                f"({why})") from None
+    if not isinstance(text, str):
+        raise ValueError("text_or_path must be a str or a path. Received: "
+                         f"text_or_path of type {type(text).__name__}")
+    return text, "text"
+
+
+def _hints(cls):
+    """The annotation of each field of `cls` (None where unreadable)."""
+    try:
+        hints = typing.get_type_hints(cls)
+    except (NameError, TypeError):
+        hints = {}
+    return {f.name: hints.get(f.name, None if isinstance(f.type, str)
+                              else f.type) for f in dataclasses.fields(cls)}
+
+
+class _Mismatch(Exception):
+    """A JSON value that its field's annotation does not allow."""
+
+
+def _field(report, key, hint, value, *, nullable):
+    """`value` of the field `key` as its annotation `hint` wants it, or a
+    one-line ValueError naming the report and the field."""
+    if value is None and (nullable or hint is str):
+        return None  # absent (a default of None, a name left unset)
+    try:
+        return _convert(hint, value)
+    except _Mismatch:
+        raise ValueError(
+            f"{report} JSON must have the field {key!r} as "
+            f"{_describe(hint)}. Received: {key}={shown(value)}") from None
+    except ValueError as e:  # a nested report's own error
+        raise ValueError(f"{report} JSON field {key!r}: {e}") from None
+
+
+def _convert(hint, value):
+    """`value` (from JSON) converted to `hint`; raises `_Mismatch`."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        rest = [a for a in args if a is not type(None)]
+        return _convert(rest[0] if len(rest) == 1 else None, value)
+    base = origin or hint
+    if base is float:
+        if value is None:
+            return math.nan  # to_json writes NaN and infinities as null
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif base is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif base in (bool, str):
+        ok = isinstance(value, base)
+    elif base in (tuple, list):
+        if not isinstance(value, list):
+            raise _Mismatch
+        inner = _item(args)
+        return base(_convert(inner, v) for v in value)
+    elif base is dict:
+        if not isinstance(value, dict):
+            raise _Mismatch
+        inner = args[1] if len(args) == 2 else None
+        return {k: _convert(inner, v) for k, v in value.items()}
+    elif isinstance(base, type) and issubclass(base, Report):
+        if not isinstance(value, dict):
+            raise _Mismatch
+        return base.from_dict(value)
+    else:
+        return value  # no annotation, or one its report's from_dict reads
+    if not ok:
+        raise _Mismatch
+    return value
+
+
+def _item(args):
+    """The item annotation of `tuple[X, ...]` or `list[X]`, else None."""
+    if len(args) == 1 or (len(args) == 2 and args[1] is Ellipsis):
+        return args[0]
+    return None
+
+
+def _describe(hint, plural=False):
+    """What a JSON value of annotation `hint` is, in words."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        rest = [a for a in args if a is not type(None)]
+        return _describe(rest[0] if len(rest) == 1 else None, plural)
+    base = origin or hint
+    one, many = {
+        float: ("a number or null for NaN", "numbers"),
+        int: ("an integer", "integers"), bool: ("true or false", "booleans"),
+        str: ("a string", "strings")}.get(base, (None, None))
+    if one:
+        return many if plural else one
+    if base in (tuple, list):
+        inner = _item(args)
+        what = "lists" if plural else "a list"
+        return f"{what} of {_describe(inner, True)}" if inner else what
+    if base is dict:
+        what = "objects" if plural else "an object"
+        return (f"{what} of {_describe(args[1], True)}" if len(args) == 2
+                else what)
+    if isinstance(base, type) and issubclass(base, Report):
+        return f"{base.__name__} objects" if plural else \
+            f"an object (a {base.__name__})"
+    return "values" if plural else "a value"
+
+
+def _article(name):
+    """`an` before a vowel, `a` otherwise. Example: `_article("Audit")`."""
+    return "an" if name[:1].upper() in "AEIOU" else "a"
+
+
+def shown(value, limit=60):
+    """`value` from JSON in a short form for an error line.
+
+    Example:
+
+    >>> shown([1, 2])
+    '[1, 2]'
+    >>> shown(list(range(40)))[:20]
+    'a list of 40: [0, 1,'
+    """
+    if isinstance(value, (list, dict)) and len(str(value)) > limit:
+        kind = "a list" if isinstance(value, list) else "an object"
+        return f"{kind} of {len(value)}: {str(value)[:limit]}..."
+    if isinstance(value, (list, dict, str, int, float, bool)) or value is None:
+        return repr(value)[:limit]
+    return f"a {type(value).__name__}"
 
 
 def write_text(path, text):

@@ -29,6 +29,7 @@ from keras_adv.evaluation import (
     loss_sensitivity,
 )
 from tests.conftest import linear_model
+from tests.models import serving_cases
 
 X = np.full((4, 6), 0.5, "float32")
 Y = np.array([0, 1, 2, 3])
@@ -206,12 +207,14 @@ CASES = [
      ValueError, r"y must hold classes in \[0, 10\)\. Received: y with "
                  r"values in \[10, 13\]"),
     ("clopper_pearson-k-above-n", lambda: clopper_pearson_lower(
-        [11], 10, 0.001),
+        [11], 10, alpha=0.001),
      ValueError, r"k must hold integer counts in \[0, n=10\]\. Received: "
                  r"k=\[11\]"),
-    ("clopper_pearson-k-negative", lambda: clopper_pearson_lower(-1, 10, 0.01),
+    ("clopper_pearson-k-negative",
+     lambda: clopper_pearson_lower(-1, 10, alpha=0.01),
      ValueError, r"Received: k=-1"),
-    ("clopper_pearson-n-zero", lambda: clopper_pearson_lower(0, 0, 0.01),
+    ("clopper_pearson-n-zero",
+     lambda: clopper_pearson_lower(0, 0, alpha=0.01),
      ValueError, r"n must be >= 1\. Received: n=0"),
     ("clean_accuracy-y-out-of-range", lambda: poisoning.clean_accuracy(
         IMG(), IMAGES, np.arange(4) + 8),
@@ -423,6 +426,328 @@ CASES = [
     pytest.param(
         "fit-x-outside-clip", lambda: fit_adversarial(X * 255, Y),
         ValueError, r"x must lie inside clip=\(0\.0, 1\.0\)\. Received: x"),
+    # ---- certification: non-finite outputs, SmoothedClassifier [certification] ----
+    # Base models whose scores are NaN, +inf or -inf (a constant bias): no
+    # non-finite score votes, so every certification function refuses them.
+    ("certify-model-nan", lambda: certify(keras.Sequential([
+        keras.Input((6,)), keras.layers.Dense(
+            4, bias_initializer=keras.initializers.Constant(NAN))]),
+        X, sigma=0.25, n0=100, n=100, seed=0), ValueError,
+     r"^model output must be finite .* Received: a model output that is "
+     r"not finite on 100 of 100 noisy copies of example 0 \(and 3 more"),
+    ("certify-model-inf", lambda: certify(keras.Sequential([
+        keras.Input((6,)), keras.layers.Dense(
+            4, bias_initializer=keras.initializers.Constant(INF))]),
+        X, sigma=0.25, n0=100, n=100, seed=0), ValueError,
+     r"Received: a model output that is not finite on 100 of 100 noisy "
+     r"copies of example 0"),
+    ("predict-model-nan", lambda: __import__("keras_adv").certification
+     .predict(keras.Sequential([keras.Input((6,)), keras.layers.Dense(
+         4, bias_initializer=keras.initializers.Constant(NAN))]),
+        X, sigma=0.25, n=100, seed=0), ValueError,
+     r"Received: a model output that is not finite on 100 of 100 noisy "
+     r"copies of example 0"),
+    ("predict-model-inf", lambda: __import__("keras_adv").certification
+     .predict(keras.Sequential([keras.Input((6,)), keras.layers.Dense(
+         4, bias_initializer=keras.initializers.Constant(INF))]),
+        X, sigma=0.25, n=100, seed=0), ValueError,
+     r"Received: a model output that is not finite on 100 of 100 noisy "
+     r"copies of example 0"),
+    ("sample_counts-model-nan", lambda: __import__("keras_adv").certification
+     .sample_counts(keras.Sequential([keras.Input((6,)), keras.layers.Dense(
+         4, bias_initializer=keras.initializers.Constant(NAN))]),
+        X, sigma=0.25, n=100, seed=0), ValueError,
+     r"Received: a model output that is not finite on 100 of 100 noisy "
+     r"copies of example 0"),
+    ("sample_counts-model-neg-inf", lambda: __import__("keras_adv")
+     .certification.sample_counts(keras.Sequential([
+         keras.Input((6,)), keras.layers.Dense(
+             4, bias_initializer=keras.initializers.Constant(-INF))]),
+        X, sigma=0.25, n=100, seed=0), ValueError,
+     r"Received: a model output that is not finite on 100 of 100 noisy "
+     r"copies of example 0"),
+    ("evaluate_certified-model-nan", lambda: evaluate_certified(
+        keras.Sequential([keras.Input((6,)), keras.layers.Dense(
+            4, bias_initializer=keras.initializers.Constant(NAN))]),
+        X, Y, sigma=0.25, n0=100, n=100, seed=0), ValueError,
+     r"Received: a model output that is not finite on 100 of 100 noisy "
+     r"copies of example 0"),
+    ("evaluate_certified-model-inf", lambda: evaluate_certified(
+        keras.Sequential([keras.Input((6,)), keras.layers.Dense(
+            4, bias_initializer=keras.initializers.Constant(INF))]),
+        X, Y, sigma=0.25, n0=100, n=100, seed=0), ValueError,
+     r"Received: a model output that is not finite on 100 of 100 noisy "
+     r"copies of example 0"),
+    # NaN only where x[:, 0] > 0.9: example 2 alone is named.
+    ("certify-model-nan-on-one-input", lambda: certify(keras.Model(
+        i := keras.Input((6,)), keras.ops.where(i[:, :1] > 0.9, NAN, M()(i))),
+        np.where(np.arange(6) == 0, [[0.0], [0.0], [2.0], [0.0]], 0.5).astype(
+            "float32"), sigma=0.1, n0=100, n=100, seed=0), ValueError,
+     r"not finite on 100 of 100 noisy copies of example 2$"),
+    ("SmoothedClassifier-inputs-shape", lambda: SmoothedClassifier(
+        M(), sigma=0.25, n=10)(np.zeros((4, 5), "float32")), ValueError,
+     r"inputs must match the input shape of the model \(None, 6\)\. "
+     r"Received: inputs with shape \(4, 5\)$"),
+    ("SmoothedClassifier-inputs-no-batch-axis", lambda: SmoothedClassifier(
+        M(), sigma=0.25, n=10)(np.zeros(6, "float32")), ValueError,
+     r"inputs must have a batch axis: .* Received: inputs with shape \(6,\)"),
+    # (end of [certification])
+    # ---- serving and export edges [serving] ----
+    ("export_model-format-contradicts-tflite", lambda: models.export_model(
+        M(), serving_cases.tmp("m.tflite"), format="onnx"),
+     ValueError, r"format must agree with path.*Received: format='onnx', "
+                 r"path='.*m\.tflite'"),
+    ("export_model-saved_model-onnx-path", lambda: models.export_model(
+        M(), serving_cases.tmp("x.onnx"), format="saved_model"),
+     ValueError, r"Received: format='saved_model', path='.*x\.onnx'"),
+    ("export_model-keras-path", lambda: models.export_model(
+        M(), serving_cases.tmp("m.keras")),
+     ValueError, r"model\.save writes \.keras files.*Received: path="),
+    ("export_model-multi-input", lambda: models.export_model(
+        serving_cases.two_inputs(), serving_cases.tmp("m.onnx")),
+     ValueError, r"model must have one input.*Received: model 'two_inputs' "
+                 r"with 2 inputs"),
+    ("export_model-signature-shape", lambda: models.export_model(
+        M(), serving_cases.tmp("m"),
+        input_signature=tf.TensorSpec((None, 5), tf.float32)),
+     ValueError, r"input_signature must have the shape of the model's input "
+                 r"\(None, 6\)\. Received: input_signature with shape"),
+    ("export_model-signature-not-spec", lambda: models.export_model(
+        M(), serving_cases.tmp("m.tflite"), input_signature=[(None, 6)]),
+     ValueError, r"input_signature must be a tf\.TensorSpec.*Received: "
+                 r"input_signature="),
+    ("export_model-opset-string", lambda: models.export_model(
+        M(), serving_cases.tmp("m.onnx"), opset="17"),
+     ValueError, r"opset must be an integer.*Received: opset='17'"),
+    ("export_model-python-lambda", lambda: models.export_model(
+        serving_cases.numpy_lambda(), serving_cases.tmp("m")),
+     ValueError, r"Lambda layers \['numpy_twice'\] run Python code.*"
+                 r"Received: model 'numpy_lambda'"),
+    ("export_model-loaded-saved-model", lambda: models.export_model(
+        models.load_model(serving_cases.plain_saved()),
+        serving_cases.tmp("m.onnx")),
+     ValueError, r"a loaded SavedModel is already exported.*Received: "
+                 r"model=SavedModelFunction"),
+    ("load_served-no-signature", lambda: models.load_served(
+        serving_cases.saved_module(["none"])),
+     ValueError, r"must have a serving signature.*Received: .* with "
+                 r"signatures \[\]"),
+    ("load_served-two-signatures", lambda: models.load_served(
+        serving_cases.saved_module(["first", "second"])),
+     ValueError, r"Received: .* with signatures \['first', 'second'\]"),
+    ("load_served-keras-file", lambda: models.load_served(
+        serving_cases.tmp("m.keras")),
+     ValueError, r"load it with keras_adv\.models\.load_model.*Received: "
+                 r"path='.*m\.keras'"),
+    ("load_served-uint8-images", lambda: serving_cases.served()(
+        np.full((2, 6), 200, "uint8")),
+     ValueError, r"x must hold floating-point values.*/ 255.*Received: x "
+                 r"with dtype uint8"),
+    ("load_served-tflite-shape", lambda: serving_cases.served(".tflite")(
+        np.zeros((2, 5))),
+     ValueError, r"x must have the served input's shape \(None, 6\).*"
+                 r"Received: x with shape \(2, 5\)"),
+    ("load_served-onnx-strings", lambda: serving_cases.served(".onnx")(
+        np.array([["a"] * 6])),
+     ValueError, r"Received: x with dtype str"),
+    # (end of [serving])
+    # ---- reports read back [reports] ----
+    ("RobustnessReport-from_json-empty-object", lambda: __import__(
+        "tests.test_reporting", fromlist=["_"]).read_back("robustness", "{}"),
+     ValueError, r"RobustnessReport JSON must have the field 'eps' \(a list "
+     r"of numbers\)\. Received: an empty object"),
+    ("CertificationReport-from_json-list", lambda: __import__(
+        "tests.test_reporting", fromlist=["_"]).read_back(
+            "certification", "[]"),
+     ValueError, r"CertificationReport JSON must be an object .* "
+     r"Received: \[\]"),
+    ("PoisoningReport-from_json-number-as-string", lambda: __import__(
+        "tests.test_reporting", fromlist=["_"]).read_back(
+            "poisoning", clean_accuracy="high"),
+     ValueError, r"'clean_accuracy' as a number or null for NaN\. "
+     r"Received: clean_accuracy='high'"),
+    ("RobustnessReport-from_json-number-as-list", lambda: __import__(
+        "tests.test_reporting", fromlist=["_"]).read_back(
+            "robustness", robust_accuracy=0.5),
+     ValueError, r"'robust_accuracy' as a list of numbers\. "
+     r"Received: robust_accuracy=0\.5"),
+    ("PoisonScanReport-from_json-missing-field", lambda: __import__(
+        "tests.test_reporting", fromlist=["_"]).read_back(
+            "poison_scan", '{"num_examples": 6}'),
+     ValueError, r"PoisonScanReport JSON must have the field "
+     r"'expected_fraction' .* Received: fields \['num_examples'\]"),
+    ("AuditReport-from_json-nested-evasion", lambda: __import__(
+        "tests.test_reporting", fromlist=["_"]).read_back(
+            "audit", evasion={"eps": [0.1]}),
+     ValueError, r"AuditReport JSON field 'evasion': RobustnessReport JSON "
+     r"must have the field 'norm'"),
+    ("AuditReport-from_json-empty-file", lambda: __import__(
+        "tests.test_reporting", fromlist=["_"]).read_file("audit", ""),
+     ValueError, r"Received: the file '.*report\.json', empty"),
+    ("CertificationReport-from_json-not-json-file", lambda: __import__(
+        "tests.test_reporting", fromlist=["_"]).read_file(
+            "certification", "<html></html>"),
+     ValueError, r"must hold JSON\. Received: the file .* does not parse"),
+    ("RobustnessReport-from_json-binary-file", lambda: __import__(
+        "tests.test_reporting", fromlist=["_"]).read_file(
+            "robustness", b"\x89PNG\r\n\x1a\n\xff\xfe"),
+     ValueError, r"readable JSON file\. Received: text_or_path="),
+    # (end of [reports])
+    # ---- audit arguments [audit] ----
+    ("audit-num_examples-negative", lambda: __import__(
+        "tests.auditing.test_core", fromlist=["_"]).refused_audit(
+            num_examples=-1),
+     ValueError, r"num_examples must be an integer > 0\. "
+     r"Received: num_examples=-1"),
+    ("audit-num_examples-float", lambda: __import__(
+        "tests.auditing.test_core", fromlist=["_"]).refused_audit(
+            num_examples=2.5),
+     ValueError, r"Received: num_examples=2\.5"),
+    ("audit-y-None", lambda: __import__(
+        "tests.auditing.test_core", fromlist=["_"]).refused_audit(y=None),
+     ValueError, r"y must be the labels of x.* Received: y=None"),
+    ("audit-y-wrong-length", lambda: __import__(
+        "tests.auditing.test_core", fromlist=["_"]).refused_audit(
+            y=np.arange(3)),
+     ValueError, r"Received: y of length 3"),
+    ("audit-jinja2-missing", lambda: __import__(
+        "tests.auditing.test_core", fromlist=["_"]).refused_audit(
+            hide="jinja2"),
+     ModuleNotFoundError, r"pip install 'keras_adv\[audit\]'\. "
+     r"Received: jinja2 not installed"),
+    ("audit-matplotlib-missing", lambda: __import__(
+        "tests.auditing.test_core", fromlist=["_"]).refused_audit(
+            hide="matplotlib"),
+     ModuleNotFoundError, r"pip install 'keras_adv\[audit\]'\. "
+     r"Received: matplotlib not installed"),
+    ("audit-poison_alpha-one", lambda: __import__(
+        "tests.auditing.test_core", fromlist=["_"]).refused_audit(
+            poison_alpha=1.0),
+     ValueError, r"poison_alpha must be a number in \(0, 1\)\. "
+     r"Received: poison_alpha=1\.0"),
+    ("audit-expected_fraction-above-one", lambda: __import__(
+        "tests.auditing.test_core", fromlist=["_"]).refused_audit(
+            expected_fraction=1.5),
+     ValueError, r"expected_fraction must be a number in \[0, 1\]\. "
+     r"Received: expected_fraction=1\.5"),
+    # (end of [audit])
+    # ---- attacks: flags, gradients, dtypes [attacks] ----
+    *[(f"{name}-targeted-string", call, TypeError,
+       r"targeted must be a bool\. Received: targeted='False'")
+      for name, call in [
+          ("fgsm", lambda: fgsm(M(), X, Y, eps=0.1, targeted="False")),
+          ("pgd", lambda: pgd(M(), X, Y, eps=0.1, targeted="False")),
+          ("apgd", lambda: apgd(M(), X, Y, eps=0.1, targeted="False")),
+          ("square", lambda: square(M(), X, Y, eps=0.1, targeted="False")),
+          ("fab", lambda: __import__("keras_adv.attacks").attacks.fab(
+              M(), X, Y, targeted="False"))]],
+    ("fab-targeted-int", lambda: __import__("keras_adv.attacks").attacks.fab(
+        M(), X, targeted=1), TypeError,
+     r"targeted must be a bool\. Received: targeted=1"),
+    ("fab-argmax-model", lambda: __import__("keras_adv.attacks").attacks.fab(
+        argmax_model, X, steps=2), ValueError,
+     r"model gives no gradient with respect to its input; FAB cannot run "
+     r"on it\. Received: a model whose output does not depend"),
+    ("fab-integer-cast-model",
+     lambda: __import__("keras_adv.attacks").attacks.fab(
+         lambda x: M()(tf.cast(tf.cast(x * 10, tf.int32), tf.float32)), X,
+         steps=2, targeted=True), ValueError,
+     r"model gives no gradient .*FAB.* Received: a model"),
+    ("fab-locally-constant-model",
+     lambda: __import__("keras_adv.attacks").attacks.fab(
+         lambda x: M()(x * 0.0), X, steps=2), ValueError,
+     r"FAB needs the model's logits to change with x: their input gradient "
+     r"is zero for every example of the batch\. Received: a model locally "
+     r"constant in x"),
+    ("deepfool-locally-constant-model", lambda: deepfool(
+        lambda x: M()(x * 0.0), X), ValueError,
+     r"DeepFool needs the model's logits to change with x.* Received: a "
+     r"model locally constant in x"),
+    # (end of [attacks])
+    # ---- poisoning verdict [poisoning] ----
+    ("scan-alpha-zero", lambda: poisoning.scan_training_set(
+        IMG(), IMAGES, np.arange(4), alpha=0),
+     ValueError, r"alpha must be a number in \(0, 1\)\. Received: alpha=0"),
+    ("scan-alpha-one", lambda: poisoning.scan_training_set(
+        IMG(), IMAGES, np.arange(4), alpha=1.0),
+     ValueError, r"alpha must be a number in \(0, 1\)\. Received: "
+                 r"alpha=1\.0"),
+    ("scan-alpha-text", lambda: poisoning.scan_training_set(
+        IMG(), IMAGES, np.arange(4), alpha="0.05"),
+     ValueError, r"alpha must be a number in \(0, 1\)\. Received: alpha="),
+    ("scan-method-unknown", lambda: poisoning.scan_training_set(
+        IMG(), IMAGES, np.arange(4), method="spectre"),
+     ValueError, r"method must be one of .*verdict\. Received: "
+                 r"method='spectre'"),
+    ("scan-one-hot-of-other-width", lambda: poisoning.scan_training_set(
+        IMG(), IMAGES, np.eye(5)[np.arange(4)]),
+     ValueError, r"y must be one-hot over the model's 10 classes\. "
+                 r"Received: y of width 5"),
+    ("scan-labels-beyond-the-model", lambda: poisoning.scan_training_set(
+        IMG(), IMAGES, np.arange(4) + 8),
+     ValueError, r"y must be < num_classes=10\. Received: y with label 11"),
+    ("scan-expected-fraction-above-one", lambda: poisoning.scan_training_set(
+        IMG(), IMAGES, np.arange(4), expected_fraction=1.5),
+     ValueError, r"expected_fraction must be a number in \[0, 1\]\. "
+                 r"Received: expected_fraction=1\.5"),
+    ("scan-representation-nan", lambda: poisoning.scan_training_set(
+        keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                          keras.layers.Dense(4, bias_initializer=keras
+                                             .initializers.Constant(NAN)),
+                          keras.layers.Dense(10)]),
+        IMAGES, np.arange(4)),
+     ValueError, r"the model's representations of x must be finite\. "
+                 r"Received: 4 rows with NaN or inf"),
+    # (end of [poisoning])
+    # ---- commands (check step, no TensorFlow) [commands] ----
+    ("cmd-json-onto-model", lambda: __import__(
+        "tests.commands.test_checks", fromlist=["_"]).check_argv(
+        "evaluate", "{m}", "--eps", "0.1", "--json", "{m}"), ValueError,
+     r"--json must not be a file the command reads .* Received: --json "),
+    ("cmd-sigma-inf", lambda: __import__(
+        "tests.commands.test_checks", fromlist=["_"]).check_argv(
+        "certify", "{m}", "--sigma", "inf"), ValueError,
+     r"--sigma must be a finite number\. Received: --sigma inf"),
+    ("cmd-remove-factor-inf", lambda: __import__(
+        "tests.commands.test_checks", fromlist=["_"]).check_argv(
+        "poison-scan", "{m}", "--data", "{d}", "--expected-fraction", "0.1",
+        "--remove-factor", "inf"), ValueError,
+     r"--remove-factor must be a finite number\. Received: "),
+    ("cmd-seed-negative", lambda: __import__(
+        "tests.commands.test_checks", fromlist=["_"]).check_argv(
+        "evaluate", "{m}", "--eps", "0.1", "--seed", "-1"), ValueError,
+     r"--seed must be an integer in \[0, 4294967295\]\. Received: --seed -1"),
+    ("cmd-seed-huge", lambda: __import__(
+        "tests.commands.test_checks", fromlist=["_"]).check_argv(
+        "audit", "{m}", "--eps", "0.1", "--out", "{r}/out", "--seed",
+        "99999999999999999999"), ValueError,
+     r"Received: --seed 99999999999999999999"),
+    ("cmd-standard-and-its-stage", lambda: __import__(
+        "tests.commands.test_checks", fromlist=["_"]).check_argv(
+        "evaluate", "{m}", "--eps", "0.1", "--attacks", "standard,apgd-ce"),
+     ValueError, r"Received: --attacks standard,apgd-ce \(apgd-ce is in "),
+    ("cmd-not-a-keras-archive", lambda: __import__(
+        "tests.commands.test_checks", fromlist=["_"]).check_argv(
+        "evaluate", "{r}/empty.keras", "--eps", "0.1"), ValueError,
+     r"Received: .*empty\.keras \(not a \.keras archive: not a zip file\)"),
+    ("cmd-npz-without-x-y", lambda: __import__(
+        "tests.commands.test_checks", fromlist=["_"]).check_argv(
+        "certify", "{m}", "--sigma", "0.25", "--data", "{r}/nokeys.npz"),
+     ValueError, r"must be an \.npz file with arrays x and y\. Received: "),
+    ("cmd-compare-not-a-report", lambda: __import__(
+        "tests.commands.test_checks", fromlist=["_"]).check_argv(
+        "audit", "{m}", "--eps", "0.1", "--out", "{r}/out", "--compare",
+        "{r}/other.json"), ValueError,
+     r"--compare must be an earlier audit's report\.json\. Received: "),
+    ("cmd-train-data-test-split", lambda: __import__(
+        "tests.commands.test_checks", fromlist=["_"]).check_argv(
+        "audit", "{m}", "--eps", "0.1", "--out", "{r}/out", "--train-data",
+        "mnist5k"), ValueError, r"Received: --train-data mnist5k \(the test "),
+    ("cmd-out-holds-an-input", lambda: __import__(
+        "tests.commands.test_checks", fromlist=["_"]).check_argv(
+        "audit", "{m}", "--eps", "0.1", "--out", "{r}", "--overwrite"),
+     ValueError, r"--out must not hold a file the command reads\. Received: "),
+    # (end of [commands])
 ]
 
 
@@ -443,8 +768,123 @@ def test_bad_input_gives_a_clear_error(call, error, match):
     assert "\n" not in message and "\x1b" not in message
 
 
+# Calls that are unusual but legal: each must give the stated result (an
+# answer that is right, an abstention that says so, or a warning), never a
+# plausible-looking wrong number. (id, call, check): check(result) asserts.
+RESULTS = [
+    # ---- certification ----
+    # NaN where x[:, 0] > 0.9 (example 0): SmoothedClassifier, a served
+    # model, abstains there and counts the 50 non-finite draws; the other
+    # examples vote as usual.
+    ("SmoothedClassifier-nan-on-one-input-abstains", lambda: SmoothedClassifier(
+        keras.Model(i := keras.Input((6,)),
+                    keras.ops.where(i[:, :1] > 0.9, NAN, M()(i))),
+        sigma=0.1, n=50, seed=0)(np.where(
+            np.arange(6) == 0, [[2.0], [0.0], [0.0], [0.0]], 0.5).astype(
+                "float32")),
+     lambda out: np.testing.assert_array_equal(np.concatenate([
+         out["prediction"].numpy()[:1], out["nonfinite"].numpy(),
+         out["counts"].numpy().sum(axis=1)]), [-1, 50, 0, 0, 0, 0, 50, 50, 50])),
+    # float64 inputs are cast: the same draws and counts as float32.
+    ("SmoothedClassifier-float64-inputs", lambda: SmoothedClassifier(
+        M(), sigma=0.25, n=50, seed=0)(X.astype("float64")),
+     lambda out: np.testing.assert_array_equal(
+         out["counts"].numpy(), SmoothedClassifier(
+             M(), sigma=0.25, n=50, seed=0)(X)["counts"].numpy())),
+    # (end of [certification] results)
+    # ---- serving ----
+    ("load_served-float64-saved-model", lambda: serving_cases.served()(
+        X.astype("float64")),
+     lambda out: np.testing.assert_allclose(out, M()(X), atol=1e-5)),
+    ("load_served-float64-tflite", lambda: serving_cases.served(".tflite")(
+        X.astype("float64")),
+     lambda out: np.testing.assert_allclose(out, M()(X), atol=1e-5)),
+    ("load_served-float64-onnx", lambda: serving_cases.served(".onnx")(
+        X.astype("float64")),
+     lambda out: np.testing.assert_allclose(out, M()(X), atol=1e-5)),
+    ("load_served-plain-tf-saved-model", lambda: models.load_served(
+        serving_cases.plain_saved(M()))(X),
+     lambda out: np.testing.assert_allclose(out, M()(X), atol=1e-5)),
+    ("export_model-format-from-extension", lambda: models.export_model(
+        M(), serving_cases.tmp("m.tflite")),
+     serving_cases.assert_tflite_file),
+    ("export_model-loaded-adversarial-tflite", lambda: models.load_served(
+        models.export_model(serving_cases.loaded_adversarial(),
+                            serving_cases.tmp("adv.tflite")))(X),
+     lambda out: np.testing.assert_array_equal(out.shape, (4, 4))),
+    # (end of [serving] results)
+    # ---- reports ----
+    *[(f"{name}-nan-round-trip", lambda name=name: __import__(
+        "tests.test_reporting", fromlist=["_"]).read_nan(name),
+       lambda report, name=name: __import__(
+           "tests.test_reporting", fromlist=["_"]).nan_check(name)(report))
+      for name in ("audit", "certification", "poison_scan", "poisoning",
+                   "robustness")],
+    # (end of [reports] results)
+    # ---- audit ----
+    ("audit-clean-verdict-shows-no-rows", lambda: __import__(
+        "tests.auditing.test_core", fromlist=["_"]).core._suspicious(
+            __import__("tests.auditing.test_core", fromlist=["_"])
+            .scan_report(False)),
+     lambda rows: __import__("tests.auditing.test_core", fromlist=["_"])
+     .assert_no_rows(rows)),
+    ("audit-report-without-verdict-says-so", lambda: __import__(
+        "tests.test_reporting", fromlist=["_"]).REPORTS["audit"]().to_html(),
+     lambda page: __import__("tests.auditing.test_core", fromlist=["_"])
+     .assert_says_no_verdict(page)),
+    # (end of [audit] results)
+    # ---- attacks ----
+    ("fab-float16-unchanged-or-adversarial",
+     lambda: __import__("tests.attacks.test_fab", fromlist=["_"])
+     .float16_fab(),
+     lambda r: __import__("tests.attacks.test_fab", fromlist=["_"])
+     .unchanged_or_misclassified(r)),
+    ("fab-minimal-misclassified-unchanged",
+     lambda: __import__("tests.attacks.test_fab", fromlist=["_"])
+     .misclassified_first("fab"),
+     lambda r: __import__("tests.attacks.test_fab", fromlist=["_"])
+     .misclassified_kept(r)),
+    ("deepfool-minimal-misclassified-unchanged",
+     lambda: __import__("tests.attacks.test_fab", fromlist=["_"])
+     .misclassified_first("deepfool"),
+     lambda r: __import__("tests.attacks.test_fab", fromlist=["_"])
+     .misclassified_kept(r)),
+    ("fab-targeted-numpy-bool", lambda: __import__(
+        "keras_adv.attacks").attacks.fab(
+            M(), X, targeted=np.bool_(True), steps=5, seed=0),
+     lambda adv: np.testing.assert_array_equal(
+         np.argmax(M()(adv), 1) != np.argmax(M()(X), 1),
+         np.any(adv.numpy() != X, axis=1))),
+    # (end of [attacks] results)
+    # ---- poisoning ----
+    # Classes with fewer rows than the test needs abstain, class by class,
+    # and the verdict rests on the classes tested (here none): not poisoned.
+    ("scan-small-classes-abstain", lambda: poisoning.scan_training_set(
+        IMG(), IMAGES, np.arange(4), method="verdict"),
+     lambda r: __import__("tests.poisoning.test_verdict",
+                          fromlist=["_"]).assert_all_abstain(r, 10)),
+    # (end of [poisoning] results)
+    # ---- commands ----
+    ("cmd-standard-plus-an-outside-attack", lambda: __import__(
+        "tests.commands.test_checks", fromlist=["_"]).check_argv(
+        "evaluate", "{m}", "--eps", "0.1", "--attacks", "standard,pgd"),
+     lambda args: __import__("tests.commands.test_checks", fromlist=["_"])
+     .assert_equal((args.attacks, args.seed), ("standard,pgd", 0))),
+    ("cmd-data-name-says-the-split", lambda: __import__(
+        "keras_adv.commands.common", fromlist=["_"]).data_name("mnist5k"),
+     lambda name: __import__("tests.commands.test_checks", fromlist=["_"])
+     .assert_equal(name, "mnist5k:test")),
+    # (end of [commands] results)
+]
+
+
+@pytest.mark.parametrize("call,check", [_param(c) for c in RESULTS])
+def test_unusual_input_gives_the_stated_result(call, check):
+    check(call())
+
+
 def test_catalogue_is_large_and_ids_are_unique():
-    ids = [_param(c).id for c in CASES]
+    ids = [_param(c).id for c in CASES + RESULTS]
     assert len(ids) >= 30
     assert len(set(ids)) == len(ids)
 

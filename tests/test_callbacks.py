@@ -143,3 +143,25 @@ def test_tensorboard_writes_adversarial_scalars(data, tmp_path):
     np.testing.assert_allclose(train["epoch_adv_accuracy"],
                                history.history["adv_accuracy"], rtol=1e-6)
     assert len(_scalars(tmp_path / "validation")["epoch_loss"]) == 2
+
+
+def test_skipped_epochs_leave_the_key_out(data, tmp_path):
+    """RobustValidation(freq=2) over 3 epochs measures epoch 2 only: History
+    and TensorBoard hold that one value, no 0.0 for the others."""
+    x, y = data
+    keras.utils.set_random_seed(0)
+    model = _model()
+    seen = []
+
+    class After(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append("val_adv_accuracy" in logs)
+
+    cb = callbacks.RobustValidation((x[:20], y[:20]), steps=3, seed=0, freq=2)
+    hist = model.fit(x, y, epochs=3, batch_size=20, verbose=0, callbacks=[
+        cb, After(), keras.callbacks.TensorBoard(tmp_path)]).history
+    assert seen == [False, True, False]
+    assert len(hist["loss"]) == 3 and len(hist["val_adv_accuracy"]) == 1
+    assert 0.0 <= hist["val_adv_accuracy"][0] <= 1.0
+    assert _scalars(tmp_path / "validation")["epoch_adv_accuracy"] == \
+        pytest.approx(hist["val_adv_accuracy"])

@@ -53,15 +53,16 @@ def test_tfds_offline_fails_fast(monkeypatch, tmp_path):
 
 def test_hide_labels_keeps_exactly_k_per_class():
     y = np.repeat(np.arange(10), 40)
-    hidden = datasets.hide_labels(y, 10, seed=3)
+    hidden = datasets.hide_labels(y, labels_per_class=10, seed=3)
     assert np.all(np.bincount(hidden[hidden >= 0]) == 10)
     assert np.all(hidden[hidden >= 0] == y[hidden >= 0])
     assert (hidden == -1).sum() == 300
-    np.testing.assert_array_equal(hidden, datasets.hide_labels(y, 10, seed=3))
+    np.testing.assert_array_equal(
+        hidden, datasets.hide_labels(y, labels_per_class=10, seed=3))
     with pytest.raises(ValueError, match="labels_per_class=41"):
-        datasets.hide_labels(y, 41)
+        datasets.hide_labels(y, labels_per_class=41)
     with pytest.raises(ValueError, match="Received: y with shape"):
-        datasets.hide_labels(y.reshape(20, 20), 1)
+        datasets.hide_labels(y.reshape(20, 20), labels_per_class=1)
 
 
 def test_semi_supervised_dataset_batches():

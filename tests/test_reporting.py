@@ -3,11 +3,14 @@ report, prints its table, and plots where it has a figure."""
 
 import json
 import math
+import os
+import tempfile
 
 import numpy as np
 import pytest
 
 from keras_adv import reporting
+from keras_adv.auditing import AuditReport
 from keras_adv.certification import Certificate, CertificationReport
 from keras_adv.evaluation import MaskingWarning, RobustnessReport
 from keras_adv.poisoning import PoisoningReport, PoisonScanReport
@@ -38,7 +41,24 @@ def _certification():
         radii=(0.0, 0.2), seconds=0.0)
 
 
+SUMMARY = {"name": "m", "parameters": 10, "input_shape": [6], "source": "x",
+           "data": "arrays", "train_data": None, "num_examples": 30,
+           "norm": "linf", "eps": [0.1, 0.2], "sigma": 0.25, "seed": 0,
+           "versions": {"keras_adv": "0", "tensorflow": "0", "keras": "0"},
+           "command": "audit", "seconds": 1.5}
+
+
+def _audit():
+    return AuditReport(
+        summary=dict(SUMMARY), evasion=_robustness(),
+        examples=[{"index": 3, "label": 1, "clean": 1,
+                   "adversarial": [1, 0]}],
+        certification=_certification(), poisoning=REPORTS["poison_scan"](),
+        suspicious=[1, 4], figures={"robustness": "iVBORw0KGgo="})
+
+
 REPORTS = {
+    "audit": _audit,
     "robustness": _robustness,
     "certification": _certification,
     "poisoning": lambda: PoisoningReport(
@@ -99,13 +119,138 @@ def test_plot_writes_a_png(name, tmp_path):
 @pytest.mark.parametrize("bad,needle", [
     ("not json at all {", "readable JSON file"),
     ("{not json", "must hold JSON"),
-    ('{"target": 0}', "without trigger, num_examples"),
-    ("[1, 2]", "values must be a dict"),
+    ('{"target": 0}', "must have the field 'trigger' (a string)"),
+    ("[1, 2]", "PoisoningReport JSON must be an object"),
+    ("", "Received: text, empty"),
+    ('{"target": 0, "trigger": "patch", "num_examples": 5, '
+     '"clean_accuracy": "high", "attack_success_rate": 0.5, '
+     '"triggered_accuracy": 0.5, "seconds": 1}',
+     "'clean_accuracy' as a number or null for NaN. Received: "
+     "clean_accuracy='high'"),
+    ('{"target": 0.5, "trigger": "patch", "num_examples": 5, '
+     '"clean_accuracy": 1, "attack_success_rate": 0.5, '
+     '"triggered_accuracy": 0.5, "seconds": 1}',
+     "'target' as an integer. Received: target=0.5"),
 ])
 def test_bad_json_is_one_clear_error(bad, needle):
     with pytest.raises(ValueError, match=None) as info:
         PoisoningReport.from_json(bad)
     assert needle in str(info.value) and "\n" not in str(info.value)
+
+
+def _without(values, key):
+    return {k: v for k, v in values.items() if k != key}
+
+
+def _with(values, key, value):
+    return {**values, key: value}
+
+
+@pytest.mark.parametrize("name", sorted(REPORTS))
+def test_every_report_names_the_missing_or_mistyped_field(name, tmp_path):
+    report = REPORTS[name]()
+    cls, values = type(report), report.to_dict()
+    for bad, needle in [
+            ({}, f"{cls.__name__} JSON must have the field"),
+            ([], f"{cls.__name__} JSON must be an object. Received: []"),
+            (_without(values, next(iter(values))),
+             f"must have the field {next(iter(values))!r}")]:
+        with pytest.raises(ValueError, match=None) as info:
+            cls.from_dict(bad)
+        assert needle in str(info.value).replace(" (a dict of its fields)",
+                                                 "")
+        assert "Received" in str(info.value)
+        assert "\n" not in str(info.value)
+    (tmp_path / "empty.json").write_text("")
+    (tmp_path / "page.html").write_text("<html></html>")
+    (tmp_path / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    for path, needle in [("empty.json", "empty"),
+                         ("page.html", "does not parse"),
+                         ("image.png", "readable JSON file")]:
+        with pytest.raises(ValueError, match=path.replace(".", r"\.")):
+            cls.from_json(tmp_path / path)
+        with pytest.raises(ValueError, match=needle):
+            cls.from_json(tmp_path / path)
+
+
+# A field of the wrong type in each report: (report, JSON key, bad value).
+MISTYPED = [
+    ("robustness", "clean_accuracy", "0.9"),
+    ("robustness", "robust_accuracy", 0.5),
+    ("robustness", "attack_accuracy", {"pgd": ["a"]}),
+    ("robustness", "num_examples", 2.5),
+    ("robustness", "scalar_eps", "no"),
+    ("robustness", "warnings", [{"check": "x"}]),
+    ("certification", "certified_accuracy", "0.5"),
+    ("certification", "n", "100"),
+    ("certification", "certificate", {"prediction": [0]}),
+    ("certification", "labels", ["a", "b"]),
+    ("poisoning", "trigger", 3),
+    ("poison_scan", "methods", [1]),
+    ("audit", "evasion", {"eps": [0.1]}),
+    ("audit", "suspicious", "1, 4"),
+    ("audit", "summary", {"name": "m"}),
+]
+
+
+@pytest.mark.parametrize("name,key,value", MISTYPED)
+def test_a_mistyped_field_is_refused_by_name(name, key, value):
+    report = REPORTS[name]()
+    with pytest.raises(ValueError, match=None) as info:
+        type(report).from_json(json.dumps(_with(report.to_dict(), key,
+                                                value)))
+    message = str(info.value)
+    assert type(report).__name__ in message and key in message
+    assert "Received" in message and "\n" not in message
+
+
+def _with_nan(name):
+    """The report with NaN in its numbers: accuracies of no examples, an
+    unknown time."""
+    r = REPORTS[name]()
+    nan = math.nan
+    if name == "audit":
+        r.evasion.clean_accuracy = nan
+        r.certification.abstain_rate = nan
+        r.summary["seconds"] = nan
+    elif name == "robustness":
+        r.clean_accuracy, r.seconds = nan, nan
+        r.robust_accuracy_curve = (nan, 0.25)
+        r.attack_accuracy_curve["pgd"] = (nan, 0.25)
+        r.metrics = {"loss_sensitivity": nan,
+                     "empirical_robustness": {"median": nan, "mean": 1.0}}
+        r.class_accuracy["1"]["robust"] = [nan, 0.25]
+    elif name == "certification":
+        r.abstain_rate = nan
+        r.certified_accuracy_curve = (nan, 1 / 3)
+        r.certificate = r.certificate._replace(
+            radius=np.array([0.3, nan, 0.0]))
+    elif name == "poisoning":
+        r.clean_accuracy = r.triggered_accuracy = nan
+    else:
+        r.seconds = nan
+    return r
+
+
+@pytest.mark.parametrize("name", sorted(REPORTS))
+def test_nan_survives_the_round_trip_and_prints(name):
+    report = _with_nan(name)
+    text = report.to_json()
+    json.loads(text)  # strict JSON: NaN is null
+    assert "NaN" not in text and "null" in text
+    again = type(report).from_json(text)
+    assert again == report and again.to_json() == text
+    assert "nan" in again.table() and again.table() == report.table()
+    assert report != REPORTS[name]()  # NaN is not any number
+
+
+def test_infinity_reads_back_as_nan():
+    """JSON has no infinity: to_json writes it as null, like NaN, and null
+    reads back as NaN (the same JSON, so the reports are equal)."""
+    report = REPORTS["poisoning"]()
+    report.seconds = math.inf
+    again = PoisoningReport.from_json(report.to_json())
+    assert math.isnan(again.seconds) and again == report
 
 
 def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
@@ -118,3 +263,44 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
     with pytest.raises(TypeError):
         Broken().to_json(path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_examples_run():
+    from tests.conftest import run_examples
+
+    run_examples("keras_adv.reporting")
+
+
+# The calls of the catalogue (tests/test_bad_input.py, [reports]).
+
+def read_back(name, text=None, **changes):
+    """`from_json` of report `name`'s class: on `text`, or on the report's
+    JSON with the fields `changes` replaced."""
+    report = REPORTS[name]()
+    if text is None:
+        text = json.dumps({**report.to_dict(), **changes})
+    return type(report).from_json(text)
+
+
+def read_file(name, content):
+    """`from_json` of report `name`'s class on a file holding `content`
+    (text or bytes)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "report.json")
+        with open(path, "wb" if isinstance(content, bytes) else "w") as f:
+            f.write(content)
+        return type(REPORTS[name]()).from_json(path)
+
+
+def read_nan(name):
+    """Report `name` holding NaN, read back from its JSON."""
+    report = _with_nan(name)
+    return type(report).from_json(report.to_json())
+
+
+def nan_check(name):
+    """A check that a report read back is `_with_nan(name)`, NaN printed."""
+    def check(report):
+        assert report == _with_nan(name) and "nan" in report.table()
+        assert report.to_json() == _with_nan(name).to_json()
+    return check

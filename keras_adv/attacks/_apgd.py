@@ -101,6 +101,7 @@ def apgd(
     Raises:
         ValueError: naming the argument, for bad arguments (as `pgd`), or
             `target_classes` not below the number of classes.
+        TypeError: `targeted` not a bool.
 
     Example:
 
@@ -126,16 +127,23 @@ def apgd(
     )
 
 
-def apgd_checkpoints(steps):
+def apgd_checkpoints(*, steps):
     """The iterations after which APGD checks (and may halve) its step size.
 
     The first checkpoint is after int(0.22 * steps) iterations; each next
     interval is the previous one minus int(0.03 * steps), but at least
     int(0.06 * steps) (every count at least 1).
 
+    Args:
+        steps: APGD's iterations (>= 1).
+
+    Returns:
+        The checkpoint iterations, a list of ints, increasing, each at most
+        `steps`.
+
     Example:
 
-    >>> apgd_checkpoints(100)
+    >>> apgd_checkpoints(steps=100)
     [22, 41, 57, 70, 80, 87, 93, 99]
     """
     steps = validation.check_int("steps", steps)
@@ -160,6 +168,7 @@ def _schedule(steps):
 def _run(model, x, y, *, eps, norm, loss, targeted, clip, steps, restarts,
          target_classes, rho, momentum, seed, eot_samples, from_logits,
          return_success):
+    targeted = validation.check_bool("targeted", targeted)
     norm, loss, clip = validation.check_attack(model, eps=eps, norm=norm, loss=loss,
                                          clip=clip, from_logits=from_logits)
     steps = validation.check_int("steps", steps)
@@ -308,7 +317,7 @@ def apgd_loop(model, x, labels, source, eps, seed, *, steps, norm, loss,
 
     # is_check[i]: whether iteration i (1-based) ends at a checkpoint.
     table = np.zeros(steps + 1, bool)
-    table[apgd_checkpoints(steps)] = True
+    table[apgd_checkpoints(steps=steps)] = True
     is_check_at = tf.constant(table)
 
     adv = ops.clip_box(x0 + ascent.sphere_start(tf.shape(x0), eps, norm, seed), clip)

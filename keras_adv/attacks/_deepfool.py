@@ -62,7 +62,10 @@ def deepfool(
         Perturbed inputs with the shape and dtype of `x`.
 
     Raises:
-        ValueError: naming the argument, for bad arguments as `pgd`.
+        ValueError: naming the argument, for bad arguments as `pgd`; a
+            model whose logits have no input gradient, or (called eagerly)
+            a zero one for every example of the batch, where DeepFool could
+            only return x (see `core.check_input_gradient`).
 
     Example:
 
@@ -101,6 +104,7 @@ def deepfool(
                   bounded=eps is not None, from_logits=from_logits)
     eps_t = tf.cast(0.0 if eps is None else eps, tf.float32)
     if tf.executing_eagerly():
+        core.check_input_gradient(model, x, x.dtype, from_logits, "DeepFool")
         fn = core.compiled(model, deepfool_loop, input_rank=x.shape.rank,
                            **static)
         return core.run_relaxed(fn, x, cand, eps_t)

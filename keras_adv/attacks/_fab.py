@@ -59,6 +59,10 @@ def fab(
     With `eps`, the result is an adversarial example within eps where one
     was found, else x itself (the AutoAttack convention); with `eps=None`
     it is the smallest adversarial example found (of any norm), else x.
+    An example the model already misclassifies is x itself (its minimal
+    perturbation is zero). Every returned point is x or misclassified as
+    returned: the iterates are judged in x's dtype (float16 inputs), and a
+    final forward pass puts back x where a point is not adversarial.
     The steps run in one `tf.while_loop` compiled once per model and
     configuration (no XLA); a model with non-finite outputs or gradients
     raises `ValueError`. FAB's steps follow the geometry of one forward
@@ -97,7 +101,13 @@ def fab(
         ValueError: naming the argument: bad `x` or `y` (as `pgd`), a bad
             norm, eps < 0 or not finite, `steps`, `restarts`,
             `target_classes` or `batch_size` < 1, `alpha_max` or `beta`
-            outside [0, 1], `eta` < 1, a model with non-finite outputs.
+            outside [0, 1], `eta` < 1, a model with non-finite outputs;
+            a model whose logits have no input gradient (`tape.gradient`
+            gives None: integer casts, rounding, argmax outputs), or a zero
+            one for every example of a batch at x (a locally constant
+            model, where FAB could only report every example robust;
+            checked once per batch before the first step).
+        TypeError: `targeted` not a bool (`"False"` is truthy).
 
     Example:
 
@@ -108,6 +118,7 @@ def fab(
     TensorShape([8, 4])
     """
     validation.check_model(model)
+    targeted = validation.check_bool("targeted", targeted)
     norm = validation.check_norm(norm)
     clip = validation.check_clip(clip)
     validation.check_from_logits(from_logits)
@@ -119,8 +130,7 @@ def fab(
                                                 upper=1)),
         eta=_check_eta(eta),
         beta=float(validation.check_number("beta", beta, upper=1)),
-        norm=norm, clip=clip, targeted=bool(targeted),
-        from_logits=from_logits)
+        norm=norm, clip=clip, targeted=targeted, from_logits=from_logits)
     restarts = validation.check_int("restarts", restarts)
     target_classes = validation.check_int("target_classes", target_classes)
     if batch_size is not None:
@@ -133,16 +143,37 @@ def fab(
         raise ValueError(
             "fab runs eagerly (its restarts and targets pick the examples "
             "still robust). Received: a call inside a tf.function")
+    options["in_dtype"] = x.dtype.name
+    labels = labels.numpy()
     logits = ops.batched_logits(model, x.numpy(), batch_size or 256,
                                 from_logits)
-    targets = _targets(logits, labels.numpy(), targeted, target_classes)
+    targets = _targets(logits, labels, targeted, target_classes)
+    # Already misclassified: the minimal perturbation is zero.
+    wrong = np.argmax(logits, axis=-1) != labels
     x_np = tf.cast(x, tf.float32).numpy()
     size = batch_size or len(x_np)
     out = np.concatenate([
-        _attack_batch(model, x_np[i:i + size], labels.numpy()[i:i + size],
-                      targets[:, i:i + size], eps, restarts, seed, options)
+        _attack_batch(model, x_np[i:i + size], labels[i:i + size],
+                      targets[:, i:i + size], wrong[i:i + size], eps,
+                      restarts, seed, options)
         for i in range(0, len(x_np), size)])
-    return tf.cast(tf.constant(out), x.dtype)
+    out = tf.cast(tf.constant(out), x.dtype)
+    return _verified(model, out, x, labels, batch_size, from_logits)
+
+
+def _verified(model, out, x, labels, batch_size, from_logits):
+    """`out` where the model misclassifies it in its own dtype, else x: a
+    returned point is x itself or adversarial as returned (a float16 cast,
+    or another batch's kernels, may move a point back across the
+    boundary that FAB stops just past)."""
+    pred = np.argmax(ops.batched_logits(model, out.numpy(), batch_size or 256,
+                                        from_logits), axis=-1)
+    moved = np.any((out.numpy() != x.numpy()).reshape(len(labels), -1), -1)
+    keep = (pred != labels) | ~moved
+    if keep.all():
+        return out
+    mask = keep.reshape((-1,) + (1,) * (x.shape.rank - 1))
+    return tf.where(tf.constant(mask), out, x)
 
 
 def _check_eta(eta):
@@ -163,19 +194,25 @@ def _targets(logits, labels, targeted, target_classes):
         for rank in range(k)])
 
 
-def _attack_batch(model, x, labels, targets, eps, restarts, seed, options):
+def _attack_batch(model, x, labels, targets, wrong, eps, restarts, seed,
+                  options):
     """Every run (targets x restarts) on one batch; the closest adversarial
-    example per example (within eps when given), else x."""
+    example per example (within eps when given), else x. Examples in
+    `wrong` (misclassified already) are x."""
+    todo = np.flatnonzero(~wrong)
+    if todo.size == 0:
+        return x
+    core.check_input_gradient(model, x[todo], options["in_dtype"],
+                              options["from_logits"], "FAB")
     fn = core.compiled(model, fab_loop, input_rank=x.ndim, **options)
     best = x.copy()
-    best_norm = np.full(len(x), np.inf, np.float32)
+    best_norm = np.where(wrong, 0.0, np.inf).astype(np.float32)
     seed_t = ops.seed_tensor(seed)
     limit = np.inf if eps is None else eps
     run = 0
     for target in targets:
         for restart in range(restarts):
-            todo = np.flatnonzero(best_norm > limit) if eps is not None \
-                else np.arange(len(x))
+            todo = np.flatnonzero(best_norm > (0.0 if eps is None else limit))
             if todo.size == 0:
                 break
             radius = np.minimum(best_norm[todo], limit)
@@ -196,18 +233,20 @@ def _attack_batch(model, x, labels, targets, eps, restarts, seed, options):
 
 
 def fab_loop(model, x, labels, target, radius, seed, *, steps, norm, clip,
-             targeted, alpha_max, eta, beta, from_logits):
+             targeted, alpha_max, eta, beta, from_logits, in_dtype=None):
     """The FAB iterations on checked tensors (traceable, no checks): returns
     `(closest adversarial example, its norm)`, the norm inf where none was
     found. `target` holds FAB-T's class per example (ignored untargeted);
-    `radius` the random start's radius (0: start at x).
+    `radius` the random start's radius (0: start at x). The model sees the
+    iterates cast to `in_dtype` (`None`: x's dtype), and success and
+    norms are those of the cast points, the points returned.
 
     Example: `adv, found = fab_loop(model, x, y, y, tf.zeros([8]), seed,
     steps=100, norm="l2", clip=(0.0, 1.0), targeted=False, alpha_max=0.1,
     eta=1.05, beta=0.9, from_logits=None)`.
     """
     x0 = tf.cast(x, tf.float32)
-    in_dtype = x.dtype
+    in_dtype = tf.as_dtype(in_dtype or x.dtype)
     batch = tf.shape(x0)[0]
     start = x0 + ascent.sphere_start(tf.shape(x0),
                                      ascent.per_example(radius, x0), norm, seed)
@@ -251,11 +290,13 @@ def fab_loop(model, x, labels, target, radius, seed, *, steps, norm, clip,
                                  alpha_max)[:, None]
         new = (1 - alpha) * (flat1 + eta * d1) + alpha * (flat0 + eta * d0)
         x1 = ops.clip_box(tf.reshape(new, tf.shape(x0)), clip)
-        z = ops.model_logits(model, tf.cast(x1, in_dtype), from_logits)
+        cast = tf.cast(x1, in_dtype)
+        z = ops.model_logits(model, cast, from_logits)
         hit = tf.argmax(z, axis=-1, output_type=tf.int32) != labels
-        dist = _norm(_flat(x1 - x0), norm)
+        cast = tf.cast(cast, tf.float32)
+        dist = _norm(_flat(cast - x0), norm)
         better = hit & (dist < best)
-        adv = tf.where(ascent.per_example(better, x0), x1, adv)
+        adv = tf.where(ascent.per_example(better, x0), cast, adv)
         best = tf.where(better, dist, best)
         x1 = tf.where(ascent.per_example(hit, x0), x0 + beta * (x1 - x0), x1)
         return i + 1, x1, adv, best
@@ -278,7 +319,9 @@ def project(p, w, c, norm, clip):
     |w_i|, d_i = sign(c) w_i min(t, cap_i). The left side is increasing and
     piecewise linear in t with breakpoints at the caps, so sorting the caps
     gives t exactly. When the box cannot reach the hyperplane, d is the
-    box corner closest to it.
+    box corner closest to it. Coordinates with w_i = 0 never move.
+    Computed in float64 (the caps reach 1e10 where w_i = 0 or there is no
+    box) and returned in `p`'s dtype.
 
     Example:
 
@@ -287,9 +330,11 @@ def project(p, w, c, norm, clip):
     >>> [round(float(v), 4) for v in d[0]]
     [0.1, 0.1]
     """
-    sign = tf.where(c[:, None] * w >= 0, 1.0, -1.0)
+    dtype = p.dtype
+    p, w, c = (tf.cast(t, tf.float64) for t in (p, w, c))
+    sign = tf.where(c[:, None] * w >= 0, tf.constant(1.0, tf.float64), -1.0)
     if clip is None:
-        room = tf.fill(tf.shape(p), _FAR)
+        room = tf.fill(tf.shape(p), tf.constant(_FAR, tf.float64))
     else:
         room = tf.where(sign > 0, clip[1] - p, p - clip[0])
     room = tf.maximum(room, 0.0)
@@ -298,28 +343,36 @@ def project(p, w, c, norm, clip):
         a, cap = aw, room
     else:
         a = tf.square(w)
-        cap = tf.where(aw > 0, room / tf.maximum(aw, 1e-30), _FAR)
+        cap = tf.where(aw > 0, room / tf.maximum(aw, 1e-300), _FAR)
     t = _capped_level(a, cap, tf.abs(c))
     move = tf.minimum(t[:, None], cap)
-    return sign * move * (1.0 if norm == "linf" else aw)
+    # Coordinates with w_i = 0 stay (L-inf leaves them free: keep them at 0).
+    scale = tf.cast(aw > 0, tf.float64) if norm == "linf" else aw
+    return tf.cast(sign * move * scale, dtype)
 
 
 def _capped_level(a, cap, c):
     """The smallest t >= 0 with `sum_i a_i min(t, cap_i) = c` per row (the
-    largest cap when no t reaches c)."""
+    largest cap when no t reaches c).
+
+    With the caps sorted, the sum at `t = cap_k` is `below_k + cap_k
+    above_k`, `below_k = sum_{j<k} a_j cap_j` and `above_k = sum_{j>=k}
+    a_j`, both sums of non-negative terms (`above` a reverse cumulative
+    sum, never a difference of two sums: its cancellation, times caps up to
+    1e10, would break the monotone count of breakpoints below c).
+    """
     order = tf.argsort(cap, axis=-1)
     cap_s = tf.gather(cap, order, batch_dims=1)
     a_s = tf.gather(a, order, batch_dims=1)
     below = tf.cumsum(a_s * cap_s, axis=-1, exclusive=True)
-    above = tf.reduce_sum(a_s, -1, keepdims=True) - tf.cumsum(
-        a_s, axis=-1, exclusive=True)
+    above = tf.cumsum(a_s, axis=-1, reverse=True)
     reach = below + cap_s * above  # the sum at t = cap_s[k]
     k = tf.reduce_sum(tf.cast(reach < c[:, None], tf.int32), -1)
     dim = tf.shape(cap)[1]
     inside = k < dim
     kk = tf.minimum(k, dim - 1)
     level = (c - tf.gather(below, kk, batch_dims=1)) / tf.maximum(
-        tf.gather(above, kk, batch_dims=1), 1e-30)
+        tf.gather(above, kk, batch_dims=1), 1e-300)
     return tf.where(inside, tf.maximum(level, 0.0), cap_s[:, -1])
 
 

@@ -49,6 +49,7 @@ def fgsm(
 
     Raises:
         ValueError: for bad arguments, as `pgd`.
+        TypeError: `targeted` not a bool.
 
     Example:
 

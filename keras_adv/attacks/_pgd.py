@@ -111,7 +111,10 @@ def pgd(
             `perturb` naming an input that does not exist (the valid names
             are listed), an integer input (such as token ids) without
             `perturb_layer`, an unknown `perturb_layer` or a subclassed
-            model with it.
+            model with it. An input gradient that is zero everywhere is
+            not refused: a saturated loss is legitimate (defensive
+            distillation; `evaluate_robustness`'s masking checks flag it).
+        TypeError: `targeted` not a bool (`"False"` is truthy).
 
     Example:
 
@@ -145,6 +148,7 @@ def _run(model, x, y, *, eps, steps, step_size, norm, random_start, restarts,
          momentum, loss, targeted, clip, seed, eot_samples, from_logits,
          perturb=None, perturb_layer=None):
     """Validates arguments and runs the (compiled) PGD loop."""
+    targeted = validation.check_bool("targeted", targeted)
     norm, loss, clip = validation.check_attack(model, eps=eps, norm=norm, loss=loss,
                                          clip=clip, from_logits=from_logits)
     view = inputs.view(model, x, perturb=perturb, perturb_layer=perturb_layer)

@@ -148,6 +148,46 @@ def objective_fn(model, labels, *, loss, targeted, source, from_logits,
     return objective
 
 
+def check_input_gradient(model, x, in_dtype, from_logits, attack):
+    """Raises `ValueError` unless the model's logits change with `x`.
+
+    For the minimal-perturbation attacks (`fab`, `deepfool`), which divide
+    by the gradient's norm: a model with no input gradient (`tape.gradient`
+    gives None: integer casts, rounding, argmax outputs, stop_gradient) or
+    with a zero one for every example of the batch (a locally constant
+    model: every ReLU dead, inputs clipped away) would leave
+    every example where it is and call it robust. One gradient of a fixed
+    random combination of the logits, zero for an example only where its
+    whole Jacobian is (almost surely). Loss-based attacks do not call it:
+    a saturated loss (defensive distillation) has a zero gradient and is
+    a legitimate model to evaluate.
+
+    `attack` names the attack in the message (`"FAB"`, `"DeepFool"`).
+
+    Example: `check_input_gradient(model, x, "float32", None, "FAB")`.
+    """
+    z = tf.cast(x, tf.float32)
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+        tape.watch(z)
+        logits = ops.model_logits(model, tf.cast(z, in_dtype), from_logits)
+        logits = ascent.check_finite(logits, "outputs")
+        r = tf.random.stateless_normal(tf.shape(logits), [0, 0])
+        total = tf.reduce_sum(tf.cast(logits, tf.float32) * r)
+    grad = tape.gradient(total, z)
+    if grad is None:
+        raise ValueError(
+            f"model gives no gradient with respect to its input; {attack} "
+            "cannot run on it. Received: a model whose output does not "
+            "depend differentiably on x")
+    grad = ascent.check_finite(grad, "input gradients")
+    if not bool(tf.reduce_any(tf.not_equal(grad, 0.0))):
+        raise ValueError(
+            f"{attack} needs the model's logits to change with x: their "
+            "input gradient is zero for every example of the batch. "
+            "Received: a model locally constant in x (every ReLU dead, "
+            "inputs clipped away, a zero scale)")
+
+
 # --------------------------------------------------------------------------
 # Compiled-loop cache
 # --------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 one `AuditReport`."""
 
 import base64
+import importlib.util
 import io
 import time
 
@@ -20,9 +21,10 @@ GRID_POOL = 16  # examples the grid's rows are chosen from
 SUSPICIOUS = 16  # training images shown as the most suspicious
 
 
-def audit(model, x, y, *, eps, norm="linf", x_train=None, y_train=None,
-          sigma=None, num_examples=None, seed=None, attacks="standard",
-          expected_fraction=0.1, n=1000, batch_size=None, from_logits=None,
+def audit(model, x, y, *, eps, norm="linf", clip=(0.0, 1.0), x_train=None,
+          y_train=None, sigma=None, num_examples=None, seed=None,
+          attacks="standard", poison_alpha=0.05, expected_fraction=None,
+          n=1000, batch_size=None, from_logits=None,
           progress=None, evasion=None, on_stage=None, data_name="arrays",
           train_data_name=None, source=None, command=None):
     """The threat model of `model` in one report: the attack suite, an
@@ -31,17 +33,28 @@ def audit(model, x, y, *, eps, norm="linf", x_train=None, y_train=None,
     Args:
         model: a Keras model, or a SavedModel from
             `keras_adv.models.load_model`.
-        x, y: test inputs in `[0, 1]` and integer labels.
+        x, y: test inputs in `[0, 1]` and their labels, sparse or one-hot
+            (made sparse once, so every section names the same classes).
         eps: a budget or a list of them.
         norm: `"linf"` or `"l2"`.
-        x_train, y_train: the training set, for the poisoning scan (spectral
-            signatures and activation clustering); None skips it.
+        clip: the box of valid inputs of the attacks and the example grid,
+            as `evaluate_robustness` takes it.
+        x_train, y_train: the training set, for the poisoning scan
+            (`poisoning.scan_training_set`: its verdict, and spectral
+            signatures and activation clustering beside it), labels sparse
+            or one-hot; None skips it.
         sigma: the smoothing noise, for certification; None skips it.
-        num_examples: audit the first N examples (None: all).
+        num_examples: audit the first N examples, a positive integer
+            (None: all).
         seed: one seed for every random draw (None: the global generator).
         attacks: the suite, as `evaluate_robustness` takes it.
-        expected_fraction: the spectral signature's expected poisoned share
-            of a class.
+        poison_alpha: the poisoning scan's false-alarm level, in (0, 1):
+            a clean training set is called poisoned with about this
+            probability (`scan_training_set`'s `alpha`, named apart from
+            certification's failure probability, which stays 0.001).
+        expected_fraction: the poisoned share of a suspect class, in
+            [0, 1], as `scan_training_set` takes it: None (the default)
+            estimates it per suspect class.
         n: certification noise samples per example (n0 = 100).
         batch_size, from_logits, progress: as `evaluate_robustness`.
         evasion: a `RobustnessReport` already made on the same examples,
@@ -55,7 +68,12 @@ def audit(model, x, y, *, eps, norm="linf", x_train=None, y_train=None,
         An `AuditReport`; `to_html(path)` writes the page.
 
     Raises:
-        ValueError: as the functions it calls, before any work.
+        ValueError: as the functions it calls, `y=None`, or a bad
+            `num_examples`, `poison_alpha` or `expected_fraction`, before
+            any work.
+        ModuleNotFoundError: matplotlib or jinja2 (or, with training data,
+            scikit-learn) missing, before any work; the message names
+            `pip install 'keras_adv[audit]'`.
 
     Example:
 
@@ -64,20 +82,17 @@ def audit(model, x, y, *, eps, norm="linf", x_train=None, y_train=None,
     >>> report.to_html("audit/report.html")  # doctest: +SKIP
     """
     start = time.perf_counter()
-    eps_list = validation.parse_eps(eps)[0]
-    if sigma is not None:
-        validation.check_number("sigma", sigma, positive=True)
-    if (x_train is None) != (y_train is None):
-        given = "x_train" if y_train is None else "y_train"
-        raise ValueError("x_train and y_train must be given together. "
-                         f"Received: {given} alone")
-    x, y = np.asarray(x)[:num_examples], np.asarray(y)[:num_examples]
+    x, y, eps_list, y_train = _check(x, y, eps=eps, sigma=sigma,
+                                     x_train=x_train, y_train=y_train,
+                                     num_examples=num_examples)
+    _check_scan(poison_alpha, expected_fraction)
     stage = on_stage or (lambda text: None)
     if evasion is None:
         stage(f"attacks on {len(x)} examples at eps "
               + ", ".join(f"{e:g}" for e in eps_list))
         evasion = evaluate_robustness(
-            model, x, y, eps=eps_list, norm=norm, attacks=attacks, seed=seed,
+            model, x, y, eps=eps_list, norm=norm, clip=clip, attacks=attacks,
+            seed=seed,
             batch_size=batch_size, from_logits=from_logits, progress=progress)
     elif (list(evasion.eps) != list(eps_list) or evasion.norm != norm
           or evasion.num_examples != len(x)):
@@ -86,7 +101,7 @@ def audit(model, x, y, *, eps, norm="linf", x_train=None, y_train=None,
             f"norm. Received: evasion with eps {list(evasion.eps)}, norm "
             f"{evasion.norm}, {evasion.num_examples} examples")
     stage("the example grid")
-    examples, grid = _examples(model, x, y, eps_list, norm, seed,
+    examples, grid = _examples(model, x, y, eps_list, norm, clip, seed,
                                from_logits)
     figures = {"robustness": _png(evasion.plot), "examples": grid}
     cert = None
@@ -100,19 +115,76 @@ def audit(model, x, y, *, eps, norm="linf", x_train=None, y_train=None,
         # An AdversarialModel's representation is its wrapped model's.
         inner = getattr(model, "base", None) or model
         poison = scan_training_set(keras_view(inner), x_train, y_train,
+                                   alpha=poison_alpha,
                                    expected_fraction=expected_fraction,
                                    seed=seed)
         suspicious = _suspicious(poison)
-        figures["suspicious"] = _grid_png(
-            np.asarray(x_train)[suspicious],
-            [f"row {i}, label {int(np.asarray(y_train).reshape(-1)[i])}"
-             for i in suspicious])
+        if suspicious:
+            figures["suspicious"] = _grid_png(
+                np.asarray(x_train)[suspicious],
+                [f"row {i}, label {int(y_train[i])}" for i in suspicious])
     summary = _summary(model, x, eps_list, norm, sigma, seed, data_name,
                        train_data_name, source, command)
     summary["seconds"] = time.perf_counter() - start
     return AuditReport(summary=summary, evasion=evasion, examples=examples,
                        certification=cert, poisoning=poison,
                        suspicious=suspicious, figures=figures)
+
+
+def _check(x, y, *, eps, sigma, x_train, y_train, num_examples):
+    """The audit's arguments checked before any work: the page's modules,
+    eps, sigma, `num_examples`, and labels (sparse or one-hot) made sparse
+    once. Returns `(x, y, eps list, y_train)`, x and y cut to
+    `num_examples`."""
+    check_dependencies(scan=x_train is not None)
+    eps_list = validation.parse_eps(eps)[0]
+    if sigma is not None:
+        validation.check_number("sigma", sigma, positive=True)
+    if num_examples is not None:
+        validation.check_positive(num_examples, "num_examples", integer=True)
+    if (x_train is None) != (y_train is None):
+        given = "x_train" if y_train is None else "y_train"
+        raise ValueError("x_train and y_train must be given together. "
+                         f"Received: {given} alone")
+    if y is None:
+        raise ValueError("y must be the labels of x: the audit measures "
+                         "accuracy against them. Received: y=None")
+    x = np.asarray(x)
+    y = validation.check_label_array(y, len(x))[0]
+    if y_train is not None:
+        y_train = validation.check_label_array(
+            y_train, len(np.asarray(x_train)), name="y_train")[0]
+    return x[:num_examples], y[:num_examples], eps_list, y_train
+
+
+def _check_scan(poison_alpha, expected_fraction):
+    """The poisoning scan's settings, checked before any work (as
+    `scan_training_set` checks them, under the audit's names)."""
+    validation.check_probability("poison_alpha", poison_alpha)
+    if expected_fraction is not None:
+        validation.check_rate(expected_fraction, "expected_fraction")
+
+
+# The modules the audit needs beyond TensorFlow: (module, what for).
+DEPENDENCIES = (("matplotlib", "its figures"), ("jinja2", "its page"))
+
+
+def check_dependencies(*, scan=False):
+    """Raises `ModuleNotFoundError` naming `pip install 'keras_adv[audit]'`
+    when a module the audit needs is missing (scikit-learn too when it
+    scans training data), before any work starts.
+
+    Example: `check_dependencies(scan=True)`.
+    """
+    needed = DEPENDENCIES + ((("sklearn", "the poisoning scan"),) if scan
+                             else ())
+    for module, use in needed:
+        if importlib.util.find_spec(module) is None:
+            extra = "poisoning" if module == "sklearn" else "audit"
+            raise ModuleNotFoundError(
+                f"keras_adv.audit needs {module} for {use}: pip install "
+                f"'keras_adv[{extra}]'. Received: {module} not installed",
+                name=module)
 
 
 def _summary(model, x, eps, norm, sigma, seed, data_name, train_data_name,
@@ -144,15 +216,15 @@ def _predict(model, x, from_logits):
     return ops.batched_logits(model, x, 256, from_logits).argmax(-1)
 
 
-def _examples(model, x, y, eps, norm, seed, from_logits):
+def _examples(model, x, y, eps, norm, clip, seed, from_logits):
     """The grid's rows (chosen by `seed` among examples the strongest eps
     broke and held) and the grid as a PNG."""
     rng = validation.numpy_rng(seed)
     pool = np.sort(rng.permutation(len(x))[:GRID_POOL])
-    xs, ys = x[pool].astype(np.float32), np.asarray(y).reshape(-1)[pool]
+    xs, ys = x[pool].astype(np.float32), y[pool]
     clean = _predict(model, xs, from_logits)
-    advs = [np.asarray(apgd(model, xs, ys, eps=e, norm=norm, steps=50,
-                            seed=seed, from_logits=from_logits))
+    advs = [np.asarray(apgd(model, xs, ys, eps=e, norm=norm, clip=clip,
+                            steps=50, seed=seed, from_logits=from_logits))
             for e in eps]
     preds = [_predict(model, a, from_logits) for a in advs]
     ok = clean == ys
@@ -231,10 +303,14 @@ def _png(write):
 
 
 def _suspicious(poison):
-    """Rows flagged by both detectors, then by clustering, then by the
-    spectral signature, up to `SUSPICIOUS`."""
-    flagged = [set(m["flagged"]) for m in poison.methods.values()]
-    both = set.intersection(*flagged) if flagged else set()
-    order = sorted(both) + sorted(set().union(*flagged) - both)
+    """The rows the scan's verdict recommends removing (`flagged()`), up to
+    `SUSPICIOUS`, taken in turn from each suspect class; none when the
+    verdict is clean."""
+    if not poison.poisoned:
+        return []
+    per_class = [poison.classes[str(c)]["flagged"]
+                 for c in poison.suspect_classes]
+    order = [rows[k] for k in range(max(map(len, per_class), default=0))
+             for rows in per_class if k < len(rows)]
     return [int(i) for i in order[:SUSPICIOUS]]
 

@@ -22,10 +22,8 @@ from keras_adv.certification.report import (
     certified_accuracy,
     evaluate_certified,
 )
-from keras_adv.certification.smoothed import (
-    SmoothedClassifier,
-    decision_thresholds,
-)
+from keras_adv.certification.smoothed import SmoothedClassifier
+from keras_adv.certification.thresholds import decision_thresholds
 
 __all__ = [
     "ABSTAIN",

@@ -6,8 +6,10 @@ and counts the base classifier's predictions in one compiled graph: a
 `tf.while_loop` over chunks of `batch_size` noisy inputs, each chunk a slice
 of the flattened (example, sample) index, so chunks stay full whether `n` is
 larger than `batch_size` (several chunks per example) or smaller (several
-examples per chunk). The statistics (Clopper-Pearson bound, binomial test)
-run in NumPy/SciPy on the counts.
+examples per chunk). A draw whose scores are not all finite votes for no
+class: the loop counts such draws per example and `check_finite_votes`
+raises after it, naming the example. The statistics (Clopper-Pearson
+bound, binomial test) run in NumPy/SciPy on the counts.
 """
 
 from typing import NamedTuple
@@ -18,6 +20,7 @@ from scipy import stats
 
 from keras_adv import ops, validation
 from keras_adv.attacks import core
+from keras_adv.certification.thresholds import binomtest_pvalues
 
 ABSTAIN = -1
 
@@ -87,8 +90,10 @@ def certify(model, x, *, sigma, n0=100, n=100_000, alpha=0.001,
     Raises:
         ValueError: sigma <= 0 or not finite, n0 or n < 1, alpha outside
             (0, 1), batch_size < 1, a bad seed, x empty, not finite or not
-            of the model's input shape, or a model output that is not
-            `(batch, classes)`.
+            of the model's input shape, a model output that is not
+            `(batch, classes)`, or model scores with a NaN or an infinity
+            on any noisy copy (`check_finite_votes`, naming the example;
+            no certificate is returned).
 
     Example:
 
@@ -102,7 +107,7 @@ def certify(model, x, *, sigma, n0=100, n=100_000, alpha=0.001,
         model, x, sigma=sigma, batch_size=batch_size, clip=clip)
     n0 = validation.check_int("n0", n0)
     n = validation.check_int("n", n)
-    alpha = check_alpha(alpha)
+    alpha = validation.check_probability("alpha", alpha)
     seed_t = ops.seed_tensor(seed)
     select = _counts(model, x, sigma, n0, batch_size, num_classes,
                      tf.random.experimental.stateless_fold_in(seed_t, 0))
@@ -110,7 +115,7 @@ def certify(model, x, *, sigma, n0=100, n=100_000, alpha=0.001,
                      tf.random.experimental.stateless_fold_in(seed_t, 1))
     top = np.argmax(select, axis=1)
     k = counts[np.arange(len(top)), top]
-    p_lower = clopper_pearson_lower(k, n, alpha)
+    p_lower = clopper_pearson_lower(k, n, alpha=alpha)
     certified = p_lower > 0.5
     radius = np.zeros(len(top), np.float64)
     radius[certified] = sigma * stats.norm.ppf(p_lower[certified])
@@ -155,7 +160,7 @@ def predict(model, x, *, sigma, n=100, alpha=0.001, batch_size=1000,
     x, sigma, num_classes = check_inputs(
         model, x, sigma=sigma, batch_size=batch_size, clip=clip)
     n = validation.check_int("n", n)
-    alpha = check_alpha(alpha)
+    alpha = validation.check_probability("alpha", alpha)
     counts = _counts(model, x, sigma, n, batch_size, num_classes,
                      ops.seed_tensor(seed))
     return _binomial_decision(counts, alpha)
@@ -201,7 +206,7 @@ def sample_counts(model, x, *, sigma, n, batch_size=1000, seed=None, clip=None):
                    ops.seed_tensor(seed))
 
 
-def clopper_pearson_lower(k, n, alpha):
+def clopper_pearson_lower(k, n, *, alpha):
     """One-sided Clopper-Pearson lower confidence bound on a binomial
     proportion: `Beta(alpha; k, n - k + 1)`, and 0 for k = 0.
 
@@ -218,7 +223,7 @@ def clopper_pearson_lower(k, n, alpha):
 
     Example:
 
-    >>> round(float(clopper_pearson_lower(1000, 1000, 0.001)), 6)
+    >>> round(float(clopper_pearson_lower(1000, 1000, alpha=0.001)), 6)
     0.993116
     """
     n = validation.check_int("n", n)
@@ -229,29 +234,11 @@ def clopper_pearson_lower(k, n, alpha):
         raise ValueError(
             f"k must hold integer counts in [0, n={n}]. Received: "
             f"k={validation.short(k if np.ndim(k) == 0 else k_in.tolist())}")
-    alpha = check_alpha(alpha)
+    alpha = validation.check_probability("alpha", alpha)
     k = k_in.astype(np.float64)
     safe = np.maximum(k, 1.0)
     bound = stats.beta.ppf(alpha, safe, n - safe + 1.0)
     return np.where(k > 0, bound, 0.0)
-
-
-def check_alpha(alpha):
-    """Validates a probability in the open interval (0, 1).
-
-    Example:
-
-    >>> check_alpha(0.001)
-    0.001
-    """
-    try:
-        value = float(validation.check_number("alpha", alpha, positive=True))
-    except (ValueError, TypeError):
-        value = None
-    if value is None or value >= 1.0:
-        raise ValueError(
-            f"alpha must be a number in (0, 1). Received: alpha={alpha!r}")
-    return value
 
 
 # --------------------------------------------------------------------------
@@ -278,13 +265,34 @@ def check_inputs(model, x, *, sigma, batch_size, clip=None):
 
 
 def _counts(model, x, sigma, n, batch_size, num_classes, seed):
-    """Runs the cached compiled counting loop; returns int64 NumPy counts."""
+    """Runs the cached compiled counting loop; returns int64 NumPy counts
+    `(batch, classes)`, after `check_finite_votes`."""
     fn = core.compiled(model, count_loop, input_rank=x.shape.rank,
                        batch_size=int(batch_size), num_classes=num_classes)
     counts = core.run_relaxed(
         fn, x, tf.constant(sigma, tf.float32), tf.constant(n, tf.int64),
-        tf.cast(seed, tf.int64))
-    return counts.numpy()
+        tf.cast(seed, tf.int64)).numpy()
+    check_finite_votes(counts[:, -1], n)
+    return counts[:, :-1]
+
+
+def check_finite_votes(nonfinite, n):
+    """Raises `ValueError` naming the first example with a noisy copy whose
+    model scores are not finite (NaN or inf votes for no class: counting it
+    would certify on votes that do not exist).
+
+    Example: `check_finite_votes(np.array([0, 0]), 100)` returns None.
+    """
+    bad = np.flatnonzero(nonfinite)
+    if bad.size:
+        i = int(bad[0])
+        more = (f" (and {bad.size - 1} more example"
+                f"{'s' if bad.size > 2 else ''})" if bad.size > 1 else "")
+        raise ValueError(
+            "model output must be finite on the noisy copies of x (a NaN or "
+            "infinite score cannot vote for a class). Received: a model "
+            f"output that is not finite on {int(nonfinite[i])} of {n} noisy "
+            f"copies of example {i}{more}")
 
 
 def count_loop(model, x, sigma, n, seed, *, batch_size, num_classes):
@@ -292,7 +300,9 @@ def count_loop(model, x, sigma, n, seed, *, batch_size, num_classes):
 
     Chunk c holds the noisy inputs with flat indices
     `[c * batch_size, min((c + 1) * batch_size, batch * n))`; index j
-    belongs to example `j // n`.
+    belongs to example `j // n`. Returns int64 counts `(batch, classes +
+    1)`: the last column counts the copies whose scores are not all finite,
+    which vote for no class.
 
     Example: `count_loop(model, x, 0.25, tf.constant(1000, tf.int64),
     tf.constant([0, 0], tf.int64), batch_size=1000, num_classes=10)`.
@@ -313,27 +323,28 @@ def count_loop(model, x, sigma, n, seed, *, batch_size, num_classes):
             tf.shape(clean), tf.random.experimental.stateless_fold_in(seed, c))
         scores = ops.model_logits(model, tf.cast(clean + sigma * noise,
                                                  in_dtype))
-        pred = tf.argmax(scores, axis=-1, output_type=tf.int64)
+        pred = tf.where(
+            tf.reduce_all(tf.math.is_finite(scores), axis=-1),
+            tf.argmax(scores, axis=-1, output_type=tf.int64), num_classes)
         counts = tf.tensor_scatter_nd_add(
             counts, tf.stack([example, pred], axis=1),
             tf.ones_like(pred))
         return c + 1, counts
 
-    zeros = tf.zeros(tf.stack([batch, tf.constant(num_classes, tf.int64)]),
-                     tf.int64)
+    zeros = tf.zeros(
+        tf.stack([batch, tf.constant(num_classes + 1, tf.int64)]), tf.int64)
     _, counts = tf.while_loop(
         lambda c, _: c < chunks, body, [tf.constant(0, tf.int64), zeros])
     return counts
 
 
 def _binomial_decision(counts, alpha):
-    """PREDICT's decision on `(batch, classes)` counts."""
+    """PREDICT's decision on `(batch, classes)` counts (rows of finite votes,
+    each summing to n >= 1): `binomtest(n_A, n_A + n_B, 0.5).pvalue <=
+    alpha`, vectorised (`thresholds.binomtest_pvalues`, the same numbers)."""
     order = np.argsort(-counts, axis=1, kind="stable")
-    prediction = np.full(len(counts), ABSTAIN, np.int64)
-    for i, row in enumerate(counts):
-        a, b = int(row[order[i, 0]]), 0
-        if counts.shape[1] > 1:
-            b = int(row[order[i, 1]])
-        if stats.binomtest(a, a + b, 0.5).pvalue <= alpha:
-            prediction[i] = order[i, 0]
-    return prediction
+    rows = np.arange(len(counts))
+    a = counts[rows, order[:, 0]]
+    b = counts[rows, order[:, 1]] if counts.shape[1] > 1 else 0 * a
+    passed = binomtest_pvalues(a, a + b) <= alpha
+    return np.where(passed, order[:, 0], ABSTAIN).astype(np.int64)

@@ -118,14 +118,16 @@ class CertificationReport(reporting.Report):
     n0: int
     n: int
     alpha: float
-    radii: tuple
-    certified_accuracy_curve: tuple
+    radii: tuple[float, ...]
+    certified_accuracy_curve: tuple[float, ...]
     num_examples: int
     abstain_rate: float
     seconds: float
     samples_per_second: float
     certificate: Certificate = None
     labels: np.ndarray = None
+
+    json_keys = {"certified_accuracy_curve": "certified_accuracy"}
 
     @classmethod
     def from_certificate(cls, certificate, y, *, sigma, n0, n, alpha,
@@ -163,7 +165,6 @@ class CertificationReport(reporting.Report):
 
         Example: `json.dumps(report.to_dict())`.
         """
-        rate = self.samples_per_second
         cert = self.certificate
         return {
             "sigma": self.sigma,
@@ -175,7 +176,7 @@ class CertificationReport(reporting.Report):
             "num_examples": self.num_examples,
             "abstain_rate": self.abstain_rate,
             "seconds": self.seconds,
-            "samples_per_second": None if math.isnan(rate) else rate,
+            "samples_per_second": self.samples_per_second,
             "certificate": None if cert is None else {
                 "prediction": np.asarray(cert.prediction).tolist(),
                 "radius": np.asarray(cert.radius).tolist(),
@@ -187,26 +188,20 @@ class CertificationReport(reporting.Report):
     @classmethod
     def from_dict(cls, values):
         """The report that `to_dict` described (the certificate as a
-        `Certificate` of NumPy arrays again).
+        `Certificate` of NumPy arrays again, null numbers as NaN).
+
+        Raises:
+            ValueError: a missing or mistyped field, named in one line.
 
         Example: `CertificationReport.from_json("certified.json")`.
         """
-        cert, labels = values.get("certificate"), values.get("labels")
-        if cert is not None:
-            counts = np.asarray(cert["counts"], np.int64)
-            cert = Certificate(np.asarray(cert["prediction"], np.int64),
-                               np.asarray(cert["radius"], np.float64),
-                               counts.reshape(len(cert["prediction"]), -1))
-        rate = values["samples_per_second"]
-        return cls(
-            sigma=values["sigma"], n0=values["n0"], n=values["n"],
-            alpha=values["alpha"], radii=tuple(values["radii"]),
-            certified_accuracy_curve=tuple(values["certified_accuracy"]),
-            num_examples=values["num_examples"],
-            abstain_rate=values["abstain_rate"], seconds=values["seconds"],
-            samples_per_second=math.nan if rate is None else rate,
-            certificate=cert,
-            labels=None if labels is None else np.asarray(labels, np.int64))
+        fields = cls.read_fields(values)
+        if fields.get("certificate") is not None:
+            fields["certificate"] = _read_certificate(fields["certificate"])
+        labels = fields.get("labels")
+        if labels is not None:
+            fields["labels"] = _read_array("labels", labels, np.int64)
+        return cls(**fields)
 
     def table(self):
         """A plain-text table of certified accuracy per radius.
@@ -238,6 +233,48 @@ class CertificationReport(reporting.Report):
                     self.certificate, self.labels, radii=list(fine)),
                     color="gray", alpha=0.6, linewidth=1)
         return path
+
+
+def _read_certificate(values):
+    """A `Certificate` from its JSON object, or a one-line ValueError."""
+    keys = ("prediction", "radius", "counts")
+    if not isinstance(values, dict) or any(k not in values for k in keys):
+        raise ValueError(
+            "CertificationReport JSON must have the field 'certificate' as "
+            "null or an object with 'prediction', 'radius' and 'counts'. "
+            f"Received: certificate={reporting.shown(values)}")
+    prediction = _read_array("certificate.prediction", values["prediction"],
+                             np.int64)
+    radius = _read_array("certificate.radius", values["radius"], np.float64)
+    counts = _read_array("certificate.counts", values["counts"], np.int64)
+    if len(radius) != len(prediction) or (
+            counts.size and len(counts) != len(prediction)):
+        raise ValueError(
+            "CertificationReport JSON must have a certificate with one "
+            "prediction, radius and row of counts per example. Received: "
+            f"{len(prediction)} predictions, {len(radius)} radii and "
+            f"{len(counts)} rows of counts")
+    return Certificate(prediction, radius,
+                       counts.reshape(len(prediction), -1))
+
+
+def _read_array(name, values, dtype):
+    """`values` (a JSON list of numbers, null as NaN; integers where `dtype`
+    is int64) as a NumPy array."""
+    try:
+        if not isinstance(values, list):
+            raise TypeError
+        array = np.asarray(values, np.float64)  # null is NaN
+        if dtype is np.int64:
+            if not np.all(np.isfinite(array) & (array == np.round(array))):
+                raise ValueError
+            array = array.astype(np.int64)
+        return array
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"CertificationReport JSON must have the field {name!r} as a "
+            f"list of numbers. Received: {name}="
+            f"{reporting.shown(values)}") from None
 
 
 def evaluate_certified(model, x, y, *, sigma, radii=DEFAULT_RADII, n0=100,

@@ -2,24 +2,31 @@
 page and its JSON.
 
     keras-adv audit MODEL --eps 0.1,0.2 --out DIR [--data mnist5k]
-        [--train-data mnist5k:train|FILE.npz] [--norm linf|l2]
+        [--train-data mnist5k:train|FILE.npz] [--poison-alpha 0.05]
+        [--expected-fraction F] [--norm linf|l2]
         [--sigma 0.25] [--attacks standard|...] [--num-examples 500]
         [--compare OLD.json] [--overwrite] [--seed 0] [--trust-model]
         [--no-progress]
 
-Writes `DIR/report.html` (one self-contained page) and `DIR/report.json`,
-each through a temporary file and a rename, so a run that fails leaves
-neither half-written.
+Writes `DIR/report.html` (one self-contained page) and `DIR/report.json`
+only once both are made (each through a temporary file, then both renamed),
+so a run that fails leaves neither. The page's modules (Jinja2, matplotlib;
+scikit-learn for `--train-data`) are checked before any work.
 """
 
 import os
 import shlex
 import sys
 
-from keras_adv.commands import common
+from keras_adv.commands import common, paths
 
 NAME = "audit"
 OUTPUTS = ("report.html", "report.json")
+# The top-level fields of an AuditReport's JSON (`AuditReport.to_dict`),
+# known here without TensorFlow: what `--compare` must hold.
+REPORT_FIELDS = ("summary", "evasion", "examples")
+# --train-data names training data: these name the test split.
+TEST_SPLITS = ("mnist5k", "mnist5k:test")
 
 
 def add_parser(subparsers):
@@ -41,10 +48,14 @@ def add_parser(subparsers):
                    help="certification noise samples per example")
     p.add_argument("--train-data", default=None,
                    help="training data for the poisoning scan: "
-                   "mnist5k:train or an .npz file (none: skipped)")
-    p.add_argument("--expected-fraction", type=float, default=0.1,
-                   help="spectral signatures: expected poisoned share of a "
-                   "class")
+                   "mnist5k:train, an .npz file or tfds:NAME:SPLIT (none: "
+                   "skipped)")
+    p.add_argument("--poison-alpha", type=float, default=0.05,
+                   help="the poisoning scan's false-alarm level, in (0, 1) "
+                   "(certification's alpha stays 0.001)")
+    p.add_argument("--expected-fraction", type=float, default=None,
+                   help="poisoned share of a suspect class, in [0, 1] "
+                   "(default: estimated per class)")
     p.add_argument("--out", required=True,
                    help="directory for report.html and report.json")
     p.add_argument("--overwrite", action="store_true",
@@ -68,17 +79,49 @@ def check(args):
         raise common.UsageError(f"--sigma must be > 0. Received: --sigma "
                                 f"{args.sigma}")
     common.check_count("--n", args.n)
-    if not 0 <= args.expected_fraction <= 1:
-        raise common.UsageError(
-            "--expected-fraction must be in [0, 1]. Received: "
-            f"--expected-fraction {args.expected_fraction}")
-    if args.train_data is not None:
-        common.check_data(args.train_data, "--train-data")
+    common.check_level("--poison-alpha", args.poison_alpha)
+    f = args.expected_fraction
+    if f is not None and not 0.0 <= f <= 1.0:
+        raise common.UsageError("--expected-fraction must be in [0, 1]. "
+                                f"Received: --expected-fraction {f}")
+    _check_train_data(args.train_data)
+    common.check_modules(NAME, ["jinja2", "matplotlib"] + (
+        ["sklearn"] if args.train_data is not None else []))
     _check_out(args.out, args.overwrite)
-    if args.compare is not None and not os.path.isfile(args.compare):
+    reads = {"MODEL": args.model, "--data": args.data,
+             "--train-data": args.train_data}
+    paths.check_io(args, reads=reads, writes={})
+    if args.compare is not None:
+        paths.check_report_file("--compare", args.compare, REPORT_FIELDS,
+                                "an earlier audit's report.json")
+    _check_out_apart(args.out, dict(reads, **{"--compare": args.compare}))
+
+
+def _check_out_apart(out, reads):
+    """--out neither holds an input (report.json may be --compare) nor lies
+    inside one (a SavedModel directory)."""
+    for flag, path in reads.items():
+        if not path or not paths.names_a_file(path):
+            continue
+        if paths.same_or_inside(path, out):
+            raise common.UsageError(
+                f"--out must not hold a file the command reads. Received: "
+                f"--out {out} (it holds {flag} {path})")
+        if paths.same_or_inside(out, path):
+            raise common.UsageError(
+                f"--out must not lie inside a file the command reads. "
+                f"Received: --out {out} (inside {flag} {path})")
+
+
+def _check_train_data(spec):
+    if spec is None:
+        return
+    if spec in TEST_SPLITS or (spec.startswith("tfds:")
+                               and spec.count(":") == 1):
         raise common.UsageError(
-            "--compare must be an earlier audit's report.json. Received: "
-            f"--compare {args.compare} (file not found)")
+            "--train-data must name training data (mnist5k:train, an .npz "
+            "file or tfds:NAME:SPLIT). Received: --train-data "
+            f"{spec} (the test split {common.data_name(spec)})")
 
 
 def _check_out(out, overwrite):
@@ -105,13 +148,32 @@ def run(args):
     Example: `run(parser.parse_args(["audit", "m.keras", "--eps", "0.1",
     "--out", "audit"]))`.
     """
-    stages = common.Stages(NAME, args)
+    with common.Stages(NAME, args) as stages, common.warning_lines(NAME):
+        report = _audit(args, stages)
+        stages("writing the page")
+        texts = {"report.json": report.to_json(),
+                 "report.html": report.to_html()}
+        _write_all(args.out, texts)
+    print(report.table())
+    for name in OUTPUTS:
+        print(f"wrote {os.path.join(args.out, name)}")
+    return 0
+
+
+def _audit(args, stages):
+    """Loads, then runs `keras_adv.audit`; returns the `AuditReport`."""
+    import warnings
+
     baseline = _baseline(args.compare)
-    stages("loading the data")
+    name = common.data_name(args.data)
+    stages(f"loading the data ({name})")
     x, y = common.load_data(args.data, args.num_examples)
     train = None
     if args.train_data is not None:
         train = common.load_data(args.train_data)
+    stages(f"data: {name} ({len(x)} examples)" + (
+        "" if train is None else f"; training data: "
+        f"{common.data_name(args.train_data)} ({len(train[0])} examples)"))
     stages("loading the model")
     model = common.load_model(NAME, args.model, args.trust_model)
     from keras_adv.auditing import audit
@@ -119,8 +181,6 @@ def run(args):
     from keras_adv.models import loading
 
     from_logits = loading.probe_outputs(model, x)
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MaskingWarning)  # on the page
         report = audit(
@@ -128,21 +188,35 @@ def run(args):
             norm=args.norm, attacks=args.attacks, sigma=args.sigma, n=args.n,
             x_train=None if train is None else train[0],
             y_train=None if train is None else train[1],
+            poison_alpha=args.poison_alpha,
             expected_fraction=args.expected_fraction, seed=args.seed,
             batch_size=args.batch_size, from_logits=from_logits,
             progress=not args.no_progress, on_stage=stages,
-            data_name=args.data,
-            train_data_name=args.train_data, source=args.model,
-            command=_command(args))
+            data_name=name,
+            train_data_name=None if args.train_data is None else
+            common.data_name(args.train_data),
+            source=args.model, command=_command(args))
     report.baseline = baseline
-    stages("writing the page")
-    os.makedirs(args.out, exist_ok=True)
-    report.to_json(os.path.join(args.out, "report.json"))
-    report.to_html(os.path.join(args.out, "report.html"))
-    print(report.table())
-    for name in OUTPUTS:
-        print(f"wrote {os.path.join(args.out, name)}")
-    return 0
+    return report
+
+
+def _write_all(out, texts):
+    """Writes every `{name: text}` into `out`: all to temporary files
+    first, then each renamed into place, so that a failure leaves none."""
+    os.makedirs(out, exist_ok=True)
+    temps = {}
+    try:
+        for name, text in texts.items():
+            temps[name] = os.path.join(out, f".{name}.tmp-{os.getpid()}")
+            with open(temps[name], "w", encoding="utf-8") as f:
+                f.write(text)
+        for name, temp in list(temps.items()):
+            os.replace(temp, os.path.join(out, name))
+            del temps[name]
+    finally:
+        for temp in temps.values():
+            if os.path.exists(temp):
+                os.remove(temp)
 
 
 def _baseline(path):

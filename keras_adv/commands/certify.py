@@ -10,9 +10,7 @@ smoothing.
 names), the only counts so named; examples are `--num-examples`.
 """
 
-import math
-
-from keras_adv.commands import common
+from keras_adv.commands import common, paths
 
 NAME = "certify"
 
@@ -49,15 +47,17 @@ def check(args):
     "0.25"]))`.
     """
     common.check_shared(args)
-    if not (math.isfinite(args.sigma) and args.sigma > 0):
+    if not args.sigma > 0:
         raise common.UsageError(f"--sigma must be a finite number > 0. "
                                 f"Received: --sigma {args.sigma}")
-    if not 0 < args.alpha < 1:
-        raise common.UsageError(f"--alpha must be in (0, 1). Received: "
-                                f"--alpha {args.alpha}")
+    common.check_level("--alpha", args.alpha)
     common.check_count("--n", args.n)
     common.check_count("--n0", args.n0)
     common.parse_floats("--radii", args.radii)
+    if args.plot:
+        common.check_modules(NAME, ["matplotlib"])
+    paths.check_io(args, reads={"MODEL": args.model, "--data": args.data},
+                   writes={"--json": args.json, "--plot": args.plot})
 
 
 def run(args):
@@ -66,20 +66,17 @@ def run(args):
     Example: `run(parser.parse_args(["certify", "m.keras", "--sigma",
     "0.25"]))`.
     """
-    stages = common.Stages(NAME, args)
-    stages("loading the data")
-    x, y = common.load_data(args.data, args.num_examples)
-    stages("loading the model")
-    model = common.load_model(NAME, args.model, args.trust_model)
-    from keras_adv.certification import evaluate_certified
+    with common.Stages(NAME, args) as stages, common.warning_lines(NAME):
+        x, y, model = common.load_inputs(NAME, args, stages)
+        from keras_adv.certification import evaluate_certified
 
-    stages(f"certifying {len(x)} examples ({args.n0} + {args.n} noise "
-           f"samples each)")
-    report = evaluate_certified(
-        model, x, y, sigma=args.sigma,
-        radii=common.parse_floats("--radii", args.radii), n0=args.n0,
-        n=args.n, alpha=args.alpha, batch_size=args.batch_size,
-        seed=args.seed)
+        stages(f"certifying {len(x)} examples ({args.n0} + {args.n} noise "
+               f"samples each)")
+        report = evaluate_certified(
+            model, x, y, sigma=args.sigma,
+            radii=common.parse_floats("--radii", args.radii), n0=args.n0,
+            n=args.n, alpha=args.alpha, batch_size=args.batch_size,
+            seed=args.seed)
     print(report.table())
     common.write_outputs(report, args.json, args.plot)
     return 0

@@ -9,26 +9,41 @@ A subcommand module (`keras_adv.commands.<name>`) has
     run(args) -> int        # the work; the exit status
 
 and builds its parser from `add_model_argument` and `add_shared_options`,
-checks them with `check_shared`, and loads with `load_data` and
-`load_model`. `keras_adv.cli.main` turns `UsageError`, `ValueError` and
-`OSError` into one line `keras-adv <command>: error: ...` and exit 2.
+checks the values with `check_shared` (and its files last, with
+`keras_adv.commands.paths.check_io`), and loads with `load_data` and
+`load_model` inside `Stages` (progress) and `warning_lines`.
+`keras_adv.cli.main` turns `UsageError`, `ValueError` and `OSError` into
+one line `keras-adv <command>: error: ...` and exit 2.
 """
 
+import argparse
+import contextlib
+import importlib.util
 import math
 import os
 import sys
+import threading
 import time
+import warnings
 
-DATA_HELP = ("'mnist5k' (the embedded test split), 'mnist5k:train' (its "
-             "training split), an .npz file with arrays x and y, or "
-             "tfds:NAME[:SPLIT] (tensorflow-datasets; SPLIT defaults to "
-             "test)")
+DATA_HELP = ("'mnist5k' or 'mnist5k:test' (the embedded test split), "
+             "'mnist5k:train' (its training split), an .npz file with arrays "
+             "x and y, or tfds:NAME[:SPLIT] (tensorflow-datasets; the test "
+             "split when SPLIT is omitted)")
 
 
 # The names of `keras_adv.evaluation.ATTACKS`, known here without
 # TensorFlow (a test keeps the two equal).
 ATTACK_NAMES = ("apgd-ce", "apgd-dlr", "apgd-t", "deepfool", "fab", "fab-t",
                 "fgsm", "pgd", "square")
+# The attacks of 'standard' (`keras_adv.evaluation.plan.STANDARD`; a test
+# keeps the two equal).
+STANDARD_NAMES = ("apgd-ce", "apgd-t", "fab-t", "square")
+# Seeds every random draw accepts (NumPy, TensorFlow's stateless ops and
+# scikit-learn's random_state): integers in [0, 2**32 - 1].
+MAX_SEED = 2**32 - 1
+# The optional modules and the extra of setup.py that installs each.
+EXTRAS = {"jinja2": "audit", "matplotlib": "audit", "sklearn": "poisoning"}
 
 
 class UsageError(ValueError):
@@ -37,6 +52,21 @@ class UsageError(ValueError):
     Example: `raise UsageError("--num-examples must be >= 1. Received:
     --num-examples 0")`.
     """
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """`--help` with each option's default, `(default: ...)`, except where
+    there is none (None, off) or the help text already names it.
+
+    Example: `argparse.ArgumentParser(formatter_class=HelpFormatter)`.
+    """
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default is None or action.default is False or (
+                "default" in text):
+            return text
+        return super()._get_help_string(action)
 
 
 def add_model_argument(parser):
@@ -65,15 +95,13 @@ def add_shared_options(parser, *, data="mnist5k", num_examples=None,
                         help=DATA_HELP)
     parser.add_argument(
         "--num-examples", type=int, default=num_examples,
-        help="use the first N examples" + (
-            f" (default {num_examples})" if num_examples else " (default all)"))
-    parser.add_argument(
-        "--batch-size", type=int, default=batch_size,
-        help="examples per forward pass" + (
-            f" (default {batch_size})" if batch_size else ""))
+        help="use the first N examples" + ("" if num_examples else
+                                           " (default: all)"))
+    parser.add_argument("--batch-size", type=int, default=batch_size,
+                        help="examples per forward pass")
     parser.add_argument("--seed", type=int, default=0,
-                        help="seed of every random draw (default 0: the "
-                        "command is repeatable)")
+                        help=f"seed of every random draw, 0 to {MAX_SEED}; "
+                        "fixed, so that the command is repeatable")
     if json:
         parser.add_argument("--json", default=None,
                             help="write the report here (JSON)")
@@ -97,10 +125,13 @@ def add_attack_options(parser, example="0.1,0.2,0.3"):
     """
     parser.add_argument("--eps", required=True,
                         help=f"budget(s), comma-separated, e.g. {example}")
-    parser.add_argument("--norm", default="linf", choices=["linf", "l2"])
+    parser.add_argument("--norm", default="linf", choices=["linf", "l2"],
+                        help="the norm of the budget")
     parser.add_argument("--attacks", default="standard",
-                        help="'standard' or comma-separated names: "
-                        + ",".join(ATTACK_NAMES))
+                        help="'standard' (" + ",".join(STANDARD_NAMES)
+                        + "), or comma-separated names: "
+                        + ",".join(ATTACK_NAMES) + ", or 'standard' and "
+                        "names outside it")
 
 
 def check_attack_options(args):
@@ -108,7 +139,7 @@ def check_attack_options(args):
 
     Raises:
         UsageError: an eps that is not a finite number >= 0, an unknown or
-            repeated attack name.
+            repeated attack name, or 'standard' with one of its own attacks.
 
     Example: `check_attack_options(args)`.
     """
@@ -121,28 +152,79 @@ def check_attack_options(args):
             f"--attacks must be 'standard' or distinct names from "
             f"{','.join(ATTACK_NAMES)}. Received: --attacks {args.attacks} "
             f"({why})")
+    inside = [a for a in names if a in STANDARD_NAMES]
+    if "standard" in names and inside:
+        raise UsageError(
+            f"--attacks must not name an attack of 'standard' "
+            f"({','.join(STANDARD_NAMES)}) next to it. Received: --attacks "
+            f"{args.attacks} ({inside[0]} is in standard)")
 
 
 def check_shared(args):
-    """Checks the shared options and MODEL without TensorFlow.
+    """Checks the shared numbers without TensorFlow: every float flag of
+    the command finite (`check_finite`), the counts, the seed. The files
+    (MODEL, `--data`, outputs) are checked by `paths.check_io`, after
+    the values.
 
     Raises:
-        UsageError: a count below 1, an output path that cannot be written,
-            a MODEL that is neither a `.keras` file nor a SavedModel
-            directory, or a `--data` that names no data.
+        UsageError: a non-finite number, a count below 1, a seed outside
+            [0, 2**32 - 1].
 
     Example: `check_shared(args)`.
     """
+    check_finite(args)
     for flag in ("--num-examples", "--batch-size"):
         check_count(flag, getattr(args, _dest(flag)))
-    for flag in ("--json", "--plot"):
-        check_output(flag, getattr(args, _dest(flag), None))
-    check_data(args.data)
-    check_model_path(args.model)
+    check_seed(args.seed)
 
 
 def _dest(flag):
     return flag.lstrip("-").replace("-", "_")
+
+
+def _flag(dest):
+    return "--" + dest.replace("_", "-")
+
+
+def check_finite(args):
+    """Raises `UsageError` for any float flag of `args` that is NaN or
+    infinite (argparse's `type=float` takes `nan` and `inf`).
+
+    Example: `check_finite(parser.parse_args(["certify", "m.keras",
+    "--sigma", "inf"]))`.
+    """
+    for dest, value in sorted(vars(args).items()):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError(f"{_flag(dest)} must be a finite number. "
+                             f"Received: {_flag(dest)} {value}")
+
+
+def check_seed(seed, flag="--seed"):
+    """Raises `UsageError` unless `seed` is an integer in [0, `MAX_SEED`]
+    (what NumPy, TensorFlow's stateless ops and scikit-learn all take).
+
+    Example: `check_seed(0)`.
+    """
+    if not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"{flag} must be an integer in [0, {MAX_SEED}]. "
+                         f"Received: {flag} {seed}")
+
+
+def check_modules(command, modules):
+    """Raises `UsageError` naming the first of `modules` (import names)
+    that is not installed, and the extra that installs it, before any work
+    (`importlib.util.find_spec`: nothing is imported).
+
+    Example: `check_modules("audit", ["jinja2", "matplotlib"])`.
+    """
+    for name in modules:
+        if importlib.util.find_spec(name) is None:
+            extra = EXTRAS.get(name)
+            fix = (f"pip install 'keras_adv[{extra}]'" if extra else
+                   f"pip install {name}")
+            raise UsageError(
+                f"{command} needs the module {name} ({fix}). Received: "
+                f"{name} not installed")
 
 
 def check_count(flag, value, minimum=1):
@@ -151,24 +233,6 @@ def check_count(flag, value, minimum=1):
     if value is not None and value < minimum:
         raise UsageError(f"{flag} must be >= {minimum}. Received: {flag} "
                          f"{value}")
-
-
-def check_model_path(path):
-    """Raises `UsageError` unless `path` is a `.keras` file or a SavedModel
-    directory (one holding `saved_model.pb`).
-
-    Example: `check_model_path("model.keras")`.
-    """
-    if os.path.isfile(path) and path.endswith(".keras"):
-        return
-    if os.path.isdir(path) and os.path.isfile(
-            os.path.join(path, "saved_model.pb")):
-        return
-    why = ("model not found" if not os.path.exists(path) else
-           "a directory without saved_model.pb" if os.path.isdir(path) else
-           "not a .keras file")
-    raise UsageError(f"MODEL must be a .keras file or a SavedModel "
-                     f"directory. Received: {path} ({why})")
 
 
 def check_output(flag, path):
@@ -187,12 +251,12 @@ def check_output(flag, path):
 
 def check_data(spec, flag="--data"):
     """Raises `UsageError` unless `spec` names data: `mnist5k`,
-    `mnist5k:train`, `tfds:NAME[:SPLIT]` or an existing file (`flag`
-    names the option in the message).
+    `mnist5k:test`, `mnist5k:train`, `tfds:NAME[:SPLIT]` or an existing
+    file (`flag` names the option in the message).
 
     Example: `check_data("mnist5k")`.
     """
-    if spec in ("mnist5k", "mnist5k:train"):
+    if spec in ("mnist5k", "mnist5k:test", "mnist5k:train"):
         return
     if spec.startswith("tfds:"):
         parse_tfds(spec)
@@ -200,6 +264,23 @@ def check_data(spec, flag="--data"):
         raise UsageError(f"{flag} must be mnist5k, mnist5k:train, "
                          "tfds:NAME[:SPLIT] or an existing .npz file. "
                          f"Received: {flag} {spec} (data file not found)")
+
+
+def data_name(spec):
+    """`--data` as the output names it, with its split: `mnist5k` is
+    `mnist5k:test`, `tfds:NAME` is `tfds:NAME:test`, a file its path.
+
+    Example:
+
+    >>> data_name("mnist5k")
+    'mnist5k:test'
+    """
+    if spec == "mnist5k":
+        return "mnist5k:test"
+    if spec.startswith("tfds:"):
+        name, split = parse_tfds(spec)
+        return f"tfds:{name}:{split}"
+    return spec
 
 
 def parse_floats(flag, text, *, positive=False):
@@ -257,6 +338,32 @@ def stream_tfds(spec):
                          ) from None
 
 
+def load_inputs(command, args, stages):
+    """The data (`--data`, first `--num-examples`) and the model (MODEL) of
+    a command, each announced by a stage line that names the data's split.
+    Returns `(x, y, model)`.
+
+    Example: `x, y, model = load_inputs("certify", args, stages)`.
+    """
+    name = data_name(args.data)
+    stages(f"loading the data ({name})")
+    x, y = load_data(args.data, args.num_examples)
+    stages(f"data: {name} ({len(x)} examples)")
+    stages("loading the model")
+    return x, y, load_model(command, args.model, args.trust_model)
+
+
+def check_level(flag, value):
+    """Raises `UsageError` unless `value` is in (0, 1): a false-alarm or
+    failure level (`--alpha`, `--poison-alpha`).
+
+    Example: `check_level("--alpha", args.alpha)`.
+    """
+    if not 0.0 < value < 1.0:
+        raise UsageError(f"{flag} must be in (0, 1). Received: {flag} "
+                         f"{value}")
+
+
 def load_data(spec, num_examples=None):
     """The first `num_examples` examples (all when None) of `--data`:
     `mnist5k` (the embedded test split), `mnist5k:train` (its training
@@ -271,7 +378,7 @@ def load_data(spec, num_examples=None):
     """
     import numpy as np
 
-    if spec in ("mnist5k", "mnist5k:train"):
+    if spec in ("mnist5k", "mnist5k:test", "mnist5k:train"):
         from keras_adv import datasets
 
         train, test = datasets.load("mnist5k")
@@ -361,20 +468,90 @@ def write_outputs(report, json_path=None, plot_path=None):
 
 
 class Stages:
-    """Stage lines on stderr (`keras-adv certify: loading the model`), with
-    the seconds since the command started; silent with `--no-progress`.
+    """Stage lines on stderr (`keras-adv certify: loading the model (3 s)`),
+    with the seconds since the command started (`args.started`); silent with
+    `--no-progress`. A context manager: while it is open, a heartbeat
+    thread repeats the current stage (`..., still running (40 s)`) when
+    stderr has had no progress line for `QUIET_SECONDS`, neither a stage
+    line nor a line of the evaluation's own progress.
 
-    Example: `stages = Stages("certify", args); stages("loading the model")`.
+    Example:
+
+        with Stages("certify", args) as stages:
+            stages("loading the data")
     """
+
+    QUIET_SECONDS = 11.0  # the evaluation's own heartbeat (10 s) goes first
+    BEAT_SECONDS = 1.0
 
     def __init__(self, command, args):
         self.command = command
         self.enabled = not getattr(args, "no_progress", False)
-        self.start = time.perf_counter()
+        self.last = time.perf_counter()
+        self.start = getattr(args, "started", self.last)  # set by cli.main
+        self.text, self._stop = None, threading.Event()
+        self._lock = threading.Lock()
+
+    def __enter__(self):
+        if self.enabled:
+            threading.Thread(target=self._beat, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        return False
 
     def __call__(self, text):
+        with self._lock:
+            self.text = text
+            self._write(text)
+
+    def _write(self, text):
         if self.enabled:
-            seconds = time.perf_counter() - self.start
+            self.last = time.perf_counter()
             sys.stderr.write(f"keras-adv {self.command}: {text} "
-                             f"({seconds:.0f} s)\n")
+                             f"({self.last - self.start:.0f} s)\n")
             sys.stderr.flush()
+
+    def _beat(self):
+        while not self._stop.wait(self.BEAT_SECONDS):
+            with self._lock:
+                if self.text is None or self._stop.is_set():
+                    continue
+                if time.perf_counter() - max(self.last, _progress_line()) \
+                        >= self.QUIET_SECONDS:
+                    self._write(f"{self.text}, still running")
+
+
+def _progress_line():
+    """When the evaluation's progress (`keras_adv.evaluation.run.Progress`)
+    last wrote a line, if it is loaded (0 otherwise)."""
+    run = sys.modules.get("keras_adv.evaluation.run")
+    return getattr(getattr(run, "Progress", None), "last_line", 0.0)
+
+
+@contextlib.contextmanager
+def warning_lines(command):
+    """Inside this block, warnings of keras_adv's own classes (an eps beyond
+    the data's range, ...) are printed as one line each, `keras-adv
+    <command>: warning: <message>`, as they happen; other warnings as
+    Python prints them.
+
+    Example: `with warning_lines("evaluate"): evaluate_robustness(...)`.
+    """
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if not category.__module__.startswith("keras_adv"):
+                return shown(message, category, filename, lineno, file, line)
+            text = str(message).strip().splitlines()[0]
+            sys.stderr.write(f"keras-adv {command}: warning: {text}\n")
+            sys.stderr.flush()
+
+        warnings.showwarning = show
+        from keras_adv import validation  # TensorFlow is loaded by now
+
+        # Every time, not once per place: one process may run many commands.
+        warnings.simplefilter("always", validation.EpsRangeWarning)
+        yield

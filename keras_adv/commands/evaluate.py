@@ -8,10 +8,12 @@
 
 The model may return logits or probabilities (read by
 `keras_adv.models.loading.probe_outputs`). Progress goes to stderr: a bar
-on a terminal, plain lines (at most one every few seconds) otherwise.
+on a terminal, plain lines otherwise (at most one every 5 s, at least one
+every 10 s while an attack runs, naming it). An eps larger than the data's
+range is a warning line.
 """
 
-from keras_adv.commands import common
+from keras_adv.commands import common, paths
 
 NAME = "evaluate"
 ATTACK_NAMES = common.ATTACK_NAMES
@@ -29,7 +31,8 @@ def add_parser(subparsers):
     common.add_model_argument(p)
     common.add_attack_options(p)
     p.add_argument("--eot", type=int, default=None,
-                   help="EOT samples per gradient for randomised models")
+                   help="EOT samples per gradient for randomised models "
+                   "(default: one pass)")
     p.add_argument("--checkpoint", default=None,
                    help="save progress here after every chunk; run the "
                    "same command again to resume (the file is kept)")
@@ -45,7 +48,11 @@ def check(args):
     common.check_shared(args)
     common.check_attack_options(args)
     common.check_count("--eot", args.eot)
-    common.check_output("--checkpoint", args.checkpoint)
+    if args.plot:
+        common.check_modules(NAME, ["matplotlib"])
+    paths.check_io(args, reads={"MODEL": args.model, "--data": args.data},
+                   writes={"--json": args.json, "--plot": args.plot,
+                           "--checkpoint": args.checkpoint})
 
 
 def run(args):
@@ -54,17 +61,27 @@ def run(args):
     Example: `run(parser.parse_args(["evaluate", "m.keras", "--eps",
     "0.1"]))`.
     """
+    with common.Stages(NAME, args) as stages, common.warning_lines(NAME):
+        report = _evaluate(args, stages)
+    print(report.table())
+    common.write_outputs(report, args.json, args.plot)
+    return 0
+
+
+def _evaluate(args, stages):
     import warnings
 
-    stages = common.Stages(NAME, args)
     eps = common.parse_floats("--eps", args.eps)
-    stages("loading the data")
+    name = common.data_name(args.data)
+    stages(f"loading the data ({name})")
     if args.data.startswith("tfds:"):
         x, y = common.stream_tfds(args.data), None
         probe = next(iter(x.take(1)))[0].numpy()
+        stages(f"data: {name} (a stream; up to {args.num_examples} examples)")
     else:
         x, y = common.load_data(args.data, args.num_examples)
         probe = x
+        stages(f"data: {name} ({len(x)} examples)")
     stages("loading the model")
     model = common.load_model(NAME, args.model, args.trust_model)
     from keras_adv.evaluation import MaskingWarning, evaluate_robustness
@@ -75,11 +92,8 @@ def run(args):
     with warnings.catch_warnings():
         # The table below lists every MaskingWarning; do not print them twice.
         warnings.simplefilter("ignore", MaskingWarning)
-        report = evaluate_robustness(
+        return evaluate_robustness(
             model, x, y, eps=eps, norm=args.norm, attacks=args.attacks,
             eot_samples=args.eot, batch_size=args.batch_size, seed=args.seed,
             from_logits=from_logits, progress=not args.no_progress,
             num_examples=args.num_examples, checkpoint=args.checkpoint)
-    print(report.table())
-    common.write_outputs(report, args.json, args.plot)
-    return 0

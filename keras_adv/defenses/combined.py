@@ -165,7 +165,7 @@ class Combined(Defense):
             return None
         return tensors.labeled_mask(y)
 
-    def perturb(self, model, x, y, eps=None):
+    def perturb(self, model, x, y, *, eps=None):
         """A tuple with each member's perturbation, in member order; the
         supervised member gets `eps` (the warm-up), the others their own
         budget. A member that needs labels perturbs the labeled rows only.

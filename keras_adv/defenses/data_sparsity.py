@@ -106,7 +106,7 @@ class DataSparsity(protocol.Regularizer):
         set_field(self, "neighbors", validation.check_int(
             "neighbors", self.neighbors))
 
-    def perturb(self, model, x, y, eps=None):
+    def perturb(self, model, x, y, *, eps=None):
         """The generated unlabeled points: `unlabeled_per_example` copies of
         the batch plus Gaussian noise, stacked copy after copy (the batch
         itself when there are none). `model`, `y` and `eps` are not used.

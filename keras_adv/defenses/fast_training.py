@@ -48,7 +48,7 @@ class FastTraining(protocol.AdversarialOnly):
     def __post_init__(self):
         protocol.validate_common(self, "step_size")
 
-    def perturb(self, model, x, y, eps=None):
+    def perturb(self, model, x, y, *, eps=None):
         """Random start plus one FGSM step (see `Defense.perturb`).
 
         Example: `x_adv = defense.perturb(model, x, y)`.

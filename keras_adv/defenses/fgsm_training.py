@@ -53,7 +53,7 @@ class FGSMTraining(protocol.Defense):
     def __post_init__(self):
         protocol.validate_common(self, "clean_weight")
 
-    def perturb(self, model, x, y, eps=None):
+    def perturb(self, model, x, y, *, eps=None):
         """One FGSM step of size eps (see `Defense.perturb`).
 
         Example: `x_adv = defense.perturb(model, x, y)`.

@@ -57,7 +57,7 @@ class FreeTraining(protocol.AdversarialOnly):
     def __post_init__(self):
         protocol.validate_common(self, "replays")
 
-    def perturb(self, model, x, y, eps=None):
+    def perturb(self, model, x, y, *, eps=None):
         """An FGSM step of size eps from a uniform random start (Free-AT's
         perturbation needs the replays of `train_step`; this is its
         stateless stand-in).

@@ -64,7 +64,7 @@ class MART(protocol.Defense):
     def __post_init__(self):
         protocol.validate_common(self, "steps", "step_size", "beta")
 
-    def perturb(self, model, x, y, eps=None):
+    def perturb(self, model, x, y, *, eps=None):
         """PGD on cross-entropy from a small Gaussian start (see
         `Defense.perturb`).
 

@@ -54,7 +54,7 @@ class PGDTraining(protocol.AdversarialOnly):
     def __post_init__(self):
         protocol.validate_common(self, "steps", "step_size", "random_start")
 
-    def perturb(self, model, x, y, eps=None):
+    def perturb(self, model, x, y, *, eps=None):
         """PGD-`steps` on cross-entropy (see `Defense.perturb`).
 
         Example: `x_adv = defense.perturb(model, x, y)`.

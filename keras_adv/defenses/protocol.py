@@ -161,7 +161,7 @@ class Defense:
     # Hooks
     # ------------------------------------------------------------------
 
-    def perturb(self, model, x, y, eps=None):  # pragma: no cover - abstract
+    def perturb(self, model, x, y, *, eps=None):  # pragma: no cover - abstract
         """Returns the perturbed batch (inference mode, no weight gradient).
 
         Args:

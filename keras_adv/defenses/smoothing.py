@@ -63,7 +63,7 @@ class GaussianAugmentation(protocol.AdversarialOnly):
                                                    positive=True))
         protocol.validate_common(self)
 
-    def perturb(self, model, x, y, eps=None):
+    def perturb(self, model, x, y, *, eps=None):
         """`x + N(0, sigma^2)` (see `Defense.perturb`; `model`, `y` and `eps`
         are not used).
 
@@ -134,7 +134,7 @@ class SmoothAdv(protocol.Defense):
                                                            self.samples))
         protocol.validate_common(self, "steps", "step_size")
 
-    def perturb(self, model, x, y, eps=None):
+    def perturb(self, model, x, y, *, eps=None):
         """SmoothAdv's attack on the smoothed soft classifier (see
         `Defense.perturb`).
 

@@ -63,7 +63,7 @@ class TRADES(protocol.Defense):
     def __post_init__(self):
         protocol.validate_common(self, "steps", "step_size", "beta")
 
-    def perturb(self, model, x, y, eps=None):
+    def perturb(self, model, x, y, *, eps=None):
         """Maximises KL(p(x) || p(x')) over the eps-ball (see
         `Defense.perturb`; `y` is not used).
 

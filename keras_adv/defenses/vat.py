@@ -133,7 +133,7 @@ class VAT(protocol.Regularizer):
                 "batch_statistics must be True or False. Received: "
                 f"batch_statistics={self.batch_statistics!r}")
 
-    def direction(self, model, x, clean_logits=None):
+    def direction(self, model, x, *, clean_logits=None):
         """The unit virtual adversarial direction at `x` (per example, L2),
         by `power_iterations` steps of power iteration (in training mode
         without updating batch statistics, or in inference mode; see
@@ -173,7 +173,7 @@ class VAT(protocol.Regularizer):
             d = _map(tf.stop_gradient, tape.gradient(kl, d))
         return _map(ops.l2_normalize, d)
 
-    def perturb(self, model, x, y, eps=None):
+    def perturb(self, model, x, y, *, eps=None):
         """`x + eps * direction` (see `Defense.perturb`; `y` is not used, so
         unlabeled examples are perturbed too).
 

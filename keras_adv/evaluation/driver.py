@@ -13,8 +13,13 @@ from keras_adv import ops, validation
 from keras_adv.evaluation import checkpoint as _ckpt
 from keras_adv.evaluation import checks as _checks
 from keras_adv.evaluation import distribute, stream
-from keras_adv.evaluation.plan import classes_of
-from keras_adv.evaluation.run import ChunkResult, Progress, clean_chunk, evaluate_chunk
+from keras_adv.evaluation.plan import classes_of, warn_eps_range
+from keras_adv.evaluation.run import (
+    ChunkResult,
+    Progress,
+    clean_chunk,
+    evaluate_chunk,
+)
 from keras_adv.evaluation.tally import Tally
 
 
@@ -55,8 +60,21 @@ def run_chunks(plan, chunks, *, num_examples, path, strategy):
         raise ValueError("data must contain at least one example. Received: "
                          "data with no examples")
     plan = plan.with_classes(classes_of(plan, head[0][0]))
+    warn_eps_range(plan, head[0][0])
     if chunks.y is not None:  # arrays: every label checked before any work
         validation.check_labels(chunks.y, len(chunks.y), plan.common["classes"])
+    progress = Progress(chunks.total, _show(plan, chunks.total))
+    try:
+        return _resume_or_start(plan, chunks, head, rest, progress,
+                                num_examples=num_examples, path=path,
+                                strategy=strategy)
+    finally:
+        progress.close()
+
+
+def _resume_or_start(plan, chunks, head, rest, progress, *, num_examples,
+                     path, strategy):
+    """The chunk loop of `run_chunks` from a checkpoint or from the start."""
     state = _ckpt.load(path) if path else None
     fp = _ckpt.fingerprint(plan, num_examples, head)
     if state is not None:
@@ -76,12 +94,12 @@ def run_chunks(plan, chunks, *, num_examples, path, strategy):
         fp["seed"] = plan.seed
         meta = {"fingerprint": fp, "seconds": 0.0, "report": None}
         tally, done, flags = Tally.start(plan), 0, []
+        progress.doing("clean predictions and checks on the first examples")
         sample, cleaned = _sample(plan, head)
         _checks.before_attacks(plan, tally, sample)
         source = itertools.chain(zip(head, cleaned), ((c, None) for c in rest))
     loop = _Loop(plan, tally, flags, meta, sample, path, strategy)
-    loop.progress = Progress(chunks.total, _show(plan, chunks.total),
-                             done=tally.examples)
+    progress.done, loop.progress = tally.examples, progress
     before = meta["seconds"]
     loop.run(source, done)
     return Outcome(plan, tally, sample, before, saver=loop)
@@ -145,9 +163,18 @@ class _Loop:
 
     def _work(self, item):
         index, x, y, clean = item
+        first = index * self.plan.batch_size + 1  # chunks of batch_size
+
+        def on_attack(name, eps, examples):
+            self.progress.doing(f"{name} at eps {eps:g} on {examples} "
+                                f"examples of {first}-{first + len(x) - 1}")
+
         if clean is None:
+            self.progress.doing(f"clean predictions on {first}-"
+                                f"{first + len(x) - 1}")
             clean = clean_chunk(self.plan, x, y)
-        return evaluate_chunk(self.plan, x, clean, index, self.tally.white_ok)
+        return evaluate_chunk(self.plan, x, clean, index, self.tally.white_ok,
+                              on_attack)
 
     def save(self, chunks_done=None, report=None):
         """Writes the checkpoint (chunks done, tally, flags, sample, and

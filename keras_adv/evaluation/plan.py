@@ -5,6 +5,8 @@ argument checks and the plan (attacks in order, budgets, clean predictions).
 import dataclasses
 import inspect
 
+import numpy as np
+
 from keras_adv import attacks as _attacks
 from keras_adv import ops, validation
 
@@ -189,6 +191,23 @@ def classes_of(plan, x):
     return clean.shape[-1]
 
 
+def warn_eps_range(plan, x):
+    """Warns (`validation.EpsRangeWarning`) when a budget of the plan is
+    larger than the data's range under its norm: the clip box, or without
+    one the range of `x` (the first chunk). Returns the message or None.
+
+    Example: `warn_eps_range(plan, x[:8])`.
+    """
+    x = np.asarray(x) if not isinstance(x, (dict, list, tuple)) else None
+    if x is None or x.size == 0 or not np.issubdtype(x.dtype, np.number):
+        return None
+    box = plan.common["clip"]
+    if box is None:
+        box = (float(np.min(x)), float(np.max(x)))
+    return validation.warn_eps_range(plan.eps, plan.norm, box,
+                                     int(np.prod(x.shape[1:])), stacklevel=5)
+
+
 def parse_attacks(attacks):
     """Turns the `attacks` argument into a list of `(attack, options)`.
 
@@ -231,7 +250,7 @@ def parse_attacks(attacks):
 
 def _parse_item(item, attacks):
     """One `name` or `(name, options)` entry of `attacks`, as a list of
-    `(attack, options)` pairs (`"standard"` gives three)."""
+    `(attack, options)` pairs (`"standard"` gives four)."""
     options = {}
     if isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(
         item[1], dict

@@ -1,6 +1,7 @@
 """The result of `evaluate_robustness`: accuracies, timings and warnings."""
 
 import dataclasses
+import math
 
 from keras_adv import reporting
 
@@ -87,20 +88,23 @@ class RobustnessReport(reporting.Report):
     >>> report.to_json("report.json")  # doctest: +SKIP
     """
 
-    eps: tuple
+    eps: tuple[float, ...]
     norm: str
-    attacks: tuple
+    attacks: tuple[str, ...]
     num_examples: int
     clean_accuracy: float
-    robust_accuracy_curve: tuple
-    attack_accuracy_curve: dict
-    timings: dict
+    robust_accuracy_curve: tuple[float, ...]
+    attack_accuracy_curve: dict[str, tuple[float, ...]]
+    timings: dict[str, float]
     seconds: float
-    warnings: list = dataclasses.field(default_factory=list)
+    warnings: list[MaskingWarning] = dataclasses.field(default_factory=list)
     diagnostics: dict = dataclasses.field(default_factory=dict)
     metrics: dict = dataclasses.field(default_factory=dict)
     scalar_eps: bool = True
     class_accuracy: dict = dataclasses.field(default_factory=dict)
+
+    json_keys = {"robust_accuracy_curve": "robust_accuracy",
+                 "attack_accuracy_curve": "attack_accuracy"}
 
     @property
     def robust_accuracy(self):
@@ -152,24 +156,25 @@ class RobustnessReport(reporting.Report):
     @classmethod
     def from_dict(cls, values):
         """The report that `to_dict` described (warnings as `MaskingWarning`
-        again); without a `"scalar_eps"` entry, a single eps is scalar.
+        again, null accuracies as NaN); without a `"scalar_eps"` entry, a
+        single eps is scalar.
+
+        Raises:
+            ValueError: a missing or mistyped field, named in one line.
 
         Example: `RobustnessReport.from_dict(json.load(open("r.json")))`.
         """
-        return cls(
-            eps=tuple(values["eps"]), norm=values["norm"],
-            attacks=tuple(values["attacks"]),
-            num_examples=values["num_examples"],
-            clean_accuracy=values["clean_accuracy"],
-            robust_accuracy_curve=tuple(values["robust_accuracy"]),
-            attack_accuracy_curve={k: tuple(v) for k, v
-                                   in values["attack_accuracy"].items()},
-            timings=dict(values["timings"]), seconds=values["seconds"],
-            warnings=[MaskingWarning(**w) for w in values["warnings"]],
-            diagnostics=values["diagnostics"], metrics=values["metrics"],
-            scalar_eps=values.get("scalar_eps", len(values["eps"]) == 1),
-            class_accuracy=values.get("class_accuracy", {}),
-        )
+        fields = cls.read_fields(values)
+        try:
+            fields["warnings"] = [MaskingWarning(w["check"], w["message"])
+                                  for w in fields.get("warnings", [])]
+        except (KeyError, TypeError):
+            raise ValueError(
+                "RobustnessReport JSON must have the field 'warnings' as a "
+                "list of objects with a 'check' and a 'message'. Received: "
+                f"warnings={reporting.shown(values['warnings'])}") from None
+        fields.setdefault("scalar_eps", len(fields["eps"]) == 1)
+        return cls(**fields)
 
     def table(self):
         """A plain-text table: accuracy per eps after each attack, then the
@@ -186,10 +191,11 @@ class RobustnessReport(reporting.Report):
         if er:
             out.append(
                 f"Empirical robustness (DeepFool rho): median "
-                f"{er['median']:.4g}, mean {er['mean']:.4g}"
+                f"{_number(er['median']):.4g}, mean {_number(er['mean']):.4g}"
             )
         if "loss_sensitivity" in self.metrics:
-            out.append(f"Loss sensitivity: {self.metrics['loss_sensitivity']:.4g}")
+            out.append("Loss sensitivity: "
+                       f"{_number(self.metrics['loss_sensitivity']):.4g}")
         if self.warnings:
             out.append("Warnings:")
             out += [f"  - {w}" for w in self.warnings]
@@ -201,8 +207,8 @@ class RobustnessReport(reporting.Report):
         """A plain-text table of clean and worst-case robust accuracy per
         class and eps. Example: `print(report.class_table())`."""
         head = ["class", "examples", "clean"] + [f"eps {e:g}" for e in self.eps]
-        rows = [[c, str(v["examples"]), f"{v['clean']:.2%}"]
-                + [f"{r:.2%}" for r in v["robust"]]
+        rows = [[c, str(v["examples"]), f"{_number(v['clean']):.2%}"]
+                + [f"{_number(r):.2%}" for r in v["robust"]]
                 for c, v in self.class_accuracy.items()]
         return "\n".join([f"Robustness per class ({self.norm})"]
                          + reporting.columns(head, rows))
@@ -227,3 +233,8 @@ class RobustnessReport(reporting.Report):
                     color="black", linewidth=2, label="robust (worst case)")
         return path
 
+
+def _number(value):
+    """A number of a plain dict (`metrics`, `class_accuracy`), where JSON
+    wrote NaN as null, as a float."""
+    return math.nan if value is None else float(value)

@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import json
 import sys
+import threading
 import time
 
 import keras
@@ -46,40 +47,88 @@ class Progress:
     """Progress over the examples on stderr (stdout keeps only results): a
     `keras.utils.Progbar` on a terminal (target None for a stream of
     unknown length), elsewhere (CI logs, `nohup`) a plain line at most every
-    `LINE_SECONDS` seconds and at the end; nothing when disabled."""
+    `LINE_SECONDS` seconds and at the end; nothing when disabled.
+
+    A chunk can take minutes, so while one runs a heartbeat thread writes
+    what is being done (`doing`) when no line was written for
+    `QUIET_SECONDS` (plain lines), or refreshes the bar's clock (terminal).
+    `Progress.last_line` is when any `Progress` last wrote, so that other
+    progress (the command line's stage lines) keeps quiet meanwhile.
+    """
 
     LINE_SECONDS = 5.0
+    QUIET_SECONDS = 10.0
+    BEAT_SECONDS = 1.0  # how often the heartbeat looks
+    last_line = 0.0  # time.perf_counter() of the latest line of any Progress
 
     def __init__(self, total, enabled, done=0):
         self.done, self.bar, self.total = done, None, total
         self.lines = enabled and not sys.stderr.isatty()
         self.start = self.last = time.perf_counter()
+        self.activity, self._lock = None, threading.Lock()
+        self._stop = threading.Event()
         if enabled and not self.lines:
             with contextlib.redirect_stdout(sys.stderr):
                 self.bar = keras.utils.Progbar(total,
                                                stateful_metrics=["robust"])
+        if enabled:
+            Progress.last_line = self.last
+            threading.Thread(target=self._beat, daemon=True).start()
+
+    def doing(self, text):
+        """Names the work under way (`"apgd-t at eps 0.3 on examples
+        1-500"`), for the heartbeat line."""
+        self.activity = text
+
+    def close(self):
+        """Stops the heartbeat."""
+        self._stop.set()
 
     def step(self, examples, robust=None):
         """Counts `examples` more examples done; `robust` is the running
         worst-case robust accuracy at the last eps."""
-        self.done += examples
-        if self.lines:
-            self._line(robust)
-        elif self.bar is not None:
-            with contextlib.redirect_stdout(sys.stderr):
-                self.bar.update(
-                    self.done, [] if robust is None else [("robust", robust)])
+        with self._lock:
+            self.done += examples
+            if self.lines:
+                self._line(robust)
+            elif self.bar is not None:
+                self._update_bar([] if robust is None else
+                                 [("robust", robust)])
+
+    def _update_bar(self, values):
+        with contextlib.redirect_stdout(sys.stderr):
+            self.bar.update(self.done, values)
+        self.last = Progress.last_line = time.perf_counter()
+
+    def _beat(self):
+        while not self._stop.wait(self.BEAT_SECONDS):
+            with self._lock:
+                now = time.perf_counter()
+                finished = self.total is not None and self.done >= self.total
+                if (now - self.last < self.QUIET_SECONDS or finished
+                        or self._stop.is_set()):
+                    continue
+                if self.bar is not None:
+                    self._update_bar([])
+                elif self.lines:
+                    self._write(f"evaluated {self.done}{self._of()} examples"
+                                + (f"; now {self.activity}" if self.activity
+                                   else ""), now)
+
+    def _of(self):
+        return "" if self.total is None else f"/{self.total}"
 
     def _line(self, robust):
         now = time.perf_counter()
         end = self.total is not None and self.done >= self.total
         if now - self.last < self.LINE_SECONDS and not end:
             return
-        self.last = now
-        of = "" if self.total is None else f"/{self.total}"
         rob = "" if robust is None else f", robust {robust:.4f}"
-        sys.stderr.write(f"evaluated {self.done}{of} examples{rob} "
-                         f"({now - self.start:.0f} s)\n")
+        self._write(f"evaluated {self.done}{self._of()} examples{rob}", now)
+
+    def _write(self, text, now):
+        self.last = Progress.last_line = now
+        sys.stderr.write(f"{text} ({now - self.start:.0f} s)\n")
         sys.stderr.flush()
 
 
@@ -172,11 +221,12 @@ def clean_chunk(plan, x, y):
     return y, (pred == y) & finite, int((~finite).sum())
 
 
-def evaluate_chunk(plan, x, clean, index, white_ok):
+def evaluate_chunk(plan, x, clean, index, white_ok, on_attack=None):
     """Every attack at every eps on the chunk's still-robust examples (the
     worst case per example), and the per-chunk parts of the single-step and
-    black-box checks. `clean` is `clean_chunk`'s result. Returns a
-    `ChunkResult`.
+    black-box checks. `clean` is `clean_chunk`'s result; `on_attack(name,
+    eps, examples)`, if given, is called as each attack starts (progress).
+    Returns a `ChunkResult`.
 
     Example: `result = evaluate_chunk(plan, x, clean_chunk(plan, x, y), 0,
     True)`.
@@ -189,11 +239,12 @@ def evaluate_chunk(plan, x, clean, index, white_ok):
         fgsm_correct=[0] * n_eps, fgsm_only=[0] * n_eps)
     result.flags[:, 0] = correct
     for i, eps in enumerate(plan.eps):
-        _chunk_eps(plan, x, result, index, i, eps, white_ok)
+        _chunk_eps(plan, x, result, index, i, eps, white_ok,
+                   on_attack or (lambda *_: None))
     return result
 
 
-def _chunk_eps(plan, x, result, index, i, eps, white_ok):
+def _chunk_eps(plan, x, result, index, i, eps, white_ok, on_attack):
     """The attacks of the plan at the `i`-th eps on one chunk."""
     y, n_att = result.y, len(plan.attacks)
     robust = result.correct.copy()
@@ -205,6 +256,7 @@ def _chunk_eps(plan, x, result, index, i, eps, white_ok):
             result.flags[:, 1 + i * n_att + j] = robust
             continue
         t0 = time.perf_counter()
+        on_attack(attack.name, eps, int(robust.sum()))
         points = attack_points(attack, options, plan.model, x, y,
                                np.flatnonzero(robust), eps,
                                chunk_seed(plan.seed, index, i, j),
@@ -221,6 +273,7 @@ def _chunk_eps(plan, x, result, index, i, eps, white_ok):
     result.black_only[i] = int((broke_black & after_white).sum())
     if plan.checks and white_ok and plan.fgsm_check and eps > 0:
         t0 = time.perf_counter()
+        on_attack("fgsm (single-step check)", eps, int(result.correct.sum()))
         points = attack_points(ATTACK_FGSM, {}, plan.model, x, y,
                                np.flatnonzero(result.correct), eps, None,
                                plan.batch_size, plan.common)

@@ -43,9 +43,10 @@ def evaluate_robustness(
     """Worst-case robust accuracy under a suite of attacks, with
     gradient-masking checks.
 
-    The `"standard"` suite is AutoAttack's (Croce & Hein 2020) without FAB:
-    APGD-CE, then APGD-T (targeted DLR against the 9 most likely other
-    classes), then Square (5000 queries), each run only on the examples
+    The `"standard"` suite is AutoAttack's (Croce & Hein 2020): APGD-CE,
+    then APGD-T (targeted DLR against the 9 most likely other classes),
+    then FAB-T (targeted FAB toward the same 9 classes, kept within eps),
+    then Square (5000 queries), each run only on the examples
     that are still correctly classified, so an example counts as robust
     only if every attack failed on it (the worst case per example). Every
     adversarial example is checked (finite, inside the eps-ball and the box)

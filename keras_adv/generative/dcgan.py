@@ -268,13 +268,13 @@ class DCGAN(keras.Model):
                 f"DCGAN. Received: x with element spec {spec}"
             )
 
-    def generate(self, n, *, labels=None, seed=None, batch_size=256):
-        """Draws `n` images from the generator (inference mode).
+    def generate(self, num_images, *, labels=None, seed=None, batch_size=256):
+        """Draws `num_images` images from the generator (inference mode).
 
         Args:
-            n: number of images (>= 0).
-            labels: conditional form only: `n` integer labels in
-                `[0, num_classes)`; `None` gives `arange(n) % num_classes`
+            num_images: number of images (>= 0).
+            labels: conditional form only: `num_images` integer labels in
+                `[0, num_classes)`; `None` gives `arange(num_images) % num_classes`
                 (balanced classes, in order).
             seed: latent-vector seed: the same seed and `batch_size` give
                 bit-identical images on one machine (stateless random
@@ -286,10 +286,10 @@ class DCGAN(keras.Model):
                 last bits of a pixel may differ).
 
         Returns:
-            A float32 NumPy array `(n, *image_shape)` in [0, 1].
+            A float32 NumPy array `(num_images, *image_shape)` in [0, 1].
 
         Raises:
-            ValueError: bad `n`, `batch_size` or `seed`; labels for an
+            ValueError: bad `num_images`, `batch_size` or `seed`; labels for an
                 unconditional model; labels of the wrong shape or range.
 
         Example:
@@ -299,7 +299,7 @@ class DCGAN(keras.Model):
         >>> bool((a == b).all()), a.dtype.name
         (True, 'float32')
         """
-        n = validation.check_int("n", n, 0)
+        n = validation.check_int("num_images", num_images, 0)
         batch_size = validation.check_int("batch_size", batch_size, 1)
         seed = validation.check_seed(seed)
         labels = self._generate_labels(labels, n)

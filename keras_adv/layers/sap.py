@@ -85,12 +85,13 @@ class StochasticActivationPruning(keras.layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = True
 
-    def draws(self, n):
-        """Number of draws r for `n` activations per example: ceil(frac * n).
+    def draws(self, units):
+        """Number of draws r for `units` activations per example:
+        ceil(frac * units).
 
         Example: `StochasticActivationPruning(frac=0.5).draws(10) == 5`.
         """
-        return max(1, math.ceil(self.frac * n))
+        return max(1, math.ceil(self.frac * units))
 
     def call(self, inputs, training=None):
         if training and not self.active_in_training:

@@ -155,10 +155,30 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
             )
         self.base = base
         if base is not None and base.built:
-            self.built = True  # nothing to build (BackupAndRestore needs it)
+            self._build_from_base(base)
         self._state = compiled.State()
         self.defense = defense
         self._set_view(perturb, perturb_layer)
+
+    def _build_from_base(self, base):
+        """Built at once (BackupAndRestore needs it), with the input shape of
+        the wrapped model recorded as Keras' build config: a model saved and
+        loaded back, never called, then has its input spec (TFLite, export),
+        as a Functional model does."""
+        shape = saving.input_shape(base)
+        if shape is not None and type(self).call is AdversarialModel.call:
+            # Keras' public hook: one symbolic call of base, shape recorded.
+            self.build_from_config({"input_shape": shape})
+        self.built = True
+
+    def build_from_config(self, config):
+        """Keras' build from the saved input shape (`get_build_config`), the
+        shape read back as a tuple: JSON gives a list, which TensorFlow's
+        converters would take for a list of several inputs.
+
+        Example: `model.build_from_config({"input_shape": (None, 784)})`.
+        """
+        super().build_from_config(saving.shape_config(config))
 
     def _set_view(self, perturb, perturb_layer):
         """Checks and stores `perturb` and `perturb_layer`."""

@@ -91,6 +91,19 @@ class State:
                 + [m for m, _ in self.clean_metrics]
                 + [m for m, _ in self.adv_metrics])
 
+    def unmeasured(self):
+        """The names of the `adv_` metrics and loss terms that no batch has
+        updated since their last reset (a Keras mean with a count of 0
+        would report 0.0), so that the logs can leave them out.
+
+        Example: `state.unmeasured()` is `[]` after an adversarial step.
+        """
+        terms = [m for name, m in self.term_trackers.items()
+                 if name.startswith(ADV_PREFIX)]
+        return [m.name for m in terms + [m for m, _ in self.adv_metrics]
+                if getattr(m, "count", None) is not None
+                and float(m.count) == 0]
+
     def task_loss(self, y, y_pred, sample_weight=None):
         """The compiled loss of `y_pred`: the mean over the batch (on each
         replica) of the per-example loss times `sample_weight` (the sum

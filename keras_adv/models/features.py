@@ -12,7 +12,9 @@ def feature_model(model, *, layer=None):
     `layer=None` gives the input of the model's last layer (the penultimate
     representation: the features of `generative.frechet_distance` and of
     the poisoning detectors); a layer name gives that layer's output. Works
-    for functional and `Sequential` models (built, with known inputs).
+    for functional and `Sequential` models (built, with known inputs), and
+    for an `AdversarialModel` wrapping one (its representation is the
+    wrapped model's, as is its output), freshly loaded or not.
 
     Args:
         model: a built `keras.Model`.
@@ -32,6 +34,7 @@ def feature_model(model, *, layer=None):
     (None, 128)
     """
     validation.check_keras_model(model)
+    model = _wrapped(model)
     names = [lay.name for lay in model.layers]
     if layer is not None and layer not in names:
         raise ValueError(
@@ -43,10 +46,23 @@ def feature_model(model, *, layer=None):
     except (AttributeError, ValueError):
         inputs = None
     if not inputs:
-        raise ValueError("model must be built with known inputs (call it once "
-                         f"or give it a keras.Input). Received: model="
-                         f"{model.name!r}")
+        raise ValueError(
+            "model must be built with known inputs: a Functional or "
+            "Sequential model with a keras.Input, or an AdversarialModel "
+            "wrapping one (a subclassed model has no layer graph to read). "
+            f"Received: model={model.name!r}")
     out = (model.layers[-1].input if layer is None
            else model.get_layer(layer).output)
     inputs = inputs[0] if len(inputs) == 1 else inputs
     return keras.Model(inputs, out, name=f"{model.name}_features")
+
+
+def _wrapped(model):
+    """The model an `AdversarialModel` wraps (same call, a layer graph), or
+    `model` itself."""
+    from keras_adv.models.adversarial import AdversarialModel
+
+    if isinstance(model, AdversarialModel) and model.base is not None and (
+            type(model).call is AdversarialModel.call):
+        return model.base
+    return model

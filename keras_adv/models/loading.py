@@ -357,6 +357,43 @@ def _unsafe_deserialization_enabled():
 
 
 def _load_saved_model(path):
+    return SavedModelFunction(*_open(path), path=path)
+
+
+def open_saved_model(path, *, trust_model=False):
+    """A SavedModel directory loaded (after the op scan, unless
+    `trust_model`), with its serving signature: `"serve"` (Keras'
+    `model.export`), `"serving_default"` (`tf.saved_model.save`), or its
+    single signature.
+
+    Returns:
+        `(loaded, signature)`: the object of `tf.saved_model.load` (keep it
+        alive while calling) and the signature's concrete function.
+
+    Raises:
+        ValueError: one line: not a SavedModel, refused by the scan, or no
+            serving signature (none, or several and none of those names).
+
+    Example:
+
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> net = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    >>> net.export(folder + "/exported", verbose=False)
+    >>> loaded, signature = open_saved_model(folder + "/exported")
+    >>> [spec.shape for spec in signature.structured_input_signature[1].values()]
+    [TensorShape([None, 4])]
+    """
+    if not trust_model:
+        scan_saved_model(path)
+    else:
+        warnings.warn(f"trust_model=True: {path} is loaded without the op "
+                      "scan; its ops run as written", UserWarning,
+                      stacklevel=2)
+    return _open(path)
+
+
+def _open(path):
     import tensorflow as tf
 
     try:
@@ -365,26 +402,30 @@ def _load_saved_model(path):
         first = str(e).strip().splitlines()[0] if str(e).strip() else \
             type(e).__name__
         raise ValueError(f"cannot load SavedModel {path}: {first}") from None
-    signatures = getattr(loaded, "signatures", {})
-    function = next((signatures[k] for k in ("serve", "serving_default")
-                     if k in signatures), None)
-    if function is None and hasattr(loaded, "serve"):
-        function = loaded.serve
-    if function is None and signatures:
-        function = next(iter(signatures.values()))
-    if function is None:
-        raise ValueError(f"{path} has no serving signature")
-    return SavedModelFunction(loaded, function)
+    signatures = dict(getattr(loaded, "signatures", {}) or {})
+    key = next((k for k in ("serve", "serving_default") if k in signatures),
+               None)
+    if key is None and len(signatures) == 1:
+        key = next(iter(signatures))
+    if key is None:
+        raise ValueError(
+            "the SavedModel must have a serving signature: 'serve', "
+            "'serving_default' or a single one (write it with model.export("
+            "path) or tf.saved_model.save(obj, path, signatures=...)). "
+            f"Received: {path} with signatures {sorted(signatures)}")
+    return loaded, signatures[key]
 
 
 class SavedModelFunction:
     """A loaded SavedModel's serving signature as a one-input callable.
 
-    Calls the signature with float32 `x` and returns its one output tensor.
+    Calls the signature with `x` cast to its input dtype and returns its one
+    output tensor.
 
     Args:
         loaded: the object returned by `tf.saved_model.load`.
         function: its serving signature (or `serve` function).
+        path: the directory it was loaded from (shown by `repr`).
 
     Attributes:
         input_shape: the input shape without the batch axis, or None when the
@@ -404,22 +445,28 @@ class SavedModelFunction:
     (4,)
     """
 
-    def __init__(self, loaded, function):
+    def __init__(self, loaded, function, path=None):
         self._loaded = loaded  # keeps the variables alive
         self._function = function
+        self.path = path
         spec = getattr(function, "structured_input_signature", None)
         spec = spec[1] if spec else {}
         self._names = list(spec) if isinstance(spec, dict) else []
         self.input_shape = None
+        self._dtype = "float32"
         if len(self._names) == 1:
             shape = spec[self._names[0]].shape
+            self._dtype = spec[self._names[0]].dtype
             if shape.rank is not None:
                 self.input_shape = tuple(shape.as_list()[1:])
+
+    def __repr__(self):
+        return f"SavedModelFunction({self.path!r})"
 
     def __call__(self, x):
         import tensorflow as tf
 
-        x = tf.cast(x, tf.float32)
+        x = tf.cast(x, self._dtype)  # the signature's dtype (float32 mostly)
         if len(self._names) == 1:
             out = self._function(**{self._names[0]: x})
         else:

@@ -36,6 +36,34 @@ def simple_arguments(cls, args, kwargs):
     return arguments
 
 
+def input_shape(model):
+    """The input shape `(None, ...)` of a model with one declared input,
+    else None.
+
+    Example: `input_shape(small_cnn())` is `(None, 28, 28, 1)`.
+    """
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        return None
+    if not inputs or len(inputs) != 1:
+        return None
+    return (None,) + tuple(inputs[0].shape[1:])
+
+
+def shape_config(config):
+    """A build config with its one input shape as a tuple (a `.keras` file
+    stores it as a JSON list).
+
+    Example: `shape_config({"input_shape": [None, 4]})` is
+    `{"input_shape": (None, 4)}`.
+    """
+    shape = (config or {}).get("input_shape")
+    if isinstance(shape, list) and all(
+            d is None or isinstance(d, int) for d in shape):
+        return {**config, "input_shape": tuple(shape)}
+    return config
+
 
 def config_of(model, base_class):
     """The config of `model`: name, trainable, the defense, the view and the

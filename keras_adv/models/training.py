@@ -82,17 +82,38 @@ class EpsWarmup(keras.callbacks.Callback):
     steps is unknown); `AdversarialModel.fit` adds it when the defense has
     `warmup_epochs > 0`.
 
+    While eps warms up, an `adv_` metric that no training batch of the
+    epoch has measured yet (`compiled.State.unmeasured`) is left out of the
+    batch and epoch logs, as Keras leaves out `val_*` between validations,
+    rather than logged as the 0.0 of an empty mean that History,
+    TensorBoard and checkpoints would take for a result.
+
     Example: `model.fit(x, y, callbacks=[EpsWarmup()])`.
     """
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
+        self._unmeasured = ()
         self._set(epoch + (0.0 if self._steps() else 1.0))
 
     def on_train_batch_begin(self, batch, logs=None):
         steps = self._steps()
         if steps:
             self._set(self._epoch + (batch + 1) / steps)
+
+    def on_train_batch_end(self, batch, logs=None):
+        # Read after the step; the evaluation at the epoch's end resets
+        # the metrics, so the epoch's logs use the last batch's reading.
+        self._unmeasured = self.model._state.unmeasured()
+        self._drop(logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._drop(logs)
+
+    def _drop(self, logs):
+        for name in getattr(self, "_unmeasured", ()):
+            if logs is not None:
+                logs.pop(name, None)
 
     def _steps(self):
         return (self.params or {}).get("steps")

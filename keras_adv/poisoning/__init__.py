@@ -4,8 +4,9 @@ Attacks that build a poisoned training set (`backdoor`, `label_flip`,
 `clean_label_backdoor`, `gradient_matching`), triggers (`Trigger`,
 `apply_trigger`), measures (`attack_success_rate`, `clean_accuracy`,
 `evaluate_poisoning`), detectors that find the poison in a training set
-(`spectral_signature`, `activation_clustering`, both at once with
-`scan_training_set`) and a test-time defense that
+(`spectral_signature`, `activation_clustering`), a verdict on a training
+set at a stated false-alarm rate with the rows to remove
+(`scan_training_set`), and a test-time defense that
 does not need to find it (`strip_entropy`, `strip_threshold`). See
 `docs/poisoning.md`.
 """

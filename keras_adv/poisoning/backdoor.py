@@ -90,7 +90,7 @@ def backdoor(x, y, *, target, rate, trigger="patch", seed=None, source=None,
                          f"source={source} (no rows)")
     index = _choose(rng, pool, int(round(rate * len(x))), rate)
     x_out = np.array(x, copy=True)
-    x_out[index] = trig.apply(x[index], box) if len(index) else x_out[index]
+    x_out[index] = trig.apply(x[index], clip=box) if len(index) else x_out[index]
     return Poisoned(x_out, _relabel(y, index, target), index)
 
 

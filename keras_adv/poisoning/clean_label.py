@@ -8,7 +8,7 @@ from keras_adv.poisoning.backdoor import Poisoned
 
 
 def clean_label_backdoor(model, x, y, *, target, rate, eps, trigger="patch",
-                         steps=20, seed=None, batch_size=256):
+                         steps=20, seed=None, batch_size=256, clip="auto"):
     """Clean-label backdoor: poison rows keep their correct label `target`.
 
     Turner, Tsipras and Madry, "Label-Consistent Backdoor Attacks", arXiv
@@ -26,7 +26,7 @@ def clean_label_backdoor(model, x, y, *, target, rate, eps, trigger="patch",
     Args:
         model: a surrogate Keras model returning logits, trained on clean
             data of the same task.
-        x: training images `(n, H, W, C)` in [0, 1].
+        x: training images `(n, H, W, C)` in the box `clip`.
         y: labels, sparse or one-hot.
         target: the class to backdoor.
         rate: share of the target class to poison, in [0, 1].
@@ -36,6 +36,10 @@ def clean_label_backdoor(model, x, y, *, target, rate, eps, trigger="patch",
         seed: integer seed of the row choice and the PGD start; `None` draws
             from NumPy's global generator.
         batch_size: rows per attack call.
+        clip: the data box `(min, max)` of the images, the attack and the
+            trigger, or `"auto"`: `(0, 255)` for integer images, `(0, 1)`
+            for floating ones (eps is in the same units; integer poisons
+            are rounded).
 
     Returns:
         `Poisoned(x, y, index)`: `y` is a copy of the labels (unchanged
@@ -56,7 +60,8 @@ def clean_label_backdoor(model, x, y, *, target, rate, eps, trigger="patch",
     from keras_adv import attacks, validation
 
     validation.check_keras_model(model)
-    x = validation.check_images(x, model=model)
+    x = validation.check_images(x, clip=clip, model=model)
+    box = tuple(float(b) for b in validation.data_box(x, clip))
     labels, k, _ = validation.check_label_array(y, len(x))
     target = validation.check_class(target, "target", k)
     rate = validation.check_rate(rate)
@@ -77,6 +82,10 @@ def clean_label_backdoor(model, x, y, *, target, rate, eps, trigger="patch",
     for i in range(0, count, batch_size):
         rows = index[i:i + batch_size]
         adv = attacks.pgd(model, x[rows].astype(np.float32), labels[rows],
-                          eps=eps, steps=steps, seed=attack_seed + i)
-        x_out[rows] = trig.apply(np.asarray(adv)).astype(x.dtype)
+                          eps=eps, steps=steps, seed=attack_seed + i,
+                          clip=box)
+        stamped = trig.apply(np.asarray(adv), clip=box)
+        if not np.issubdtype(x.dtype, np.floating):
+            stamped = np.rint(stamped)
+        x_out[rows] = stamped.astype(x.dtype)
     return Poisoned(x_out, np.array(y, copy=True), index)

@@ -69,13 +69,24 @@ def activation_clustering(model, x, y, *, layer=None, n_components=10,
     batch_size = validation.check_positive(batch_size, "batch_size", integer=True)
     features.feature_model(model, layer=layer)
     feats = features.extract(model, x, layer, batch_size)
+    return flag_clusters(feats, labels, n_components, reduce, threshold,
+                         seed)
+
+
+def flag_clusters(feats, labels, n_components=10, reduce="ica",
+                  size_threshold=0.35, seed=None):
+    """Rows flagged from representations `feats` (`activation_clustering`
+    after the checks and the forward passes).
+
+    Example: `flag_clusters(f, y)` is an int64 array of rows.
+    """
     flagged = []
     for c in np.unique(labels):
         rows = np.flatnonzero(labels == c)
         clusters = cluster_class(feats[rows], n_components, reduce, seed)
         sizes = np.bincount(clusters, minlength=2)
         small = int(np.argmin(sizes))
-        if sizes[small] <= threshold * len(rows):
+        if sizes[small] <= size_threshold * len(rows):
             flagged.append(rows[clusters == small])
     if not flagged:
         return np.zeros(0, np.int64)

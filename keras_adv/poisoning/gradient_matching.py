@@ -9,14 +9,15 @@ from keras_adv.poisoning.backdoor import Poisoned
 
 
 def gradient_matching(model, x, y, *, x_target, adv_class, budget, eps,
-                      steps=250, restarts=1, learning_rate=None, seed=None):
+                      steps=250, restarts=1, learning_rate=None, seed=None,
+                      clip="auto"):
     """Poisons correctly labelled images so that training misclassifies a
     chosen test image (Witches' Brew).
 
     Geiping et al., "Witches' Brew: Industrial Scale Data Poisoning via
     Gradient Matching", ICLR 2021. `round(budget * len(x))` training images
     of class `adv_class` (labels unchanged) get perturbations `delta` with
-    `|delta|_inf <= eps` (and the [0, 1] box) that minimise
+    `|delta|_inf <= eps` (and the data box `clip`) that minimise
     `1 - cos(grad_theta L(x_target, adv_class), grad_theta L(x_p + delta,
     y_p))` on the surrogate `model`: training on the poisons then pushes the
     weights the way that misclassifies `x_target` as `adv_class`. The
@@ -29,7 +30,7 @@ def gradient_matching(model, x, y, *, x_target, adv_class, budget, eps,
     Args:
         model: the surrogate Keras model returning logits (trained on clean
             data of the task, as in the paper's from-scratch setting).
-        x: training images `(n, H, W, C)` in [0, 1].
+        x: training images `(n, H, W, C)` in the box `clip`.
         y: labels, sparse or one-hot.
         x_target: the test image(s) to misclassify `(H, W, C)` or
             `(m, H, W, C)`.
@@ -41,6 +42,9 @@ def gradient_matching(model, x, y, *, x_target, adv_class, budget, eps,
         learning_rate: Adam step size; `None` means `eps / 10`.
         seed: integer seed of the poison choice and the starts; `None`
             draws from NumPy's global generator.
+        clip: the data box `(min, max)` the poisons stay in, or `"auto"`:
+            `(0, 255)` for integer images, `(0, 1)` for floating ones (eps
+            is in the same units; integer poisons are rounded).
 
     Returns:
         `Poisoned(x, y, index)`; `y` is an unchanged copy of the labels.
@@ -58,7 +62,8 @@ def gradient_matching(model, x, y, *, x_target, adv_class, budget, eps,
     ... # doctest: +SKIP
     """
     validation.check_keras_model(model)
-    x = validation.check_images(x, model=model)
+    x = validation.check_images(x, clip=clip, model=model)
+    box = validation.data_box(x, clip)
     labels, k, _ = validation.check_label_array(y, len(x))
     xt = np.asarray(x_target)
     xt = xt[None] if xt.ndim == 3 else xt
@@ -85,8 +90,11 @@ def gradient_matching(model, x, y, *, x_target, adv_class, budget, eps,
     x_out = np.array(x, copy=True)
     if count:
         delta = _brew(model, x[index].astype(np.float32), labels[index], xt,
-                      adv_class, eps, steps, restarts, lr, rng)
-        x_out[index] = (x[index] + delta).astype(x.dtype)
+                      adv_class, eps, steps, restarts, lr, rng, box)
+        poisons = x[index] + delta
+        if not np.issubdtype(x.dtype, np.floating):
+            poisons = np.clip(np.rint(poisons), *box)
+        x_out[index] = poisons.astype(x.dtype)
     return Poisoned(x_out, np.array(y, copy=True), index)
 
 
@@ -122,7 +130,9 @@ def matching_loss(model, x_poison, labels, target_grad):
     return 1.0 - dot / (gn * tn + 1e-12)
 
 
-def _brew(model, xp, yp, xt, adv_class, eps, steps, restarts, lr, rng):
+def _brew(model, xp, yp, xt, adv_class, eps, steps, restarts, lr, rng,
+          box):
+    lo, hi = (float(b) for b in box)
     tgrad = [tf.constant(t) for t in target_gradient(model, xt, adv_class)]
     labels = tf.constant(yp, tf.int64)
     base = tf.constant(xp)
@@ -138,7 +148,7 @@ def _brew(model, xp, yp, xt, adv_class, eps, steps, restarts, lr, rng):
     milestones = {int(steps * f) for f in (3 / 8, 5 / 8, 7 / 8)}
     for _ in range(restarts):
         start = rng.uniform(-eps, eps, size=xp.shape).astype(np.float32)
-        delta = tf.Variable(np.clip(xp + start, 0, 1) - xp)
+        delta = tf.Variable(np.clip(xp + start, lo, hi) - xp)
         opt = keras.optimizers.Adam(learning_rate=lr)
         for i in range(steps):
             if i in milestones:
@@ -146,7 +156,7 @@ def _brew(model, xp, yp, xt, adv_class, eps, steps, restarts, lr, rng):
             _, grad = loss_and_grad(delta)
             opt.apply_gradients([(tf.sign(grad), delta)])
             delta.assign(tf.clip_by_value(base + tf.clip_by_value(
-                delta, -eps, eps), 0.0, 1.0) - base)
+                delta, -eps, eps), lo, hi) - base)
         final = float(loss_and_grad(delta)[0])
         if final < best_loss:
             best, best_loss = delta.numpy(), final

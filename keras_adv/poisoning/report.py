@@ -12,6 +12,9 @@ from keras_adv.poisoning import triggers
 def clean_accuracy(model, x, y, *, batch_size=256, clip="auto"):
     """Share of `x` that `model` classifies as `y`.
 
+    Returns:
+        A float in [0, 1].
+
     Example: `clean_accuracy(model, x_test, y_test)` is about 0.95 for
     small_cnn trained 8 epochs on mnist5k.
 
@@ -66,7 +69,7 @@ def attack_success_rate(model, x, y, *, target, trigger="patch",
     if len(rows) == 0:
         raise ValueError(f"y must hold images outside class target={target}. "
                          "Received: y with every label equal to target")
-    pred = _predict(model, trig.apply(x[rows], validation.data_box(x, clip)),
+    pred = _predict(model, trig.apply(x[rows], clip=validation.data_box(x, clip)),
                     batch_size)
     return float(np.mean(pred == target))
 
@@ -150,7 +153,7 @@ def evaluate_poisoning(model, x, y, *, target, trigger,
     asr = attack_success_rate(model, x, labels, target=target, trigger=trig,
                               batch_size=batch_size, clip=clip)
     rows = np.flatnonzero(labels != target)
-    triggered = _predict(model, trig.apply(x[rows], validation.data_box(
+    triggered = _predict(model, trig.apply(x[rows], clip=validation.data_box(
         x, clip)), batch_size)
     return PoisoningReport(
         target=target,

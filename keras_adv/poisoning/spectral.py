@@ -81,7 +81,7 @@ def spectral_signature(model, x, y, *, expected_fraction, layer=None,
     features.feature_model(model, layer=layer)  # checks the layer before work
     feats = features.extract(model, x, layer, batch_size)
     with _one_thread():  # small SVDs: threads only add contention
-        return _flag(feats, labels, factor, frac)
+        return flag_classes(feats, labels, factor, frac)
 
 
 def _one_thread():
@@ -92,11 +92,18 @@ def _one_thread():
     return threadpool_limits(1)
 
 
-def _flag(feats, labels, factor, frac):
+def flag_classes(feats, labels, factor, frac):
+    """Rows flagged from representations `feats`: `frac` is one expected
+    share for every class, or a dict `{class: share}` (classes left out are
+    not scanned).
+
+    Example: `flag_classes(f, y, 1.5, {0: 0.3})` scans class 0 only.
+    """
     flagged = []
     for c in np.unique(labels):
+        share = frac.get(int(c), 0.0) if isinstance(frac, dict) else frac
         rows = np.flatnonzero(labels == c)
-        count = min(len(rows), int(np.floor(factor * frac * len(rows))))
+        count = min(len(rows), int(np.floor(factor * share * len(rows))))
         if count == 0:
             continue
         scores = spectral_scores(feats[rows])

@@ -68,7 +68,7 @@ class Trigger:
         object.__setattr__(self, "offset", (int(off[0]), int(off[1])))
 
     @classmethod
-    def patch(cls, image_shape, size=PATCH_SIZE, value=1.0, margin=1):
+    def patch(cls, image_shape, *, size=PATCH_SIZE, value=1.0, margin=1):
         """The BadNets square: `size` x `size` pixels set to `value` in every
         channel, `margin` pixels in from the bottom-right corner.
 
@@ -85,29 +85,36 @@ class Trigger:
         return cls(pattern, np.ones((size, size, 1), np.float32), (row, col))
 
     @classmethod
-    def blend(cls, image_shape, alpha=BLEND_ALPHA, seed=BLEND_SEED):
-        """Chen et al.'s blended trigger: a fixed uniform-random pattern over
-        the whole image, mixed in with weight `alpha`.
+    def blend(cls, image_shape, *, alpha=BLEND_ALPHA, seed=None):
+        """Chen et al.'s blended trigger: a uniform-random pattern over the
+        whole image, mixed in with weight `alpha`. `seed` draws the pattern
+        (`None`: NumPy's global generator); the named trigger `"blend"` is
+        the pattern of seed 1234 (`BLEND_SEED`), the same in every call.
 
-        Example: `Trigger.blend((28, 28, 1)).mask.max()` is `0.2`.
+        Example: `Trigger.blend((28, 28, 1), seed=0).mask.max()` is `0.2`.
         """
         h, w, c = _image_shape(image_shape)
-        rng = np.random.RandomState(seed)
+        seed = validation.check_seed(seed)
+        # An integer seed keeps NumPy's RandomState stream, so that seed 1234
+        # is the pattern the named trigger has always had.
+        rng = (validation.numpy_rng(None) if seed is None
+               else np.random.RandomState(seed))
         pattern = rng.uniform(0.0, 1.0, size=(h, w, c)).astype(np.float32)
         return cls(pattern, np.full((h, w, 1), alpha, np.float32), (0, 0))
 
-    def apply(self, x, box=(0.0, 1.0)):
+    def apply(self, x, *, clip="auto"):
         """The triggered copy of the images `x` `(n, H, W, C)`; x unchanged.
 
-        The pattern's values are fractions of the data `box` `(min, max)`:
-        1.0 writes `max`, 0.0 writes `min`. The result has x's dtype
-        (integer images are rounded).
+        The pattern's values are fractions of the data box `clip` `(min,
+        max)` (`"auto"`: `(0, 255)` for integer images, `(0, 1)` for
+        floating ones): 1.0 writes `max`, 0.0 writes `min`. The result has
+        x's dtype (integer images are rounded).
 
         Example: `Trigger.patch((28, 28, 1)).apply(x_test)`.
         """
         x = validation.check_images(x)
         self.check_fits(x.shape[1:])
-        lo, hi = box
+        lo, hi = validation.data_box(x, clip)
         out = np.array(x, dtype=np.result_type(x.dtype, np.float32), copy=True)
         r, c = self.offset
         h, w = self.mask.shape[:2]
@@ -146,14 +153,14 @@ def resolve(trigger, image_shape):
     if trigger == "patch":
         return Trigger.patch(image_shape)
     if trigger == "blend":
-        return Trigger.blend(image_shape)
+        return Trigger.blend(image_shape, seed=BLEND_SEED)
     raise ValueError(
         f"trigger must be one of {TRIGGERS} or a Trigger. Received: "
         f"trigger={validation.short(trigger)}"
     )
 
 
-def apply_trigger(x, trigger="patch", *, clip="auto"):
+def apply_trigger(x, *, trigger="patch", clip="auto"):
     """Stamps a backdoor trigger on images (for example test images).
 
     `"patch"` is the BadNets square (Gu et al. 2017): 4x4 pixels at the
@@ -186,7 +193,7 @@ def apply_trigger(x, trigger="patch", *, clip="auto"):
     """
     x = validation.check_images(x, clip=clip)
     return resolve(trigger, x.shape[1:]).apply(
-        x, validation.data_box(x, clip))
+        x, clip=validation.data_box(x, clip))
 
 
 def _as_3d(value, name):

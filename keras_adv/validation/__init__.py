@@ -7,7 +7,8 @@ assertions that run before the checked tensors are used.
 
 This package is on the ground floor (docs/architecture.md): it imports
 nothing from keras_adv. `arguments.py` checks arguments (numbers, norms,
-boxes, seeds, ...), `data.py` checks data (inputs, labels, batches,
+boxes, seeds, ...), `budget.py` the eps against the data's range (a
+warning), `data.py` checks data (inputs, labels, batches,
 images); every name is used as `keras_adv.validation.<name>`.
 """
 
@@ -15,6 +16,7 @@ from keras_adv.validation.arguments import (  # noqa: F401
     LOSSES,
     NORMS,
     check_attack,
+    check_bool,
     check_class,
     check_clip,
     check_from_logits,
@@ -26,11 +28,18 @@ from keras_adv.validation.arguments import (  # noqa: F401
     check_norm,
     check_number,
     check_positive,
+    check_probability,
     check_rate,
     check_seed,
     numpy_rng,
     parse_eps,
     short,
+)
+from keras_adv.validation.budget import (  # noqa: F401
+    EpsRangeWarning,
+    eps_beyond_range,
+    eps_reach,
+    warn_eps_range,
 )
 from keras_adv.validation.data import (  # noqa: F401
     check_batch,
@@ -46,6 +55,7 @@ from keras_adv.validation.data import (  # noqa: F401
 )
 
 __all__ = [
+    "EpsRangeWarning",
     "LOSSES",
     "NORMS",
     "check_attack",
@@ -71,8 +81,11 @@ __all__ = [
     "check_x",
     "data_box",
     "declared_input_shape",
+    "eps_beyond_range",
+    "eps_reach",
     "numpy_rng",
     "parse_eps",
     "shape_fits",
     "short",
+    "warn_eps_range",
 ]

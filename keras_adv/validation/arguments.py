@@ -224,6 +224,26 @@ def short(value, limit=60):
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def check_probability(name, value):
+    """A probability in the open interval (0, 1), as a float: a failure or
+    false-alarm level (certification's `alpha`, the poisoning verdict's).
+
+    Example:
+
+    >>> check_probability("alpha", 0.001)
+    0.001
+    """
+    try:
+        number = float(check_number(name, value, positive=True,
+                                    allow_tensor=False))
+    except (ValueError, TypeError):
+        number = None
+    if number is None or number >= 1.0:
+        raise ValueError(f"{name} must be a number in (0, 1). Received: "
+                         f"{name}={short(value)}")
+    return number
+
+
 def check_rate(rate, name="rate"):
     """Returns `rate` as a float in [0, 1]. Example: `check_rate(0.05)`."""
     ok = isinstance(rate, numbers.Real) and not isinstance(rate, bool)
@@ -310,3 +330,22 @@ def check_image_shape(value):
             f"(32, 32, 3)). Received: image_shape={value!r}"
         )
     return tuple(int(v) for v in value)
+
+
+# ---- flags (attacks) ----
+
+
+def check_bool(name, value):
+    """Returns `value` as a Python bool; `True`/`False` and NumPy bools only
+    (a string such as "False" is truthy, so it is refused, as are 0 and 1).
+
+    Example:
+
+    >>> check_bool("targeted", np.bool_(True))
+    True
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(
+            f"{name} must be a bool. Received: {name}={short(value)}"
+        )
+    return bool(value)

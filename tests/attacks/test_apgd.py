@@ -35,11 +35,11 @@ def test_dlr_values_on_fixed_logits():
 
 def test_checkpoint_schedule():
     # First at 0.22 K, intervals shrink by 0.03 K down to 0.06 K.
-    assert apgd_checkpoints(100) == [22, 41, 57, 70, 80, 87, 93, 99]
-    assert apgd_checkpoints(200) == [44, 82, 114, 140, 160, 174, 186, 198]
-    assert apgd_checkpoints(10)[:3] == [2, 3, 4]
+    assert apgd_checkpoints(steps=100) == [22, 41, 57, 70, 80, 87, 93, 99]
+    assert apgd_checkpoints(steps=200) == [44, 82, 114, 140, 160, 174, 186, 198]
+    assert apgd_checkpoints(steps=10)[:3] == [2, 3, 4]
     with pytest.raises(ValueError, match=r"Received: steps=0"):
-        apgd_checkpoints(0)
+        apgd_checkpoints(steps=0)
 
 
 def test_reaches_the_best_corner_of_a_linear_model():

@@ -45,7 +45,12 @@ def test_page_renders_without_errors_or_requests(browser, report, tmp_path):
     # Every figure decoded and laid out.
     sizes = page.eval_on_selector_all(
         "img", "els => els.map(e => [e.naturalWidth, e.clientWidth])")
-    assert len(sizes) >= 4 and all(w > 0 and c > 0 for w, c in sizes)
+    assert len(sizes) == 3 + ("suspicious" in report.figures)
+    assert all(w > 0 and c > 0 for w, c in sizes)
+    # The poisoning card leads with the verdict.
+    verdict = ("Poisoned: class" if report.poisoning.poisoned
+               else "No evidence of poisoning at alpha 0.05")
+    assert verdict in page.inner_text("#verdict")
     # Dark scheme and print both render (no error, text still there).
     page.emulate_media(color_scheme="dark")
     assert "Evasion" in page.inner_text("body")

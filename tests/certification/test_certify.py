@@ -87,7 +87,7 @@ def test_radius_is_the_clopper_pearson_bound_of_the_counts():
 @pytest.mark.parametrize("k,n", [(0, 10), (1, 10), (7, 10), (10, 10),
                                  (512, 1000), (99_990, 100_000)])
 def test_clopper_pearson_matches_scipy(k, n):
-    got = certification.clopper_pearson_lower(k, n, 0.001)
+    got = certification.clopper_pearson_lower(k, n, alpha=0.001)
     want = 0.0 if k == 0 else stats.beta.ppf(0.001, k, n - k + 1)
     np.testing.assert_allclose(got, want, rtol=1e-12)
     # The bound is a valid lower confidence bound: P(K >= k) = alpha there.

@@ -9,6 +9,8 @@ from tests.conftest import run_examples
 MODULES = [
     "keras_adv.certification._certify",
     "keras_adv.certification.report",
+    "keras_adv.certification.smoothed",
+    "keras_adv.certification.thresholds",
     "keras_adv.defenses.smoothing",
     "keras_adv.attacks._smooth",
 ]

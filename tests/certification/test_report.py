@@ -72,3 +72,41 @@ def test_evaluate_certified_on_the_hyperplane():
     assert report.num_examples == 4 and report.samples_per_second > 0
     with pytest.raises(ValueError, match="one label per example"):
         certification.evaluate_certified(model, x, y[:2], sigma=SIGMA)
+
+
+def _report():
+    return certification.CertificationReport.from_certificate(
+        CERT, Y, sigma=0.25, n0=100, n=1000, alpha=0.001, radii=[0, 0.5],
+        seconds=0.0)
+
+
+@pytest.mark.parametrize("certificate,needle", [
+    ({"prediction": [0, 1], "radius": [0.1]},
+     "an object with 'prediction', 'radius' and 'counts'"),
+    ({"prediction": [0, 1], "radius": [0.1], "counts": [[1, 2], [3, 4]]},
+     "Received: 2 predictions, 1 radii and 2 rows of counts"),
+    ({"prediction": [0.5], "radius": [0.1], "counts": [[1, 2]]},
+     "'certificate.prediction' as a list of numbers"),
+    ({"prediction": [0], "radius": ["far"], "counts": [[1, 2]]},
+     "'certificate.radius' as a list of numbers"),
+    ("certificate", "Received: certificate='certificate'"),
+])
+def test_a_bad_certificate_in_the_json_is_named(certificate, needle):
+    values = {**_report().to_dict(), "certificate": certificate}
+    with pytest.raises(ValueError, match=None) as info:
+        certification.CertificationReport.from_json(json.dumps(values))
+    assert needle in str(info.value) and "\n" not in str(info.value)
+
+
+def test_unknown_rate_and_nan_radii_read_back_as_nan():
+    """seconds=0 makes the rate unknown (NaN), a NaN radius is kept: both
+    are null in the JSON and NaN again after reading it."""
+    report = _report()
+    report.certificate = report.certificate._replace(
+        radius=np.array([0.3, np.nan, 0.0, 0.75, 0.5]))
+    text = report.to_json()
+    assert json.loads(text)["samples_per_second"] is None
+    again = certification.CertificationReport.from_json(text)
+    assert np.isnan(again.samples_per_second) and again == report
+    assert np.isnan(again.certificate.radius[1])
+    assert again.certificate.prediction.dtype == np.int64

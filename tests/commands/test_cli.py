@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from keras_adv import cli
+from tests.commands.test_checks import fake_keras_archive
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -155,7 +156,7 @@ def test_native_log_filter_keeps_python_lines():
 ])
 def test_bad_flag_is_one_line_before_tensorflow(tmp_path, argv, line):
     model = tmp_path / "m.keras"
-    model.write_bytes(b"")  # never opened: the flags fail first
+    fake_keras_archive(model)  # never loaded: the flags fail first
     (tmp_path / "empty").mkdir()
     subs = dict(m=str(model), d=str(tmp_path / "empty"))
     argv = [a.format(**subs) for a in argv]
@@ -184,3 +185,7 @@ def test_attack_names_known_without_tensorflow_match_the_registry():
     from keras_adv.evaluation import ATTACKS
 
     assert evaluate.ATTACK_NAMES == tuple(sorted(ATTACKS))
+    from keras_adv.commands import common
+    from keras_adv.evaluation import STANDARD
+
+    assert common.STANDARD_NAMES == tuple(STANDARD)

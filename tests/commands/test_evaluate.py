@@ -201,15 +201,32 @@ def test_progress_is_plain_lines_when_stderr_is_not_a_terminal(saved,
                "--batch-size", "10", "--attacks", "fgsm"])
     done = _python(code, tmp_path)  # stderr is a pipe
     assert done.returncode == 0, done.stderr[-2000:]
-    lines = done.stderr.splitlines()
-    assert [re.sub(r" \(\d+ s\)$", "", line) for line in lines[:3]] == [
-        "keras-adv evaluate: loading the data",
+    lines = [line for line in done.stderr.splitlines()
+             if "still running" not in line]  # a slow stage's heartbeat
+    assert [re.sub(r" \(\d+ s\)$", "", line) for line in lines[:5]] == [
+        "keras-adv evaluate: loading TensorFlow",
+        "keras-adv evaluate: loading the data (mnist5k:test)",
+        "keras-adv evaluate: data: mnist5k:test (30 examples)",
         "keras-adv evaluate: loading the model",
         "keras-adv evaluate: attacking (fgsm, eps 0.1)"]
     # No bar redraws (carriage returns); the last line counts every example.
     assert "\r" not in done.stderr and "\x1b" not in done.stderr
     assert lines[-1].startswith("evaluated 30/30 examples, robust ")
-    assert 4 <= len(lines) <= 7  # at most one line per 5 s, and the last
+    assert 6 <= len(lines) <= 9  # at most one line per 5 s, and the last
+
+
+def test_eps_beyond_the_data_range_is_one_warning_line(saved, capsys):
+    path, _, _ = saved
+    assert cli.main(["evaluate", str(path), "--eps", "0.1,3",
+                     "--num-examples", "10", "--attacks", "fgsm",
+                     "--data", "mnist5k:test"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert "keras-adv evaluate: warning: eps 3 is larger than the data's " \
+        "range under linf (1: box [0, 1], its width): every input of the " \
+        "box is in reach, so the robust accuracy there measures only where " \
+        "the model is constant" in err
+    assert any(line.startswith("keras-adv evaluate: data: mnist5k:test (10 "
+                               "examples) (") for line in err)
 
 
 def test_evaluate_tfds_stream_and_checkpoint(saved, mnist5k, monkeypatch,
@@ -305,11 +322,11 @@ def _run_cli(capsys, argv):
         pytest.param("missing.keras", [], "Received: {root}/missing.keras "
                      "(model not found)", id="missing-model"),
         pytest.param("corrupt.keras", [],
-                     "cannot load model {root}/corrupt.keras: not a .keras "
-                     "archive", id="corrupt-model"),
+                     "Received: {root}/corrupt.keras (not a .keras archive: "
+                     "not a zip file)", id="corrupt-model"),
         pytest.param("empty.keras", [],
-                     "cannot load model {root}/empty.keras: not a .keras "
-                     "archive", id="empty-model"),
+                     "Received: {root}/empty.keras (not a .keras archive: "
+                     "not a zip file)", id="empty-model"),
         pytest.param("ok.keras", ["--plot", "{root}/nodir/r.png"],
                      "--plot must be in an existing directory. Received: "
                      "--plot {root}/nodir/r.png", id="plot-dir-missing"),

@@ -64,7 +64,36 @@ def test_scan_one_method(files, capsys):
     assert "activation_clustering" not in capsys.readouterr().out
 
 
+def test_verdict_line_first_without_expected_fraction(files, capsys):
+    root, poison = files
+    out = root / "verdict.json"
+    assert cli.main(["poison-scan", str(root / "m.keras"), "--data",
+                     str(root / "train.npz"), "--method", "verdict",
+                     "--json", str(out)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    report = PoisonScanReport.from_json(out)
+    assert report.expected_fraction is None and report.alpha == 0.05
+    # The planted rows (15 of class 0's 115) are found and named.
+    assert report.poisoned and report.suspect_classes == [0]
+    assert set(report.flagged()) == {int(i) for i in poison}
+    assert printed[0] == "poisoned: class 0 (~15 rows, estimated)"
+    assert "activation_clustering" not in "\n".join(printed)
+
+
+def test_clean_data_says_no_evidence(files, tmp_path, capsys):
+    root, _ = files
+    x, y, _ = planted(n_poison=0)
+    np.savez(tmp_path / "clean.npz", x=x, y=y)
+    assert cli.main(["poison-scan", str(root / "m.keras"), "--data",
+                     str(tmp_path / "clean.npz"), "--method", "verdict",
+                     "--alpha", "0.01"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "no evidence of poisoning at alpha 0.01"
+
+
 @pytest.mark.parametrize("change, message", [
+    (["--alpha", "1"], "--alpha must be in (0, 1). Received: --alpha 1.0"),
+    (["--alpha", "0"], "--alpha must be in (0, 1). Received: --alpha 0.0"),
     (["--expected-fraction", "1.5"], "--expected-fraction must be in [0, 1]"),
     (["--data", "missing.npz"], "or an existing .npz file. Received: "
      "--data missing.npz"),
@@ -93,7 +122,8 @@ def test_bad_npz(files, capsys):
     np.savez(root / "short.npz", x=np.zeros((3, 4, 5, 1)), y=np.zeros(2))
     np.savez(root / "nolabels.npz", x=np.zeros((3, 4, 5, 1)))
     for name, message in (("short.npz", "one label per example"),
-                          ("nolabels.npz", "arrays 'x' and 'y'")):
+                          ("nolabels.npz", "must be an .npz file with "
+                           "arrays x and y. Received: --data")):
         assert message in _fails(capsys, [
             "poison-scan", str(root / "m.keras"), "--data", str(root / name),
             "--expected-fraction", "0.1"])

@@ -205,7 +205,7 @@ def test_bad_fit_and_generate_inputs():
         gan.fit(images(8), np.zeros(8, int), epochs=1, verbose=0)
     with pytest.raises(ValueError, match="Received: y=None"):
         cond.fit(images(8), epochs=1, verbose=0)
-    with pytest.raises(ValueError, match="Received: n=-1"):
+    with pytest.raises(ValueError, match="Received: num_images=-1"):
         gan.generate(-1)
     with pytest.raises(ValueError, match="labels need a conditional"):
         gan.generate(2, labels=[0, 1])

@@ -21,6 +21,7 @@ from keras_adv.certification import SmoothedClassifier, predict
 from keras_adv.defenses import insert_sap
 from keras_adv.layers import Temperature
 from keras_adv.models import RandomizedMixture, export_model, load_served
+from tests.models import serving_cases as cases
 
 pytest.importorskip("tf2onnx")
 pytest.importorskip("onnxruntime")
@@ -219,3 +220,159 @@ def test_standard_converters_hold_an_insert_sap_model(tmp_path):
         tolerance = 5 * np.sqrt(2) * want.std(axis=1) / np.sqrt(DRAWS) + 1e-6
         assert (np.abs(got.mean(axis=1) - want.mean(axis=1)) <= tolerance).all()
         assert got.std(axis=1).max() > 0
+
+
+# --------------------------------------------------------------------------
+# The format from the path, refusals in one line, what load_served accepts
+# --------------------------------------------------------------------------
+
+
+def _one_line(call, match):
+    with pytest.raises(ValueError, match=match) as err:
+        call()
+    assert "\n" not in str(err.value) and "Received" in str(err.value)
+    return str(err.value)
+
+
+def test_the_extension_names_the_format(tmp_path):
+    import onnx
+
+    model = cases.dense()
+    for name in ("m.tflite", "m.onnx", "served"):
+        assert export_model(model, str(tmp_path / name)) == str(tmp_path / name)
+    assert (tmp_path / "m.tflite").read_bytes()[4:8] == b"TFL3"
+    assert onnx.load(str(tmp_path / "m.onnx")).graph.node
+    assert (tmp_path / "served" / "saved_model.pb").is_file()
+    x = np.random.RandomState(0).rand(3, 6).astype("float32")
+    for name in ("m.tflite", "m.onnx", "served"):
+        np.testing.assert_allclose(load_served(str(tmp_path / name))(x),
+                                   model(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("name, fmt", [
+    ("m.tflite", "onnx"), ("m.onnx", "tflite"), ("x.onnx", "saved_model"),
+    ("served", "tflite"), ("served", "onnx")])
+def test_a_format_against_the_extension_is_refused(tmp_path, name, fmt):
+    path = str(tmp_path / name)
+    _one_line(lambda: export_model(cases.dense(), path, format=fmt),
+              f"format must agree with path.*Received: format='{fmt}', "
+              f"path='.*{name}'")
+    assert not os.path.exists(path)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"input_signature": tf.TensorSpec((None, 5), tf.float32)},
+     r"shape of the model's input \(None, 6\)\. Received: input_signature "
+     r"with shape \(None, 5\)"),
+    ({"input_signature": [tf.TensorSpec((None, 6)), tf.TensorSpec((None, 6))]},
+     r"input_signature must be a tf\.TensorSpec"),
+    ({"input_signature": (None, 6)}, r"Received: input_signature=\(None, 6\)"),
+    ({"input_signature": tf.TensorSpec(None, tf.float32)},
+     r"known rank"),
+    ({"opset": "17"}, r"opset must be an integer.*Received: opset='17'"),
+    ({"opset": 99}, r"Received: opset=99"),
+])
+def test_bad_signature_and_opset(tmp_path, kwargs, match):
+    _one_line(lambda: export_model(cases.dense(), str(tmp_path / "m.onnx"),
+                                   **kwargs), match)
+
+
+def test_a_fitting_signature_is_used(tmp_path):
+    spec = tf.TensorSpec((None, 6), tf.float32, name="pixels")
+    f = load_served(export_model(cases.dense(), str(tmp_path / "m.onnx"),
+                                 input_signature=[spec]))
+    assert f(np.zeros((2, 6))).shape == (2, 4)
+
+
+@pytest.mark.parametrize("suffix", ["", ".tflite", ".onnx"])
+def test_several_inputs_are_refused(tmp_path, suffix):
+    _one_line(lambda: export_model(cases.two_inputs(),
+                                   str(tmp_path / f"m{suffix}")),
+              r"model must have one input.*Received: model 'two_inputs' "
+              r"with 2 inputs \['a', 'b'\]")
+
+
+@pytest.mark.parametrize("suffix", ["", ".tflite", ".onnx"])
+def test_a_lambda_layer_of_tensorflow_ops_exports(tmp_path, suffix):
+    model = cases.tf_lambda()
+    x = np.random.RandomState(0).rand(2, 4).astype("float32")
+    f = load_served(export_model(model, str(tmp_path / f"m{suffix}")))
+    np.testing.assert_allclose(f(x), model(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("suffix", ["", ".tflite", ".onnx"])
+def test_a_lambda_layer_of_python_code_is_one_line(tmp_path, suffix):
+    path = str(tmp_path / f"m{suffix}")
+    _one_line(lambda: export_model(cases.numpy_lambda(), path),
+              r"Lambda layers \['numpy_twice'\] run Python code.*Received: "
+              r"model 'numpy_lambda'")
+    assert not os.path.exists(path)
+
+
+def test_loaded_adversarial_model_exports_in_every_format(tmp_path):
+    trained = cases.adversarial()
+    trained.save(tmp_path / "adv.keras")
+    model = keras.models.load_model(tmp_path / "adv.keras")  # never called
+    x = np.random.RandomState(1).rand(3, 6).astype("float32")
+    for name in ("m.tflite", "m.onnx", "served"):
+        f = load_served(export_model(model, str(tmp_path / name)))
+        np.testing.assert_allclose(f(x), trained(x), atol=1e-5)
+
+
+def test_load_served_takes_a_plain_tf_saved_model():
+    model = cases.dense()
+    f = load_served(cases.plain_saved(model))
+    x = np.random.RandomState(0).rand(2, 6)
+    np.testing.assert_allclose(f(x), model(x.astype("float32")), atol=1e-6)
+
+
+def test_load_served_takes_the_single_signature_and_refuses_others():
+    f = load_served(cases.saved_module(["second"]))
+    np.testing.assert_array_equal(f(np.ones((1, 4))), [[3.0] * 4])
+    for names in (["none"], ["first", "second"]):
+        _one_line(lambda names=names: load_served(cases.saved_module(names)),
+                  r"must have a serving signature: 'serve', "
+                  r"'serving_default' or a single one")
+
+
+def test_load_served_scans_the_saved_model(tmp_path):
+    from tests.models.test_loading import save_writer
+
+    target = tmp_path / "written.txt"
+    path = save_writer(tmp_path / "writer", str(target))
+    with pytest.raises(ValueError, match=r"refusing to load SavedModel .*"
+                       r"op WriteFile.*trust_model=True") as err:
+        load_served(str(path))  # load_model's one line
+    assert "\n" not in str(err.value)
+    with pytest.warns(UserWarning, match="trust_model=True"):
+        f = load_served(str(path), trust_model=True)
+    assert f(np.ones((1, 4), "float32")).shape == (1, 3)
+    assert target.exists()
+
+
+@pytest.mark.parametrize("suffix", ["", ".tflite", ".onnx"])
+def test_served_inputs_are_cast_within_their_kind(suffix):
+    f, model = cases.served(suffix), cases.dense()
+    x = np.random.RandomState(0).rand(5, 6)
+    want = model(x.astype("float32"))
+    for dtype in ("float64", "float16"):
+        np.testing.assert_allclose(f(x.astype(dtype)), want, atol=2e-2
+                                   if dtype == "float16" else 1e-5)
+    np.testing.assert_allclose(f(x.tolist()), want, atol=1e-5)
+    _one_line(lambda: f((x * 255).astype("uint8")),
+              r"x must hold floating-point values.*/ 255.*Received: x "
+              r"with dtype uint8")
+    _one_line(lambda: f(x[:, :5]), r"Received: x with shape \(5, 5\)")
+    _one_line(lambda: f(x > 0.5), r"Received: x with dtype bool")
+
+
+@pytest.mark.parametrize("suffix", ["", ".tflite", ".onnx"])
+def test_integer_inputs_are_cast_to_the_served_integer_dtype(tmp_path, suffix):
+    model = keras.Sequential([keras.Input((3,), dtype="int32"),
+                              keras.layers.Embedding(10, 2),
+                              keras.layers.Flatten(), keras.layers.Dense(2)])
+    f = load_served(export_model(model, str(tmp_path / f"m{suffix}")))
+    ids = np.array([[1, 2, 3], [9, 0, 4]], "int64")
+    np.testing.assert_allclose(f(ids), model(ids.astype("int32")), atol=1e-5)
+    _one_line(lambda: f(ids * 2**40), r"fit the served input's dtype int32")
+    _one_line(lambda: f(ids.astype("float32")), r"x must hold integer values")

@@ -162,3 +162,29 @@ def test_get_config_from_config_without_saving():
     clone = AdversarialModel.from_config(model.get_config())
     assert clone.defense == model.defense
     assert len(clone.base.weights) == len(model.base.weights)
+
+
+@pytest.mark.parametrize("form", ["wrapper", "subclass"])
+def test_loaded_model_is_built_from_its_saved_input_shape(tmp_path, data,
+                                                          form):
+    """Never called after loading, the model has its input shape: TFLite
+    conversion (which reads it), the feature model of the wrapper form."""
+    from keras_adv.models import export_model, feature_model, load_served
+
+    model = _train(AdversarialModel(_sequential(), defense=defenses.PGDTraining(
+        eps=0.1, steps=1)) if form == "wrapper" else RobustNet(), data)
+    assert tuple(model.get_build_config()["input_shape"])[1:] == (5,)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert tuple(loaded.get_build_config()["input_shape"])[1:] == (5,)
+    served = load_served(export_model(loaded, str(tmp_path / "m.tflite")))
+    np.testing.assert_allclose(served(data[0]), model(data[0]), atol=1e-5)
+    if form == "wrapper":
+        features = feature_model(loaded)
+        assert features.output_shape == (None, 8)
+        np.testing.assert_allclose(
+            features(data[0]), feature_model(model.base)(data[0]), atol=1e-6)
+    else:
+        with pytest.raises(ValueError, match="subclassed model has no layer "
+                           "graph.*Received: model="):
+            feature_model(loaded)

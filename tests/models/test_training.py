@@ -14,6 +14,7 @@ from keras_adv.defenses import (
     VAT,
     DataSparsity,
     PGDTraining,
+    protocol,
 )
 from keras_adv.models import AdversarialModel
 from tests.conftest import linear_model
@@ -87,7 +88,7 @@ DEFENSES = {
 @pytest.mark.parametrize("name", sorted(DEFENSES))
 def test_fit_finite_then_save_load_round_trip(name, tmp_path, mnist5k):
     (x_train, y_train), _ = mnist5k
-    x, y = x_train[:96], datasets.hide_labels(y_train[:96], 2, seed=0)
+    x, y = x_train[:96], datasets.hide_labels(y_train[:96], labels_per_class=2, seed=0)
     keras.utils.set_random_seed(0)
     model = AdversarialModel(keras_adv.models.small_cnn(width=8, seed=0),
                              defense=DEFENSES[name])
@@ -103,3 +104,106 @@ def test_fit_finite_then_save_load_round_trip(name, tmp_path, mnist5k):
                                model.predict(x[:8], verbose=0), rtol=1e-5,
                                atol=1e-6)
     loaded.fit(x, y, batch_size=32, epochs=1, verbose=0)  # trains on
+
+
+# --------------------------------------------------------------------------
+# The logs of an eps warm-up: no adv_* value before it is measured
+# --------------------------------------------------------------------------
+
+def _warmup_model(defense):
+    model = AdversarialModel(linear_model()[0], defense=defense)
+    model.compile(keras.optimizers.SGD(0.1), SCE, metrics=["accuracy"])
+    return model
+
+
+def _warmup_data():
+    rng = np.random.RandomState(0)
+    return rng.uniform(0.1, 0.9, (40, 6)).astype("float32"), rng.randint(
+        0, 4, 40)
+
+
+def test_warmup_logs_every_adv_metric_of_every_epoch():
+    """PGD-AT with a 2-epoch warm-up, 3 epochs: the compiled adv_ metrics
+    (measured at the warm-up eps from the first batch) and the robust
+    validation accuracy have one finite value per epoch, each the value
+    measured in that epoch."""
+    x, y = _warmup_data()
+    keras.utils.set_random_seed(0)
+    model = _warmup_model(PGDTraining(eps=0.1, steps=2, warmup_epochs=2))
+    seen = []
+
+    class Measured(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(float(model.metrics[-1].result()))  # adv_accuracy
+
+    robust = keras_adv.callbacks.RobustValidation((x[:20], y[:20]), steps=2,
+                                                  seed=0)
+    hist = model.fit(x, y, batch_size=20, epochs=3, verbose=0,
+                     callbacks=[Measured(), robust]).history
+    assert sorted(hist) == ["accuracy", "adv_accuracy", "adv_loss", "loss",
+                            "val_adv_accuracy"]
+    assert all(len(v) == 3 and np.all(np.isfinite(v)) for v in hist.values())
+    assert hist["adv_accuracy"] == pytest.approx(seen)
+    assert hist["val_adv_accuracy"][-1] == pytest.approx(
+        keras_adv.callbacks.robust_accuracy(model, (x[:20], y[:20]), steps=2,
+                                            seed=0))
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class _AtFullEps(PGDTraining):
+    """PGD-AT that measures its adversarial accuracy only once eps is
+    full: during the warm-up nothing updates `adv_accuracy`."""
+
+    def train_step(self, step, x, y, sample_weight=None):
+        x_adv = self.perturb(step.model, x, y, eps=step.eps)
+        with tf.GradientTape() as tape:
+            result = self.loss(step.model, x, y, x_adv,
+                               task_loss=step.task_loss,
+                               sample_weight=sample_weight, training=True)
+            total = result.loss + step.regularization()
+        step.minimize(tape, total)
+
+        def record():
+            step.record_adversarial(y, result.y_pred_adv, sample_weight)
+            return tf.constant(0)
+
+        tf.cond(step.eps >= tf.cast(self.eps, tf.float32), record,
+                lambda: tf.constant(0))
+        return protocol.StepResult(total, result.terms, None, None, None)
+
+
+def _tensorboard_steps(log_dir):
+    """{tag: [epoch, ...]} of the scalars TensorBoard wrote in `log_dir`."""
+    found = {}
+    for path in sorted(log_dir.glob("events.out.tfevents.*")):
+        for record in tf.data.TFRecordDataset(str(path)):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                found.setdefault(value.tag, []).append(event.step)
+    return found
+
+
+def test_an_unmeasured_adv_metric_is_left_out_not_logged_as_zero(tmp_path):
+    """2 batches per epoch, warm-up over 2 epochs: eps is full from the
+    last batch of epoch 1, so epoch 0 measures no adversarial accuracy.
+    Its key is left out of that epoch's logs (History and TensorBoard
+    hold epochs 1 and 2 only), never a 0.0."""
+    x, y = _warmup_data()
+    keras.utils.set_random_seed(0)
+    model = _warmup_model(_AtFullEps(eps=0.1, steps=2, warmup_epochs=2))
+    batches = []
+
+    class Batches(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            batches.append("adv_accuracy" in logs)
+
+    hist = model.fit(x, y, batch_size=20, epochs=3, verbose=0,
+                     validation_data=(x, y), callbacks=[
+                         Batches(), keras.callbacks.TensorBoard(tmp_path)])
+    assert len(hist.history["loss"]) == len(hist.history["adv_loss"]) == 3
+    assert len(hist.history["adv_accuracy"]) == 2
+    assert 0.0 < hist.history["adv_accuracy"][0] <= 1.0
+    assert batches == [False, False, False, True, True, True]
+    steps = _tensorboard_steps(tmp_path / "train")
+    assert steps["epoch_adv_accuracy"] == [1, 2]
+    assert steps["epoch_loss"] == [0, 1, 2]

@@ -146,10 +146,11 @@ def test_uint8_images_get_the_trigger_at_255_and_stay_uint8():
     np.testing.assert_array_equal(q.index, p.index)
     np.testing.assert_allclose(q.x * 255, p.x, atol=0.5)
     # A blend in uint8 rounds to the nearest integer of the float blend.
-    t = apply_trigger(x[:2], "blend")
+    t = apply_trigger(x[:2], trigger="blend")
     assert t.dtype == np.uint8
-    np.testing.assert_allclose(t, apply_trigger(x[:2] / 255.0, "blend") * 255,
-                               atol=0.5 + 1e-4)
+    np.testing.assert_allclose(
+        t, apply_trigger(x[:2] / 255.0, trigger="blend") * 255,
+        atol=0.5 + 1e-4)
     # An explicit box wins over the dtype.
-    u = apply_trigger(x[:1], "patch", clip=(0, 200))
+    u = apply_trigger(x[:1], trigger="patch", clip=(0, 200))
     assert int(u[0, 24, 24, 0]) == 200

@@ -10,6 +10,7 @@ MODULES = [
     "keras_adv.poisoning.backdoor",
     "keras_adv.poisoning.spectral",
     "keras_adv.poisoning.strip",
+    "keras_adv.poisoning.scan",
 ]
 
 

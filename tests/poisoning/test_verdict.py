@@ -1,0 +1,146 @@
+"""The poisoning verdict: the per-class test on planted representations
+(exact numbers), and `scan_training_set`'s verdict on a clean and a
+poisoned small CNN."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_adv import datasets, models, poisoning
+from keras_adv.poisoning import verdict
+from keras_adv.poisoning.scan import PoisonScanReport
+
+
+def flat_model(features=20, classes=3):
+    """Penultimate representation = the flattened input."""
+    return keras.Sequential([keras.Input((features, 1, 1)),
+                             keras.layers.Flatten(name="flat"),
+                             keras.layers.Dense(classes, name="head")])
+
+
+def planted(n=300, n_poison=0, classes=3, seed=0, shift=8.0):
+    """Gaussian classes of `n` rows in 20 dimensions; `n_poison` more rows
+    labelled 0, moved by `shift` along one direction and spread 1.5 times
+    wider (rows from several source classes). Returns x in [0, 1] of shape
+    (rows, 20, 1, 1), labels, poison indices."""
+    rng = np.random.RandomState(seed)
+    feats = rng.normal(size=(classes * n + n_poison, 20))
+    y = np.concatenate([np.repeat(np.arange(classes), n),
+                        np.zeros(n_poison)]).astype(int)
+    poison = np.arange(classes * n, classes * n + n_poison)
+    feats[poison] = feats[poison] * 1.5
+    feats[poison, 3] += shift
+    feats = (feats - feats.min()) / (feats.max() - feats.min())
+    return feats.reshape(-1, 20, 1, 1).astype("float32"), y, poison
+
+
+def test_split_1d_and_separation_by_hand():
+    v = np.array([0.0, 0.2, 0.1, 5.0, 5.2])
+    np.testing.assert_array_equal(verdict.split_1d(v),
+                                  [False, False, False, True, True])
+    z = np.array([[0.0], [2.0], [10.0], [12.0]])
+    lab = np.array([False, False, True, True])
+    # gap 10, within SS 4 over n - 2 = 2 -> sd sqrt(2)
+    assert verdict.separation(z, lab) == pytest.approx(10 / np.sqrt(2))
+
+
+def test_p_value_is_the_gumbel_tail():
+    assert verdict.p_value(verdict.NULL_LOCATION) == pytest.approx(
+        1 - np.exp(-1))
+    assert verdict.p_value(1.0) > verdict.p_value(1.5) > verdict.p_value(2)
+    # the Bonferroni level of ten classes at alpha 0.05: a ratio of 1.825
+    assert verdict.p_value(1.825) == pytest.approx(0.005, abs=1e-4)
+
+
+def test_gaussian_class_is_not_suspect_and_planted_cluster_is():
+    rng = np.random.RandomState(0)
+    ratio, p, _, _ = verdict.class_statistic(rng.normal(size=(400, 30)))
+    assert 0.9 < ratio < 1.1 and p > 0.3
+    x, y, poison = planted(n_poison=100)
+    rows = np.flatnonzero(y == 0)
+    ratio, p, mark, _ = verdict.class_statistic(x[rows].reshape(400, -1))
+    assert ratio > 2 and p < 1e-4
+    np.testing.assert_array_equal(rows[mark], poison)
+
+
+def test_half_of_a_class_is_found_by_its_spread():
+    # poison = half of class 0: size cannot tell the clusters apart
+    x, y, poison = planted(n=300, n_poison=300, shift=10.0)
+    rows = np.flatnonzero(y == 0)
+    _, p, mark, _ = verdict.class_statistic(x[rows].reshape(600, -1))
+    assert p < 1e-4
+    np.testing.assert_array_equal(rows[mark], poison)
+
+
+def test_scan_verdict_on_planted_representations():
+    model = flat_model()
+    x, y, poison = planted(n_poison=60)
+    r = poisoning.scan_training_set(model, x, y)
+    assert r.poisoned and r.suspect_classes == [0]
+    assert r.flagged() == poison.tolist()
+    c0 = r.classes["0"]
+    assert c0["estimated_fraction"] == pytest.approx(60 / 360)
+    assert not r.classes["1"]["suspect"] and r.classes["1"]["p_value"] > 0.01
+    # the spectral signature takes the estimated share of suspect classes
+    assert len(r.flagged("spectral_signature")) == int(1.5 * 60)
+    assert PoisonScanReport.from_json(r.to_json()) == r
+    assert "POISONED: classes 0" in r.table()
+    x, y, _ = planted(n_poison=0)
+    r = poisoning.scan_training_set(model, x, y, method="verdict")
+    assert not r.poisoned and r.suspect_classes == [] and r.flagged() == []
+    assert r.methods == {} and "no poisoning found" in r.table()
+
+
+def test_expected_fraction_flags_that_share_nearest_the_poison():
+    x, y, poison = planted(n_poison=60)
+    r = poisoning.scan_training_set(flat_model(), x, y, method="verdict",
+                                    expected_fraction=0.1)
+    flagged = r.flagged()
+    assert len(flagged) == 36 and set(flagged) <= set(poison)
+    assert r.classes["0"]["estimated_fraction"] == pytest.approx(60 / 360)
+
+
+def test_small_class_abstains():
+    x, y, _ = planted(n=300, n_poison=60)
+    keep = np.concatenate([np.flatnonzero(y != 2),
+                           np.flatnonzero(y == 2)[:20]])
+    r = poisoning.scan_training_set(flat_model(), x[keep], y[keep],
+                                    method="verdict")
+    assert r.classes["2"]["abstained"] == (
+        "20 rows, fewer than the 50 the test needs")
+    assert r.classes["2"]["p_value"] is None and r.suspect_classes == [0]
+    assert "class 2: abstained" in r.table()
+
+
+def assert_all_abstain(report, classes):
+    """Every class abstained, so the verdict is "not poisoned", no rows."""
+    assert sorted(report.classes, key=int) == [str(c) for c in
+                                               range(classes)]
+    for entry in report.classes.values():
+        assert entry["abstained"] and entry["p_value"] is None
+    assert not report.poisoned and report.flagged() == []
+
+
+def trained(poison_rate, seed=0, rows=2000):
+    (x, y), _ = datasets.load("mnist5k")
+    x, y = x[:rows], y[:rows]
+    p = poisoning.backdoor(x, y, target=0, rate=poison_rate, seed=seed)
+    keras.utils.set_random_seed(seed)
+    model = models.small_cnn(seed=seed)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(
+                      from_logits=True))
+    model.fit(p.x, p.y, epochs=3, batch_size=64, verbose=0)
+    return model, p
+
+
+def test_verdict_on_clean_and_poisoned_small_cnn():
+    model, p = trained(0.0)
+    r = poisoning.scan_training_set(model, p.x, p.y, method="verdict")
+    assert not r.poisoned and r.flagged() == []
+    model, p = trained(0.05)
+    r = poisoning.scan_training_set(model, p.x, p.y, method="verdict")
+    assert r.poisoned and r.suspect_classes == [0]
+    found = np.isin(p.index, r.flagged())
+    assert found.mean() >= 0.9
+    assert np.isin(r.flagged(), p.index).mean() >= 0.9
