@@ -203,10 +203,11 @@ def _json_text(text_or_path):
                 return f.read(), f"the file {str(text_or_path)!r}"
         except (OSError, UnicodeDecodeError) as e:
             why = getattr(e, "strerror", None) or type(e).__name__
+            named = str(text_or_path)  # a path, shown whole unless huge
+            named = named if len(named) <= 300 else named[:297] + "..."
             raise ValueError(
                 "text_or_path must be JSON text or a readable JSON file. "
-                f"Received: text_or_path={str(text_or_path)[:80]!r} "
-                f"({why})") from None
+                f"Received: text_or_path={named!r} ({why})") from None
     if not isinstance(text, str):
         raise ValueError("text_or_path must be a str or a path. Received: "
                          f"text_or_path of type {type(text).__name__}")
