@@ -102,7 +102,7 @@ class State:
                  if name.startswith(ADV_PREFIX)]
         return [m.name for m in terms + [m for m, _ in self.adv_metrics]
                 if getattr(m, "count", None) is not None
-                and float(m.count) == 0]
+                and float(keras.ops.convert_to_numpy(m.count)) == 0]
 
     def task_loss(self, y, y_pred, sample_weight=None):
         """The compiled loss of `y_pred`: the mean over the batch (on each
