@@ -48,9 +48,11 @@ def main(argv):
         sigma=FLAGS.sigma, n=200 if quick else 1000,
         x_train=x_train[:500] if quick else x_train,
         y_train=y_train[:500] if quick else y_train,
-        seed=FLAGS.seed, data_name="mnist5k (test split)",
-        train_data_name="mnist5k (training split)",
-        source=FLAGS.model or "examples/audit.py (PGD-trained small_cnn)")
+        seed=FLAGS.seed,
+        describe={"data": "mnist5k (test split)",
+                  "train_data": "mnist5k (training split)",
+                  "source": FLAGS.model
+                  or "examples/audit.py (PGD-trained small_cnn)"})
     os.makedirs(FLAGS.out, exist_ok=True)
     report.to_json(os.path.join(FLAGS.out, "report.json"))
     report.to_html(os.path.join(FLAGS.out, "report.html"))

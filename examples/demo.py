@@ -161,10 +161,12 @@ def main(argv):
     audit = keras_adv.audit(
         defended, x_eval, y_eval, eps=eps, evasion=reports["defended"],
         sigma=0.25, n=200 if FLAGS.quick else 1000, x_train=x_train,
-        y_train=y_train, seed=FLAGS.seed, data_name=f"{FLAGS.dataset} (test)",
-        train_data_name=f"{FLAGS.dataset} (training)",
-        source=f"examples/demo.py ({type(defense).__name__})",
-        command=" ".join(["python3 dev.py demo", *sys.argv[1:]]).strip())
+        y_train=y_train, seed=FLAGS.seed,
+        describe={"data": f"{FLAGS.dataset} (test)",
+                  "train_data": f"{FLAGS.dataset} (training)",
+                  "source": f"examples/demo.py ({type(defense).__name__})",
+                  "command": " ".join(["python3 dev.py demo",
+                                       *sys.argv[1:]]).strip()})
     os.makedirs(os.path.join(FLAGS.out, "audit"), exist_ok=True)
     audit.to_json(os.path.join(FLAGS.out, "audit", "report.json"))
     audit.to_html(os.path.join(FLAGS.out, "audit", "report.html"))

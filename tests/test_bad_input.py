@@ -630,6 +630,11 @@ CASES = [
             expected_fraction=1.5),
      ValueError, r"expected_fraction must be a number in \[0, 1\]\. "
      r"Received: expected_fraction=1\.5"),
+    ("audit-describe-unknown-key", lambda: __import__(
+        "tests.auditing.test_core", fromlist=["_"]).refused_audit(
+            describe={"dataset": "x"}),
+     ValueError, r"describe must be a dict with keys among .* Received: "
+     r"describe=\{'dataset': 'x'\} \(unknown: \['dataset'\]\)"),
     # (end of [audit])
     # ---- attacks: flags, gradients, dtypes [attacks] ----
     *[(f"{name}-targeted-string", call, TypeError,

@@ -24,9 +24,8 @@ SUSPICIOUS = 16  # training images shown as the most suspicious
 def audit(model, x, y, *, eps, norm="linf", clip=(0.0, 1.0), x_train=None,
           y_train=None, sigma=None, num_examples=None, seed=None,
           attacks="standard", poison_alpha=0.05, expected_fraction=None,
-          n=1000, batch_size=None, from_logits=None,
-          progress=None, evasion=None, on_stage=None, data_name="arrays",
-          train_data_name=None, source=None, command=None):
+          n=1000, batch_size=None, from_logits=None, progress=None,
+          evasion=None, describe=None):
     """The threat model of `model` in one report: the attack suite, an
     example grid, randomized-smoothing certification and a poisoning scan.
 
@@ -56,13 +55,17 @@ def audit(model, x, y, *, eps, norm="linf", clip=(0.0, 1.0), x_train=None,
             [0, 1], as `scan_training_set` takes it: None (the default)
             estimates it per suspect class.
         n: certification noise samples per example (n0 = 100).
-        batch_size, from_logits, progress: as `evaluate_robustness`.
+        batch_size, from_logits: as `evaluate_robustness`.
+        progress: as `evaluate_robustness` (None: on a terminal for long
+            runs), or a callable, which is then called with a short text as
+            each stage starts (the command prints it) and the attacks
+            report their progress too.
         evasion: a `RobustnessReport` already made on the same examples,
             eps and norm (the suite is then not run again).
-        on_stage: called with a short text as each stage starts (the
-            command prints it), or None.
-        data_name, train_data_name, source, command: how the data, the
-            model and the run are named on the page.
+        describe: how the page names the run, a dict with any of `"data"`,
+            `"train_data"`, `"source"` (the model's file) and `"command"`
+            (what reproduces the run); None names the data `"arrays"` and
+            the run a call from Python.
 
     Returns:
         An `AuditReport`; `to_html(path)` writes the page.
@@ -86,7 +89,9 @@ def audit(model, x, y, *, eps, norm="linf", clip=(0.0, 1.0), x_train=None,
                                      x_train=x_train, y_train=y_train,
                                      num_examples=num_examples)
     _check_scan(poison_alpha, expected_fraction)
-    stage = on_stage or (lambda text: None)
+    describe = _check_describe(describe)
+    stage = progress if callable(progress) else (lambda text: None)
+    progress = True if callable(progress) else progress
     if evasion is None:
         stage(f"attacks on {len(x)} examples at eps "
               + ", ".join(f"{e:g}" for e in eps_list))
@@ -123,8 +128,7 @@ def audit(model, x, y, *, eps, norm="linf", clip=(0.0, 1.0), x_train=None,
             figures["suspicious"] = _grid_png(
                 np.asarray(x_train)[suspicious],
                 [f"row {i}, label {int(y_train[i])}" for i in suspicious])
-    summary = _summary(model, x, eps_list, norm, sigma, seed, data_name,
-                       train_data_name, source, command)
+    summary = _summary(model, x, eps_list, norm, sigma, seed, describe)
     summary["seconds"] = time.perf_counter() - start
     return AuditReport(summary=summary, evasion=evasion, examples=examples,
                        certification=cert, poisoning=poison,
@@ -187,8 +191,28 @@ def check_dependencies(*, scan=False):
                 name=module)
 
 
-def _summary(model, x, eps, norm, sigma, seed, data_name, train_data_name,
-             source, command):
+# What `describe` may name, with the page's words when it does not.
+DESCRIBE = {"data": "arrays", "train_data": None, "source": "in memory",
+            "command": "keras_adv.audit(...) from Python"}
+
+
+def _check_describe(describe):
+    """`describe` with every key of `DESCRIBE` (its defaults filled in);
+    refuses anything but a dict of those keys, before any work."""
+    if describe is None:
+        describe = {}
+    if not isinstance(describe, dict) or set(describe) - set(DESCRIBE):
+        unknown = (sorted(set(describe) - set(DESCRIBE))
+                   if isinstance(describe, dict) else None)
+        raise ValueError(
+            f"describe must be a dict with keys among {sorted(DESCRIBE)}. "
+            f"Received: describe={validation.short(describe)}"
+            + (f" (unknown: {unknown})" if unknown else ""))
+    return {**DESCRIBE, **{k: v for k, v in describe.items()
+                           if v is not None}}
+
+
+def _summary(model, x, eps, norm, sigma, seed, describe):
     import keras
     import tensorflow as tf
 
@@ -199,14 +223,14 @@ def _summary(model, x, eps, norm, sigma, seed, data_name, train_data_name,
         "name": getattr(model, "name", type(model).__name__),
         "parameters": int(count()) if callable(count) else None,
         "input_shape": list(x.shape[1:]),
-        "source": source or "in memory",
-        "data": data_name, "train_data": train_data_name,
+        "source": describe["source"],
+        "data": describe["data"], "train_data": describe["train_data"],
         "num_examples": int(len(x)), "norm": norm,
         "eps": [float(e) for e in eps], "sigma": sigma, "seed": seed,
         "versions": {"keras_adv": keras_adv.__version__,
                      "tensorflow": tf.__version__,
                      "keras": keras.__version__},
-        "command": command or "keras_adv.audit(...) from Python",
+        "command": describe["command"],
     }
 
 

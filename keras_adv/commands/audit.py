@@ -191,11 +191,11 @@ def _audit(args, stages):
             poison_alpha=args.poison_alpha,
             expected_fraction=args.expected_fraction, seed=args.seed,
             batch_size=args.batch_size, from_logits=from_logits,
-            progress=not args.no_progress, on_stage=stages,
-            data_name=name,
-            train_data_name=None if args.train_data is None else
-            common.data_name(args.train_data),
-            source=args.model, command=_command(args))
+            progress=False if args.no_progress else stages,
+            describe={"data": name, "source": args.model,
+                      "command": _command(args),
+                      "train_data": None if args.train_data is None
+                      else common.data_name(args.train_data)})
     report.baseline = baseline
     return report
 

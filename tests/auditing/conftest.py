@@ -24,4 +24,6 @@ def report(model, mnist5k):
     (x_train, y_train), (x, y) = mnist5k
     return keras_adv.audit(model, x[:60], y[:60], eps=[0.05, 0.1], sigma=0.25,
                            n=200, x_train=x_train[:600],
-                           y_train=y_train[:600], seed=0, attacks=SUITE)
+                           y_train=y_train[:600], seed=0, attacks=SUITE,
+                           describe={"data": "mnist5k:test",
+                                     "source": "model.keras"})

@@ -39,6 +39,20 @@ def test_sections_hold_the_numbers_of_the_functions_they_call(report, model,
     assert report.summary["num_examples"] == 60
     assert report.summary["eps"] == [0.05, 0.1]
     assert report.summary["parameters"] == model.count_params()
+    # `describe` names the run; what it leaves out keeps the defaults.
+    assert (report.summary["data"], report.summary["source"],
+            report.summary["train_data"], report.summary["command"]) == (
+        "mnist5k:test", "model.keras", None,
+        "keras_adv.audit(...) from Python")
+
+
+def test_a_progress_callable_hears_every_stage(model, mnist5k):
+    (x_train, y_train), (x, y) = mnist5k
+    stages = []
+    keras_adv.audit(model, x[:8], y[:8], eps=0.05, attacks=["fgsm"],
+                    seed=0, progress=stages.append)
+    assert stages[0].startswith("attacks on 8 examples at eps 0.05")
+    assert stages[1:] == ["the example grid"]
 
 
 def test_example_grid_rows_and_suspicious_rows(report):
@@ -128,12 +142,12 @@ def test_bad_arguments_are_refused_before_any_work(model, mnist5k):
             ({"num_examples": True}, r"Received: num_examples=True")]:
         with pytest.raises(ValueError, match=match) as info:
             keras_adv.audit(model, x[:5], y[:5], eps=0.1,
-                            on_stage=stages.append, **kwargs)
+                            progress=stages.append, **kwargs)
         assert "positive" in str(info.value) or "> 0" in str(info.value)
     with pytest.raises(ValueError, match=r"labels of x.* Received: y=None"):
-        keras_adv.audit(model, x[:5], None, eps=0.1, on_stage=stages.append)
+        keras_adv.audit(model, x[:5], None, eps=0.1, progress=stages.append)
     with pytest.raises(ValueError, match=r"Received: y of length 4"):
-        keras_adv.audit(model, x[:5], y[:4], eps=0.1, on_stage=stages.append)
+        keras_adv.audit(model, x[:5], y[:4], eps=0.1, progress=stages.append)
     assert stages == []
 
 
@@ -148,7 +162,7 @@ def test_missing_page_modules_are_named_before_any_work(module, model,
                        match=rf"pip install 'keras_adv\[{extra}\]'\. "
                        rf"Received: {module} not installed"):
         keras_adv.audit(model, x[:5], y[:5], eps=0.1, x_train=x_train[:50],
-                        y_train=y_train[:50], on_stage=stages.append)
+                        y_train=y_train[:50], progress=stages.append)
     assert stages == []
     if module == "sklearn":  # needed by the poisoning scan only
         with pytest.raises(ValueError, match="Received: eps=-1"):
@@ -363,7 +377,7 @@ def test_an_old_report_without_a_verdict_still_loads_and_compares(
 def test_bad_poisoning_settings_are_refused_before_any_work(kwargs, match):
     stages = []
     with pytest.raises(ValueError, match=match):
-        refused_audit(on_stage=stages.append, **kwargs)
+        refused_audit(progress=stages.append, **kwargs)
     assert stages == []
 
 
