@@ -243,14 +243,19 @@ def _field(report, key, hint, value, *, nullable):
         raise ValueError(f"{report} JSON field {key!r}: {e}") from None
 
 
+def _optional_inner(args):
+    """The `X` of `Optional[X]` / `X | None` (None for a wider union)."""
+    rest = [a for a in args if a is not type(None)]
+    return rest[0] if len(rest) == 1 else None
+
+
 def _convert(hint, value):
     """`value` (from JSON) converted to `hint`; raises `_Mismatch`."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        rest = [a for a in args if a is not type(None)]
-        return _convert(rest[0] if len(rest) == 1 else None, value)
+        return _convert(_optional_inner(args), value)
     base = origin or hint
     if base is float:
         if value is None:
@@ -292,8 +297,7 @@ def _describe(hint, plural=False):
     """What a JSON value of annotation `hint` is, in words."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
-        rest = [a for a in args if a is not type(None)]
-        return _describe(rest[0] if len(rest) == 1 else None, plural)
+        return _describe(_optional_inner(args), plural)
     base = origin or hint
     one, many = {
         float: ("a number or null for NaN", "numbers"),
@@ -347,7 +351,7 @@ def write_text(path, text):
     path = os.fspath(path)
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
-        with open(tmp, "w") as f:
+        with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(tmp, path)
     finally:

@@ -166,9 +166,10 @@ def _verified(model, out, x, labels, batch_size, from_logits):
     returned point is x itself or adversarial as returned (a float16 cast,
     or another batch's kernels, may move a point back across the
     boundary that FAB stops just past)."""
-    pred = np.argmax(ops.batched_logits(model, out.numpy(), batch_size or 256,
+    out_np, x_np = out.numpy(), x.numpy()
+    pred = np.argmax(ops.batched_logits(model, out_np, batch_size or 256,
                                         from_logits), axis=-1)
-    moved = np.any((out.numpy() != x.numpy()).reshape(len(labels), -1), -1)
+    moved = np.any((out_np != x_np).reshape(len(labels), -1), -1)
     keep = (pred != labels) | ~moved
     if keep.all():
         return out

@@ -20,7 +20,7 @@ from scipy import stats
 
 from keras_adv import ops, validation
 from keras_adv.attacks import core
-from keras_adv.certification.thresholds import binomtest_pvalues
+from keras_adv.certification.thresholds import binomtest_passes
 
 ABSTAIN = -1
 
@@ -341,10 +341,10 @@ def count_loop(model, x, sigma, n, seed, *, batch_size, num_classes):
 def _binomial_decision(counts, alpha):
     """PREDICT's decision on `(batch, classes)` counts (rows of finite votes,
     each summing to n >= 1): `binomtest(n_A, n_A + n_B, 0.5).pvalue <=
-    alpha`, vectorised (`thresholds.binomtest_pvalues`, the same numbers)."""
+    alpha`, vectorised (`thresholds.binomtest_passes`, the same decisions)."""
     order = np.argsort(-counts, axis=1, kind="stable")
     rows = np.arange(len(counts))
     a = counts[rows, order[:, 0]]
     b = counts[rows, order[:, 1]] if counts.shape[1] > 1 else 0 * a
-    passed = binomtest_pvalues(a, a + b) <= alpha
+    passed = binomtest_passes(a, a + b, alpha)
     return np.where(passed, order[:, 0], ABSTAIN).astype(np.int64)

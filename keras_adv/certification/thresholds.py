@@ -100,7 +100,7 @@ def decision_thresholds(n, *, alpha):
     table = np.clip(guess, low, m + 1)
 
     def passes(a, idx):
-        return _passes(a, m[idx], alpha)
+        return binomtest_passes(a, m[idx], alpha)
 
     todo = np.flatnonzero(table <= m)
     while todo.size:  # up while the test fails at table[m]
@@ -116,8 +116,9 @@ def decision_thresholds(n, *, alpha):
     return table.astype(np.int32)
 
 
-def _passes(a, m, alpha):
-    """`binomtest_pvalues(a, m) <= alpha`, the exact p-values computed only
+def binomtest_passes(a, m, alpha):
+    """`binomtest_pvalues(a, m) <= alpha` for a top count `a` of `m`
+    trials (`a >= m / 2`), the exact p-values computed only
     where twice the upper tail (the two-sided p-value up to rounding, a
     relative 1e-13) is too close to alpha, or too small, to decide."""
     estimate = 2.0 * stats.binom.sf(a - 1, m, 0.5)

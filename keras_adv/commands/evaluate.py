@@ -72,18 +72,17 @@ def _evaluate(args, stages):
     import warnings
 
     eps = common.parse_floats("--eps", args.eps)
-    name = common.data_name(args.data)
-    stages(f"loading the data ({name})")
     if args.data.startswith("tfds:"):
+        name = common.data_name(args.data)
+        stages(f"loading the data ({name})")
         x, y = common.stream_tfds(args.data), None
         probe = next(iter(x.take(1)))[0].numpy()
         stages(f"data: {name} (a stream; up to {args.num_examples} examples)")
+        stages("loading the model")
+        model = common.load_model(NAME, args.model, args.trust_model)
     else:
-        x, y = common.load_data(args.data, args.num_examples)
+        x, y, model = common.load_inputs(NAME, args, stages)
         probe = x
-        stages(f"data: {name} ({len(x)} examples)")
-    stages("loading the model")
-    model = common.load_model(NAME, args.model, args.trust_model)
     from keras_adv.evaluation import MaskingWarning, evaluate_robustness
     from keras_adv.models import loading
 

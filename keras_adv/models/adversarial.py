@@ -165,7 +165,7 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
         the wrapped model recorded as Keras' build config: a model saved and
         loaded back, never called, then has its input spec (TFLite, export),
         as a Functional model does."""
-        shape = saving.input_shape(base)
+        shape = validation.declared_input_shape(base)
         if shape is not None and type(self).call is AdversarialModel.call:
             # Keras' public hook: one symbolic call of base, shape recorded.
             self.build_from_config({"input_shape": shape})

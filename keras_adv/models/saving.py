@@ -36,21 +36,6 @@ def simple_arguments(cls, args, kwargs):
     return arguments
 
 
-def input_shape(model):
-    """The input shape `(None, ...)` of a model with one declared input,
-    else None.
-
-    Example: `input_shape(small_cnn())` is `(None, 28, 28, 1)`.
-    """
-    try:
-        inputs = model.inputs
-    except (AttributeError, ValueError):
-        return None
-    if not inputs or len(inputs) != 1:
-        return None
-    return (None,) + tuple(inputs[0].shape[1:])
-
-
 def shape_config(config):
     """A build config with its one input shape as a tuple (a `.keras` file
     stores it as a JSON list).

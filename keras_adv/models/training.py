@@ -93,7 +93,7 @@ class EpsWarmup(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
-        self._unmeasured = ()
+        self._unmeasured = None  # not read yet this epoch
         self._set(epoch + (0.0 if self._steps() else 1.0))
 
     def on_train_batch_begin(self, batch, logs=None):
@@ -103,15 +103,18 @@ class EpsWarmup(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         # Read after the step; the evaluation at the epoch's end resets
-        # the metrics, so the epoch's logs use the last batch's reading.
-        self._unmeasured = self.model._state.unmeasured()
+        # the metrics, so the epoch's logs use the last batch's reading. A
+        # count never falls back to 0 within an epoch: once every metric
+        # is measured, there is nothing more to read until the next one.
+        if self._unmeasured is None or self._unmeasured:
+            self._unmeasured = self.model._state.unmeasured()
         self._drop(logs)
 
     def on_epoch_end(self, epoch, logs=None):
         self._drop(logs)
 
     def _drop(self, logs):
-        for name in getattr(self, "_unmeasured", ()):
+        for name in getattr(self, "_unmeasured", None) or ():
             if logs is not None:
                 logs.pop(name, None)
 

@@ -69,7 +69,7 @@ def attack_success_rate(model, x, y, *, target, trigger="patch",
     if len(rows) == 0:
         raise ValueError(f"y must hold images outside class target={target}. "
                          "Received: y with every label equal to target")
-    pred = _predict(model, trig.apply(x[rows], clip=validation.data_box(x, clip)),
+    pred = _predict(model, trig.apply(x[rows], clip=clip),
                     batch_size)
     return float(np.mean(pred == target))
 
@@ -153,8 +153,7 @@ def evaluate_poisoning(model, x, y, *, target, trigger,
     asr = attack_success_rate(model, x, labels, target=target, trigger=trig,
                               batch_size=batch_size, clip=clip)
     rows = np.flatnonzero(labels != target)
-    triggered = _predict(model, trig.apply(x[rows], clip=validation.data_box(
-        x, clip)), batch_size)
+    triggered = _predict(model, trig.apply(x[rows], clip=clip), batch_size)
     return PoisoningReport(
         target=target,
         trigger=trigger if isinstance(trigger, str) else "custom",

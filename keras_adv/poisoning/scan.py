@@ -151,8 +151,7 @@ def scan_training_set(model, x, y, *, alpha=0.05, method="both",
     validation.check_positive(n_components, "n_components", integer=True)
     batch_size = validation.check_positive(batch_size, "batch_size",
                                            integer=True)
-    validation.numpy_rng(seed)
-    features.feature_model(model, layer=layer)  # checks the layer first
+    validation.check_seed(seed)
     feats = features.extract(model, x, layer, batch_size)
     if not np.all(np.isfinite(feats)):
         raise ValueError("the model's representations of x must be finite. "

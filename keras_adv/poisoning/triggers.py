@@ -192,8 +192,7 @@ def apply_trigger(x, *, trigger="patch", clip="auto"):
     (1.0, 16.0)
     """
     x = validation.check_images(x, clip=clip)
-    return resolve(trigger, x.shape[1:]).apply(
-        x, clip=validation.data_box(x, clip))
+    return resolve(trigger, x.shape[1:]).apply(x, clip=clip)
 
 
 def _as_3d(value, name):

@@ -145,8 +145,9 @@ def class_statistic(feats):
     """
     feats = np.asarray(feats, np.float64)
     ratio, z, lab = 0.0, None, np.zeros(len(feats), bool)
+    full = whiten(feats, max(DIMS))  # one SVD: fewer dims are its columns
     for dims in DIMS:
-        zd = whiten(feats, dims)
+        zd = full[:, :dims]
         split = two_means(zd) if zd.shape[1] else lab
         if split.all() or not split.any():
             continue
