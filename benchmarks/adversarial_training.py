@@ -6,6 +6,16 @@ ART's `AdversarialTrainerMadryPGD`, all on the same small CNN and data,
 timed round-robin (`benchmarks.common.interleaved_timing`) and printed as
 ratios.
 
+Part 1b (the training step against an inline one): `AdversarialModel` with
+PGD-`--inline_steps` against a `keras.Model` whose hand-written
+`train_step` does the same PGD and update, on `--inline_n` images, epochs
+interleaved (the order alternating every round), `--inline_epochs` each;
+quiet, and with `--contention` also with another process busy on the same
+cores (a TensorFlow matmul on one thread). Epoch times on a small machine
+are bimodal, so the minimum and the median of each side are printed, and
+the speed ratio (inline time / AdversarialModel time; 1.0 is as fast) of
+each, per condition.
+
 Part 2 (robustness): for eps 0.2 and eps 0.3 (by default with a linear eps
 warm-up over 4 epochs at 0.3 only; `--warmup` sets it per budget),
 train the same small CNN from the same initial weights for the same number
@@ -18,6 +28,8 @@ epochs / replays passes over the data (the paper's protocol: the same number
 of minibatch updates as the others).
 
     python3 dev.py bench adversarial_training
+    python3 -m benchmarks.adversarial_training --skip_speed \
+        --skip_accuracy --contention
 """
 
 import contextlib
@@ -42,7 +54,13 @@ flags.DEFINE_float("masking_gap", 0.3,
                    "FGSM minus PGD accuracy that flags gradient masking.")
 flags.DEFINE_integer("timing_n", 2000, "Training images per timed epoch.")
 flags.DEFINE_integer("timing_repeats", 3, "Timed epochs per variant.")
+flags.DEFINE_integer("inline_n", 2048, "Training images per epoch, part 1b.")
+flags.DEFINE_integer("inline_steps", 7, "PGD steps K of part 1b.")
+flags.DEFINE_integer("inline_epochs", 8, "Timed epochs per side, part 1b.")
+flags.DEFINE_bool("contention", False,
+                  "Part 1b also with another process busy on the cores.")
 flags.DEFINE_bool("skip_speed", False, "Skip part 1.")
+flags.DEFINE_bool("skip_inline", False, "Skip part 1b.")
 flags.DEFINE_bool("skip_accuracy", False, "Skip part 2.")
 flags.DEFINE_bool("skip_art", False, "Leave ART out of part 1.")
 define_flags(quick=None)
@@ -52,11 +70,12 @@ METHODS = ("undefended", "FGSM-AT", "Fast-AT", "Free-AT", "PGD-AT", "TRADES",
            "MART")
 
 
-def make_defense(method, eps, warmup):
-    """The defense config of each method at budget `eps`."""
+def make_defense(method, eps, warmup, steps=None):
+    """The defense config of each method at budget `eps` (`steps`: K, by
+    default `--steps`)."""
     from keras_adv import defenses
 
-    k = FLAGS.steps
+    k = steps or FLAGS.steps
     if method == "undefended":
         return None
     if method == "FGSM-AT":
@@ -76,23 +95,20 @@ def make_defense(method, eps, warmup):
     raise ValueError(f"unknown method {method!r}")
 
 
-def build(method, eps, warmup=0.0):
+def build(method, eps, warmup=0.0, steps=None):
     """A compiled small_cnn (wrapped in AdversarialModel when defended),
     with the same initial weights for every method."""
     import keras
 
+    from benchmarks.common import compile_classifier
     from keras_adv import models
 
     keras.utils.set_random_seed(FLAGS.seed)
     base = models.small_cnn(seed=FLAGS.seed)
-    defense = make_defense(method, eps, warmup)
+    defense = make_defense(method, eps, warmup, steps)
     model = base if defense is None else models.AdversarialModel(
         base, defense=defense)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(
-                      from_logits=True),
-                  metrics=["accuracy"])
-    return model
+    return compile_classifier(model)
 
 
 class InlinePGDModel:
@@ -107,6 +123,7 @@ class InlinePGDModel:
         import keras
         import tensorflow as tf
 
+        from benchmarks.common import compile_classifier
         from keras_adv import models
 
         alpha = 2.5 * eps / steps
@@ -158,8 +175,7 @@ class InlinePGDModel:
 
         keras.utils.set_random_seed(FLAGS.seed)
         model = Inline(models.small_cnn(seed=FLAGS.seed))
-        model.compile(optimizer=keras.optimizers.Adam(1e-3))
-        return model
+        return compile_classifier(model, metrics=())
 
 
 def art_trainer(eps, steps):
@@ -230,6 +246,99 @@ def speed(x, y):
               f"{art:.2f}x (target >= 4x: {'met' if art >= 4 else 'NOT met'})")
     print()
     return {m: times[m] / clean for m in METHODS}
+
+
+# A process busy on the same cores: a TensorFlow matmul on one thread, as
+# another user's job would be; "ready" once it runs.
+_BUSY = """
+import os
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import tensorflow as tf
+tf.config.threading.set_intra_op_parallelism_threads(1)
+tf.config.threading.set_inter_op_parallelism_threads(1)
+a = tf.random.uniform((512, 512))
+b = a
+b = tf.matmul(a, b)
+print("ready", flush=True)
+while True:
+    b = tf.matmul(a, b) / 512.0
+"""
+
+
+@contextlib.contextmanager
+def busy_process():
+    """Runs `_BUSY` in a subprocess for the duration of the block."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", _BUSY],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        proc.stdout.readline()  # "ready": TensorFlow loaded and spinning
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def alternating_epochs(fns, rounds):
+    """Times `rounds` calls of each callable, interleaved, the order
+    reversed every other round (ABBA), after one untimed warm-up call
+    each; returns {name: [seconds, ...]}."""
+    import time
+
+    for fn in fns.values():
+        fn()
+    times = {name: [] for name in fns}
+    names = list(fns)
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else names[::-1]:
+            start = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def inline_comparison(x, y):
+    """Part 1b: AdversarialModel PGD-K against the inline train_step, epoch
+    times interleaved, quiet and (with --contention) beside a busy process;
+    returns {condition: (ratio of minima, ratio of medians)}."""
+    import os
+    import statistics
+
+    eps, k, n = 0.3, FLAGS.inline_steps, FLAGS.inline_n
+    x, y = x[:n], y[:n]
+    ours = build("PGD-AT", eps, steps=k)
+    inline = InlinePGDModel.create(eps, k)
+    kw = dict(batch_size=FLAGS.batch, epochs=1, verbose=0)
+    fns = {"AdversarialModel": lambda: ours.fit(x, y, **kw),
+           "inline train_step": lambda: inline.fit(x, y, **kw)}
+    conditions = ["quiet"] + (["one busy process"] if FLAGS.contention
+                              else [])
+    print(f"Part 1b. PGD-{k} training epoch on {len(x)} images (batch "
+          f"{FLAGS.batch}, eps {eps}): AdversarialModel against an inline "
+          f"train_step, {FLAGS.inline_epochs} interleaved epochs each")
+    ratios = {}
+    for condition in conditions:
+        busy = (busy_process() if condition != "quiet"
+                else contextlib.nullcontext())
+        with busy:
+            load = os.getloadavg()[0]
+            times = alternating_epochs(fns, FLAGS.inline_epochs)
+        ours_t, inline_t = times["AdversarialModel"], times["inline train_step"]
+        r_min = min(inline_t) / min(ours_t)
+        r_med = statistics.median(inline_t) / statistics.median(ours_t)
+        ratios[condition] = (r_min, r_med)
+        print(f"  {condition} (load average {load:.2f} at the start)")
+        for name, t in times.items():
+            print(f"    {name:20s} min {min(t):6.2f} s  median "
+                  f"{statistics.median(t):6.2f} s  "
+                  f"[{' '.join(f'{v:.2f}' for v in t)}]")
+        print(f"    speed, inline / AdversarialModel: min {r_min:.3f}x, "
+              f"median {r_med:.3f}x (target >= 0.95x: "
+              f"{'met' if min(r_min, r_med) >= 0.95 else 'NOT met'})")
+    print()
+    return ratios
 
 
 def evaluate(model, x, y, eps):
@@ -315,6 +424,8 @@ def main(argv):
     print(f"Machine: {machine()}\n")
     data = datasets.load("mnist5k")
     ratios = {} if FLAGS.skip_speed else speed(*data[0])
+    if not FLAGS.skip_inline:
+        inline_comparison(*data[0])
     if not FLAGS.skip_accuracy:
         accuracy(data, ratios)
 

@@ -10,6 +10,13 @@ interleaved round-robin and the median is reported as a ratio.
 Then the peak bytes held by TensorFlow's CPU allocator during one call, as
 steps grow from 10 to 100 (`tf.config.experimental.get_memory_info`).
 
+With `--contention`, PGD-{steps} again under two conditions alternating in
+one run: "quiet" (only as quiet as the machine is: other work on it is not
+stopped) and "busy" (a subprocess spinning a TensorFlow matmul loop on one
+thread, so one core is taken), each round reporting the median of interleaved
+runs of keras_adv.pgd, the inline loops and CleverHans' compiled PGD as
+ratios, and the first call of keras_adv.pgd against its steady state.
+
 Then tracing cost: first call against steady-state call for PGD-100 with 5
 restarts and APGD-100 on 200 mnist5k images (and, with `--suite`, the
 standard `evaluate_robustness` suite), and the steady-state throughput of
@@ -17,8 +24,13 @@ standard `evaluate_robustness` suite), and the steady-state throughput of
 loop it replaced, kept below as `unrolled_pgd_loop` (the baseline only).
 
     python3 dev.py bench attack_throughput
+    python3 -m benchmarks.attack_throughput --contention --skip_memory \
+        --skip_variants --trace_n 0
 """
 
+import contextlib
+import subprocess
+import sys
 import time
 
 from absl import app, flags
@@ -33,6 +45,9 @@ flags.DEFINE_bool("skip_variants", False, "Skip the PGD-20 variant table.")
 flags.DEFINE_integer("trace_n", 200, "Images for the first-call measurements.")
 flags.DEFINE_integer("trace_repeats", 3, "Steady-state calls per attack.")
 flags.DEFINE_bool("suite", False, "Also time the standard evaluation suite.")
+flags.DEFINE_bool("contention", False,
+                  "Also time PGD quiet and beside a busy process, alternating.")
+flags.DEFINE_integer("rounds", 2, "Quiet/busy round pairs with --contention.")
 FLAGS = flags.FLAGS
 
 
@@ -122,6 +137,88 @@ def variants(model, x, y):
     return out
 
 
+# A process that keeps one core busy: TensorFlow matmuls on one thread.
+_SPIN = """
+import os
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import tensorflow as tf
+tf.config.threading.set_intra_op_parallelism_threads(1)
+tf.config.threading.set_inter_op_parallelism_threads(1)
+a = tf.random.normal((256, 256))
+spin = tf.function(lambda a: tf.tanh(tf.matmul(a, a) * 0.01))
+print("ready", flush=True)
+while True:
+    a = spin(a)
+"""
+
+
+@contextlib.contextmanager
+def busy_core():
+    """Runs a process spinning TensorFlow matmuls on one thread for the
+    duration of the block (started and stopped by this process)."""
+    proc = subprocess.Popen([sys.executable, "-c", _SPIN],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        proc.stdout.readline()  # "ready": TensorFlow is loaded and spinning
+        time.sleep(1.0)
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def contention(model, x, y):
+    """PGD throughput quiet and beside a busy process, alternating rounds;
+    each round the median of interleaved runs, as ratios to CleverHans'
+    compiled PGD (or the inline unrolled loop without CleverHans)."""
+    import os
+
+    import keras_adv
+    from benchmarks.common import interleaved_timing
+
+    kw = dict(eps=FLAGS.eps, steps=FLAGS.steps, step_size=FLAGS.step_size)
+    first, steady = _first_and_steady(
+        lambda: keras_adv.attacks.pgd(model, x, y, **kw).numpy(),
+        FLAGS.trace_repeats)
+    print(f"\nkeras_adv.pgd PGD-{FLAGS.steps} first call {first:.2f} s, "
+          f"steady {steady:.2f} s: first/steady {first / steady:.2f}")
+    short = {"keras_adv.pgd (eager call, numpy in)": "keras_adv",
+             "inline tf.function (unrolled)": "inline unrolled",
+             "inline tf.function (tf.while_loop)": "inline while_loop",
+             "CleverHans tf2 PGD (tf.function)": "CleverHans compiled"}
+    fns = {short[k]: v for k, v in variants(model, x, y).items()
+           if k in short}
+    ref = ("CleverHans compiled" if "CleverHans compiled" in fns
+           else "inline unrolled")
+    print(f"PGD-{FLAGS.steps}, batch {len(x)}, quiet and busy rounds "
+          f"alternating, median of {FLAGS.repeats} interleaved runs; "
+          f"throughput relative to {ref}:")
+    for r in range(FLAGS.rounds):
+        for cond in ("quiet", "busy"):
+            with busy_core() if cond == "busy" else contextlib.nullcontext():
+                times = interleaved_timing(fns, FLAGS.repeats)
+            cells = "  ".join(f"{name} {times[ref] / t:.2f}x"
+                              for name, t in times.items() if name != ref)
+            print(f"round {r + 1} {cond:5s} (load {os.getloadavg()[0]:4.1f})"
+                  f"  {cells}")
+    # CPU seconds per call (all threads): the work done, which the load on
+    # the machine hardly changes, unlike the wall time.
+    cpu = {name: _cpu_seconds(fn) for name, fn in fns.items()}
+    print("CPU s per call (median of 3): " + "  ".join(
+        f"{name} {t:.2f}" for name, t in cpu.items()))
+
+
+def _cpu_seconds(fn, repeats=3):
+    import statistics
+
+    times = []
+    for _ in range(repeats):
+        start = time.process_time()
+        fn()
+        times.append(time.process_time() - start)
+    return statistics.median(times)
+
+
 def peak_memory_mib(model, x, steps):
     """Peak MiB held by TensorFlow's CPU allocator during one PGD call
     (after a warm-up call, so tracing is not counted)."""
@@ -156,8 +253,8 @@ def unrolled_pgd_loop(model, x, labels, eps, alpha, seed, *, steps, restarts,
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(adv)
             logits = ops.model_logits(model, adv)
-            total = tf.reduce_sum(attack_objective(logits, labels, "ce", False,
-                                                   labels))
+            total = tf.reduce_sum(attack_objective(
+                logits, labels, loss="ce", targeted=False, source=labels))
         return tape.gradient(total, adv)
 
     best = best_obj = best_hit = None
@@ -256,7 +353,10 @@ def main(argv):
     model, _, (x_test, y_test) = trained_cnn()
     x, y = x_test[: FLAGS.batch], y_test[: FLAGS.batch]
     print(f"Machine: {machine()}")
-    tracing_cost(model, x_test[: FLAGS.trace_n], y_test[: FLAGS.trace_n])
+    if FLAGS.contention:
+        contention(model, x, y)
+    if FLAGS.trace_n:
+        tracing_cost(model, x_test[: FLAGS.trace_n], y_test[: FLAGS.trace_n])
     if FLAGS.skip_variants:
         return
     print(f"\nPGD-{FLAGS.steps} L-inf eps={FLAGS.eps} step={FLAGS.step_size}, "

@@ -18,7 +18,8 @@ live in this benchmark's own environment, `.venv-autoattack`, which
 `python3 dev.py bench autoattack` makes (torch 2.13.0, CPU;
 torchattacks 3.5.1 without its unused torchvision dependency).
 
-    python3 dev.py bench autoattack [--num_examples 500] [--cells linf:0.1,l2:1.5]
+    python3 dev.py bench autoattack [--num_examples 200] [--cells linf:0.1,l2:1.5]
+        [--models undefended,pgd,pgd_l2] [--json out/autoattack.json]
 
 With `--fab_only`, FAB-T alone at L2 (100 steps, the 9 targets in turn,
 each on the points not yet fooled, both sides with the same large eps
@@ -40,9 +41,15 @@ from examples.common import define_flags
 
 flags.DEFINE_string("cells", "linf:0.1,linf:0.2,linf:0.3,l2:1.5,l2:2.5",
                     "Cells as norm:eps, comma-separated.")
-flags.DEFINE_string("models", "undefended,pgd", "Models to evaluate.")
+flags.DEFINE_string("models", "undefended,pgd,pgd_l2",
+                    "Models: undefended, pgd (L-inf trained), pgd_l2.")
 flags.DEFINE_integer("epochs", 8, "PGD training epochs.")
 flags.DEFINE_float("train_eps", 0.3, "PGD training budget (L-inf).")
+flags.DEFINE_float("train_eps_l2", 2.0, "PGD training budget (L2).")
+flags.DEFINE_string("json", None, "Write the rows to this JSON file as "
+                    "each cell finishes.")
+flags.DEFINE_integer("threads", 2, "Threads for both sides (TensorFlow "
+                     "intra-op and torch).")
 flags.DEFINE_boolean("fab_only", False,
                      "Only FAB-T at L2, minimal norms (see the docstring).")
 flags.DEFINE_float("fab_eps", 10.0, "The L2 eps of --fab_only.")
@@ -51,31 +58,26 @@ FLAGS = flags.FLAGS
 
 
 def keras_models():
-    """The undefended and the PGD-trained small_cnn, with the test data."""
-    import keras
-    import numpy as np
+    """The undefended, the L-inf PGD-trained and the L2 PGD-trained
+    small_cnn (each an `AdversarialModel` through `train_small_cnn`, eps
+    warmed up over the first 3 epochs), with the test data."""
+    from benchmarks.common import mnist5k, train_small_cnn
+    from keras_adv import defenses
 
-    from benchmarks.common import trained_cnn
-    from keras_adv import models
-    from keras_adv.attacks import pgd
-
-    plain, (x_train, y_train), (x_test, y_test) = trained_cnn(
-        epochs=3, seed=FLAGS.seed)
-    keras.utils.set_random_seed(FLAGS.seed)
-    robust = models.small_cnn(seed=FLAGS.seed)
-    robust.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    rng = np.random.RandomState(FLAGS.seed)
-    for epoch in range(FLAGS.epochs):
-        eps = FLAGS.train_eps * min(1.0, (epoch + 1) / 3)
-        order = rng.permutation(len(x_train))
-        for k, start in enumerate(range(0, len(order), 64)):
-            idx = order[start:start + 64]
-            adv = pgd(robust, x_train[idx], y_train[idx], eps=eps, steps=10,
-                      step_size=eps / 4, seed=epoch * 1000 + k)
-            robust.train_on_batch(adv, y_train[idx])
-    return {"undefended": plain, "pgd": robust}, (x_test, y_test)
+    (x_train, y_train), test = mnist5k()
+    nets = {}
+    for name in FLAGS.models.split(","):
+        if name == "undefended":
+            nets[name] = train_small_cnn(x_train, y_train, epochs=3,
+                                         seed=FLAGS.seed)
+            continue
+        norm, eps = (("linf", FLAGS.train_eps) if name == "pgd"
+                     else ("l2", FLAGS.train_eps_l2))
+        defense = defenses.PGDTraining(eps=eps, norm=norm, steps=10,
+                                       step_size=eps / 4, warmup_epochs=3)
+        nets[name] = train_small_cnn(x_train, y_train, epochs=FLAGS.epochs,
+                                     seed=FLAGS.seed, defense=defense).base
+    return nets, test
 
 
 def torch_twin(model):
@@ -121,7 +123,9 @@ def torch_twin(model):
 
 
 def run_keras_adv(model, x, y, norm, eps):
-    """Robust flags per example and seconds of the standard suite."""
+    """Per example the stage that broke it (-1: robust; `len(STANDARD)`:
+    misclassified clean), the seconds and the report of the standard
+    suite."""
     import warnings
 
     from keras_adv.evaluation import checkpoint, evaluate_robustness
@@ -135,38 +139,63 @@ def run_keras_adv(model, x, y, norm, eps):
                 model, x, y, eps=eps, norm=norm, seed=FLAGS.seed,
                 progress=False, metrics=False, checkpoint=path)
         seconds = time.perf_counter() - start
-        _, outcome, _ = checkpoint.load(path)
-    return outcome[:, -1], seconds, report
+        _, flags, _ = checkpoint.load(path)
+    return _stages(flags), seconds, report
+
+
+def _stages(flags):
+    """The stage that broke each example, from the cumulative robust flags
+    (column 0 clean, then one per stage): -1 for robust throughout, the
+    number of stages for an example misclassified clean."""
+    import numpy as np
+
+    flags = flags.astype(bool)
+    broken = ~flags[:, 1:]
+    stage = np.where(broken.any(1), broken.argmax(1), -1)
+    return np.where(flags[:, 0], stage, broken.shape[1])
+
+
+STAGES = ("apgd-ce", "apgd-t", "fab-t", "square")
 
 
 def run_autoattack(twin, x, y, norm, eps):
-    """Robust flags per example and seconds of AutoAttack at its original
-    budgets (torchattacks)."""
+    """Per example the stage that broke it (as `run_keras_adv`), and the
+    seconds per stage, of AutoAttack at its original budgets
+    (torchattacks), each stage on the points still robust."""
     import numpy as np
     import torch
     import torchattacks
 
     common = dict(norm="Linf" if norm == "linf" else "L2", eps=eps,
                   seed=FLAGS.seed)
-    attack = torchattacks.MultiAttack([
+    attacks = [
         torchattacks.APGD(twin, loss="ce", steps=100, n_restarts=1, **common),
         torchattacks.APGDT(twin, steps=100, n_restarts=1, n_classes=10,
                            **common),
         torchattacks.FAB(twin, steps=100, n_restarts=1, multi_targeted=True,
                          n_classes=10, **common),
         torchattacks.Square(twin, n_queries=5000, n_restarts=1, **common),
-    ])
+    ]
     images = torch.tensor(np.transpose(x, (0, 3, 1, 2)))
     labels = torch.tensor(y, dtype=torch.long)
-    start = time.perf_counter()
-    adv = attack(images, labels)
-    seconds = time.perf_counter() - start
     with torch.no_grad():
-        pred = twin(adv).argmax(1).numpy()
-    delta = (adv.detach() - images).reshape(len(x), -1)
-    size = (delta.abs().amax(1) if norm == "linf" else delta.norm(dim=1))
-    valid = size.numpy() <= eps + 1e-5
-    return (pred == y) | ~valid, seconds
+        correct = twin(images).argmax(1).numpy() == y
+    stage = np.where(correct, -1, len(attacks))
+    seconds = {}
+    for k, (name, attack) in enumerate(zip(STAGES, attacks)):
+        idx = np.flatnonzero(stage == -1)
+        start = time.perf_counter()
+        if len(idx):
+            adv = attack(images[idx], labels[idx]).detach()
+            with torch.no_grad():
+                pred = twin(adv).argmax(1).numpy()
+            delta = (adv - images[idx]).reshape(len(idx), -1)
+            size = (delta.abs().amax(1) if norm == "linf"
+                    else delta.norm(dim=1)).numpy()
+            fooled = (pred != y[idx]) & (size <= eps + 1e-5)
+            stage[idx[fooled]] = k
+        seconds[name] = time.perf_counter() - start
+    return stage, seconds
 
 
 def fab_minimal(model, twin, x, y, targets):
@@ -224,13 +253,19 @@ def main_fab(nets, x, y):
 
 
 def main(_):
+    import json
+
     import numpy as np
+    import tensorflow as tf
     import torch
 
     from benchmarks.common import machine
 
     torch.manual_seed(FLAGS.seed)
-    print(machine(), f"torch {torch.__version__}")
+    torch.set_num_threads(FLAGS.threads)
+    tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
+    print(machine(), f"torch {torch.__version__}, {FLAGS.threads} threads "
+          "each side")
     nets, (x_test, y_test) = keras_models()
     x, y = x_test[:FLAGS.num_examples], y_test[:FLAGS.num_examples]
     if FLAGS.fab_only:
@@ -245,45 +280,67 @@ def main(_):
                            - twin_logits.numpy()).max())
         print(f"{name}: largest logit difference Keras vs PyTorch {gap:.2e}")
         assert gap < 1e-4, gap
-        for k, cell in enumerate(FLAGS.cells.split(",")):
+        for cell in FLAGS.cells.split(","):
             norm, eps = cell.split(":")
-            eps = float(eps)
-            runs = [("keras_adv", functools.partial(run_keras_adv, model, x,
-                                                    y, norm, eps)),
-                    ("autoattack", functools.partial(run_autoattack, twin, x,
-                                                     y, norm, eps))]
-            if k % 2:
-                runs.reverse()
-            out = {label: fn() for label, fn in runs}
-            ka, ka_s, report = out["keras_adv"]
-            aa, aa_s = out["autoattack"]
-            row = dict(model=name, norm=norm, eps=eps,
-                       clean=report.clean_accuracy, ka=ka.mean(),
-                       aa=aa.mean(), union=(ka & aa).mean(),
-                       only_ka=int((~ka & aa).sum()),
-                       only_aa=int((ka & ~aa).sum()), ka_s=ka_s, aa_s=aa_s,
-                       stages=report.timings)
-            rows.append(row)
-            print(_line(row), flush=True)
-    print("\nmodel       norm  eps   clean  keras_adv  autoattack  union  "
-          "only_ka  only_aa  ka_s    aa_s    speed")
+            rows.append(_cell(name, model, twin, x, y, norm, float(eps),
+                              reverse=(len(rows) % 2 == 1)))
+            print(_line(rows[-1]), flush=True)
+            if FLAGS.json:
+                with open(FLAGS.json, "w") as f:
+                    json.dump(rows, f, indent=1)
+    _summary(rows)
+
+
+def _cell(name, model, twin, x, y, norm, eps, reverse):
+    """Both sides on one cell, in turn (`reverse`: the reference first)."""
+    runs = [("keras_adv", functools.partial(run_keras_adv, model, x, y, norm,
+                                            eps)),
+            ("autoattack", functools.partial(run_autoattack, twin, x, y,
+                                             norm, eps))]
+    out = {label: fn() for label, fn in (runs[::-1] if reverse else runs)}
+    ka, ka_s, report = out["keras_adv"]
+    aa, aa_times = out["autoattack"]
+    ka_robust, aa_robust = ka == -1, aa == -1
+
+    def by_stage(stages):
+        return {STAGES[s]: int((stages == s).sum()) for s in set(stages)}
+
+    return dict(
+        model=name, norm=norm, eps=eps, n=len(y),
+        clean=report.clean_accuracy, ka=int(ka_robust.sum()),
+        aa=int(aa_robust.sum()),
+        only_ka=by_stage(ka[~ka_robust & aa_robust]),
+        only_aa=by_stage(aa[ka_robust & ~aa_robust]),
+        ka_s=ka_s, aa_s=sum(aa_times.values()),
+        ka_stages={k: round(v, 1) for k, v in report.timings.items()},
+        aa_stages={k: round(v, 1) for k, v in aa_times.items()},
+        first="autoattack" if reverse else "keras_adv")
+
+
+def _summary(rows):
+    print("\nmodel       norm  eps   clean  keras_adv  autoattack  excess  "
+          "only_ka          only_aa          ka_s    aa_s    speed")
     for row in rows:
         print(_line(row))
-    worst = max(row["ka"] - row["aa"] for row in rows) * FLAGS.num_examples
-    speed = sum(r["aa_s"] for r in rows) / sum(r["ka_s"] for r in rows)
-    print(f"\nlargest excess of keras_adv's robust accuracy over "
-          f"AutoAttack's: {worst:+.0f} examples of {FLAGS.num_examples}")
-    print(f"total wall time: keras_adv {sum(r['ka_s'] for r in rows):.0f} s,"
-          f" AutoAttack {sum(r['aa_s'] for r in rows):.0f} s: keras_adv "
-          f"{speed:.2f}x AutoAttack's speed")
+    n = rows[0]["n"]
+    worst = max(row["ka"] - row["aa"] for row in rows)
+    slowest = min(row["aa_s"] / row["ka_s"] for row in rows)
+    total = sum(r["aa_s"] for r in rows) / sum(r["ka_s"] for r in rows)
+    print(f"\nlargest excess of keras_adv's robust count over AutoAttack's: "
+          f"{worst:+d} of {n} ({100 * worst / n:+.1f}%)")
+    print(f"speed (AutoAttack seconds / keras_adv seconds): slowest cell "
+          f"{slowest:.2f}x, all cells {total:.2f}x")
 
 
 def _line(row):
+    def names(d):
+        return ",".join(f"{k}:{v}" for k, v in sorted(d.items())) or "-"
+
     return (f"{row['model']:<11} {row['norm']:<5} {row['eps']:<5} "
-            f"{row['clean']:.3f}  {row['ka']:.3f}      {row['aa']:.3f}       "
-            f"{row['union']:.3f}  {row['only_ka']:<7}  {row['only_aa']:<7}  "
-            f"{row['ka_s']:<6.1f}  {row['aa_s']:<6.1f}  "
-            f"{row['aa_s'] / row['ka_s']:.2f}x")
+            f"{row['clean']:.3f}  {row['ka']:<9}  {row['aa']:<10}  "
+            f"{row['ka'] - row['aa']:+d}{'':5}{names(row['only_ka']):<16} "
+            f"{names(row['only_aa']):<16} {row['ka_s']:<6.1f}  "
+            f"{row['aa_s']:<6.1f}  {row['aa_s'] / row['ka_s']:.2f}x")
 
 
 if __name__ == "__main__":

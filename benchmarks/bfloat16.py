@@ -37,7 +37,7 @@ from pathlib import Path
 
 from absl import app, flags
 
-from examples.common import define_flags
+from examples.common import compile_classifier, define_flags
 
 flags.DEFINE_integer("batch", 256, "Examples per attack call.")
 flags.DEFINE_integer("steps", 20, "PGD steps of the timed attack.")
@@ -101,11 +101,7 @@ def adversarial_model(policy):
             models.small_cnn(seed=FLAGS.seed),
             defense=defenses.PGDTraining(eps=FLAGS.train_eps,
                                          steps=FLAGS.train_steps))
-        model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                      loss=keras.losses.SparseCategoricalCrossentropy(
-                          from_logits=True),
-                      metrics=["accuracy"])
-        return model
+        return compile_classifier(model)
 
     return build(policy, make)
 

@@ -23,6 +23,8 @@ import time
 
 from absl import app, flags
 
+from examples.common import compile_classifier
+
 flags.DEFINE_enum("part", "all", ["throughput", "grid", "all"],
                   "What to run.")
 flags.DEFINE_integer("batch", 1000, "Noisy inputs per forward pass.")
@@ -155,8 +157,7 @@ def train(defense_name, sigma, data):
                                      warmup_epochs=2)
     base = models.small_cnn(seed=0)
     model = models.AdversarialModel(base, defense=defense)
-    model.compile(keras.optimizers.Adam(1e-3),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    compile_classifier(model, metrics=())
     start = time.perf_counter()
     model.fit(x_train, y_train, epochs=FLAGS.epochs, batch_size=64, verbose=0)
     return base, defense, time.perf_counter() - start

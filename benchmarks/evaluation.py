@@ -21,7 +21,7 @@ import time
 
 from absl import app, flags
 
-from examples.common import define_flags
+from examples.common import compile_classifier, define_flags
 
 flags.DEFINE_integer("art_n", 100, "Test examples for the ART timing.")
 flags.DEFINE_float("eps", 0.2, "L-inf budget evaluated.")
@@ -43,11 +43,7 @@ def pgd_trained_cnn():
 
     keras.utils.set_random_seed(FLAGS.seed)
     (x_train, y_train), (x_test, y_test) = datasets.load("mnist5k")
-    model = models.small_cnn(seed=FLAGS.seed)
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    )
+    model = compile_classifier(models.small_cnn(seed=FLAGS.seed), metrics=())
     rng = np.random.RandomState(FLAGS.seed)
     batch = 64
     for epoch in range(FLAGS.epochs):

@@ -29,7 +29,7 @@ import time
 
 from absl import app, flags
 
-from examples.common import define_flags
+from examples.common import compile_classifier, define_flags
 
 flags.DEFINE_list("parts", ["gan", "robust", "sparsity"], "Parts to run.")
 flags.DEFINE_list("forms", ["unconditional", "conditional"],
@@ -80,9 +80,7 @@ def teacher_cnn(x, y, epochs=5):
     from keras_adv import models
 
     keras.utils.set_random_seed(FLAGS.seed)
-    model = models.small_cnn(seed=FLAGS.seed)
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(
-        from_logits=True), metrics=["accuracy"])
+    model = compile_classifier(models.small_cnn(seed=FLAGS.seed))
     model.fit(x, y, epochs=epochs, batch_size=64, verbose=0)
     return model
 
@@ -98,9 +96,7 @@ def step_ratio(gan, clf, x, y):
     fresh = type(gan).from_config(gan.get_config())
     fresh.compile()
     labels = yb if fresh.num_classes is not None else None
-    clean = keras.models.clone_model(clf)
-    clean.compile("adam", keras.losses.SparseCategoricalCrossentropy(
-        from_logits=True))
+    clean = compile_classifier(keras.models.clone_model(clf), metrics=())
     times = interleaved_timing({
         "dcgan": lambda: fresh.fit(xb, labels, batch_size=64, epochs=1,
                                    verbose=0),
@@ -215,9 +211,8 @@ def train_and_evaluate(defense_obj, data, test, eval_eps, train=None):
 
     keras.utils.set_random_seed(FLAGS.seed)
     base = models.small_cnn(width=FLAGS.width, seed=FLAGS.seed)
-    model = models.AdversarialModel(base, defense=defense_obj)
-    model.compile(keras.optimizers.Adam(1e-3),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model = compile_classifier(
+        models.AdversarialModel(base, defense=defense_obj), metrics=())
     start = time.perf_counter()
     callbacks = ([curve_callback(base, test, train)]
                  if FLAGS.eval_every and train is not None else [])

@@ -60,14 +60,11 @@ FLAGS = flags.FLAGS
 def train(x, y, epochs=None, seed=0, model=None):
     import keras
 
-    from keras_adv import models
+    from benchmarks.common import train_small_cnn
 
-    keras.utils.set_random_seed(seed)
     if model is None:
-        model = models.small_cnn(seed=seed)
-        model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                      loss=keras.losses.SparseCategoricalCrossentropy(
-                          from_logits=True))
+        return train_small_cnn(x, y, epochs=epochs or FLAGS.epochs, seed=seed)
+    keras.utils.set_random_seed(seed)
     model.fit(x, y, epochs=epochs or FLAGS.epochs, batch_size=64, verbose=0)
     return model
 
@@ -247,22 +244,15 @@ def gradient_matching(data):
 
 
 def adversarial_training(data):
-    import keras
-
-    from keras_adv import defenses, models, poisoning
+    from benchmarks.common import train_small_cnn
+    from keras_adv import defenses, poisoning
 
     (x, y), (xt, yt) = data
     p = poisoning.backdoor(x, y, target=0, rate=0.05, seed=0)
-    keras.utils.set_random_seed(0)
-    model = models.AdversarialModel(
-        models.small_cnn(seed=0),
-        defense=defenses.PGDTraining(eps=0.3, steps=FLAGS.at_steps,
-                                     warmup_epochs=3))
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(
-                      from_logits=True))
-    _, secs = timed(model.fit, p.x, p.y, epochs=FLAGS.epochs, batch_size=64,
-                    verbose=0)
+    defense = defenses.PGDTraining(eps=0.3, steps=FLAGS.at_steps,
+                                   warmup_epochs=3)
+    model, secs = timed(train_small_cnn, p.x, p.y, epochs=FLAGS.epochs,
+                        seed=0, defense=defense)
     for trig in ("patch",):
         r = poisoning.evaluate_poisoning(model, xt, yt, target=0, trigger=trig)
         print(f"PGD-AT (eps 0.3, {FLAGS.at_steps} steps, {secs:.0f} s) on "

@@ -31,17 +31,10 @@ FLAGS = flags.FLAGS
 
 
 def train(x, y, *, epochs, seed):
-    import keras
+    from benchmarks.common import train_small_cnn
 
-    from keras_adv import models
-
-    keras.utils.set_random_seed(seed)
-    model = models.small_cnn(input_shape=x.shape[1:], seed=seed)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(
-                      from_logits=True))
-    model.fit(x, y, epochs=epochs, batch_size=64, verbose=0)
-    return model
+    return train_small_cnn(x, y, epochs=epochs, seed=seed,
+                           input_shape=x.shape[1:])
 
 
 def digits():

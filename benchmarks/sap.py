@@ -25,7 +25,7 @@ import time
 
 from absl import app, flags
 
-from examples.common import define_flags
+from examples.common import compile_classifier, define_flags
 
 flags.DEFINE_integer("epochs", 3, "Epochs of clean training.")
 flags.DEFINE_integer("at_epochs", 10, "Epochs of PGD adversarial training.")
@@ -103,10 +103,7 @@ def main(argv):
             defense=keras_adv.defenses.PGDTraining(
                 eps=FLAGS.eps, steps=FLAGS.at_steps,
                 warmup_epochs=max(1, FLAGS.at_epochs // 2)))
-        at.compile(optimizer=keras.optimizers.Adam(1e-3),
-                   loss=keras.losses.SparseCategoricalCrossentropy(
-                       from_logits=True),
-                   metrics=["accuracy"])
+        compile_classifier(at)
         t0 = time.perf_counter()
         at.fit(x_train, y_train, epochs=FLAGS.at_epochs, batch_size=64,
                verbose=0)

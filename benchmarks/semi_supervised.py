@@ -28,7 +28,7 @@ import time
 
 from absl import app, flags
 
-from examples.common import define_flags
+from examples.common import compile_classifier, define_flags
 
 flags.DEFINE_integer("labels_per_class", 10, "Labels kept per class.")
 flags.DEFINE_integer("ssl_epochs", 60,
@@ -97,11 +97,7 @@ def compiled(defense=None, decay_steps=None, mlp=None):
         base, defense=defense)
     lr = 1e-3 if not decay_steps else keras.optimizers.schedules.CosineDecay(
         1e-3, decay_steps)
-    model.compile(optimizer=keras.optimizers.Adam(lr),
-                  loss=keras.losses.SparseCategoricalCrossentropy(
-                      from_logits=True),
-                  metrics=["accuracy"])
-    return model, base
+    return compile_classifier(model, learning_rate=lr), base
 
 
 def accuracy(model, x, y):

@@ -59,15 +59,18 @@ def mnist5k(train_examples=None):
     return (x_train[:train_examples], y_train[:train_examples]), test
 
 
-def compile_classifier(model, metrics=("accuracy",)):
-    """Compiles a logits classifier as every example does: Adam and sparse
-    cross-entropy from logits.
+def compile_classifier(model, *, learning_rate=1e-3, metrics=("accuracy",)):
+    """Compiles a logits classifier as every example and benchmark does:
+    Adam at `learning_rate` (a float or a Keras schedule) and sparse
+    cross-entropy from logits, with `metrics` (`()` for none); returns the
+    model.
 
     Example: `compile_classifier(keras_adv.models.AdversarialModel(...))`.
     """
     import keras
 
-    model.compile(optimizer="adam", metrics=list(metrics),
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  metrics=list(metrics),
                   loss=keras.losses.SparseCategoricalCrossentropy(
                       from_logits=True))
     return model

@@ -42,7 +42,14 @@ def _batches(data, batch_size, num_examples):
 def robust_accuracy(model, data, *, attack=None, eps=None, steps=20,
                     step_size=None, norm=None, clip=None, restarts=1,
                     batch_size=256, num_examples=None, seed=None):
-    """Accuracy of `model` on PGD (or `attack`) adversarial examples.
+    """Robust accuracy of `model` under PGD (or `attack`): the fraction of
+    examples classified correctly both on the clean input and on its
+    adversarial example (`keras_adv.ops.robust_hits`, the rule
+    `evaluate_robustness` counts with). An example misclassified on clean
+    input never counts, even where the attack moves it to the right class,
+    and neither does one with NaN or inf outputs, clean or adversarial (a
+    float has no room for a warning; `evaluate_robustness` counts a
+    non-finite adversarial output apart and says so in its report).
 
     Budget, norm and box default to those of `model.defense` for a
     `keras_adv.models.AdversarialModel`.
@@ -95,12 +102,11 @@ def robust_accuracy(model, data, *, attack=None, eps=None, steps=20,
                         restarts=restarts, seed=seed)
         else:
             x_adv = attack(model, xb, yb)
-        pred = ops.model_logits(model, x_adv).numpy().argmax(axis=-1)
-        labels = np.asarray(yb)
-        if labels.ndim == 2 and labels.shape[-1] > 1:
-            labels = labels.argmax(-1)
-        correct += int(np.sum(pred == labels.reshape(-1)))
-        total += len(pred)
+        adv = ops.model_logits(model, x_adv)
+        labels = validation.check_labels(yb, len(xb), adv.shape[-1])
+        hits = ops.robust_hits(labels, ops.model_logits(model, xb), adv)
+        correct += int(np.sum(hits.numpy()))
+        total += len(xb)
     if total == 0:
         raise ValueError("data must contain at least one example. Received: "
                          "empty data")
@@ -111,9 +117,11 @@ class RobustValidation(keras.callbacks.Callback):
     """Logs robust validation accuracy at the end of every epoch.
 
     Runs PGD (by default: 20 steps at the defense's eps, norm and box) on
-    validation data and writes the accuracy into the epoch logs under `name`
-    (`val_adv_accuracy`), so that `History`, `ProgbarLogger`, `TensorBoard`,
-    `ModelCheckpoint(monitor="val_adv_accuracy")` and `EarlyStopping` see it.
+    validation data and writes the robust accuracy (`robust_accuracy`:
+    correct on the clean and on the adversarial input) into the epoch logs
+    under `name` (`val_adv_accuracy`), so that `History`, `ProgbarLogger`,
+    `TensorBoard`, `ModelCheckpoint(monitor="val_adv_accuracy")` and
+    `EarlyStopping` see it.
     Place it before `TensorBoard` and checkpoints in the callbacks list.
     An epoch it skips (`freq`) has no `name` in its logs, as Keras leaves
     out `val_*` between validations: never a value it did not measure.

@@ -16,9 +16,10 @@ file or a SavedModel directory, loaded by `keras_adv.models.load_model`
 
 `main` parses, calls the command's `check` (every flag value and input
 file, before TensorFlow is imported, so a bad value fails in well under a
-second), says `loading TensorFlow` (about 10 s), quiets TensorFlow's
-start-up logging (`quiet_tensorflow`) and calls `run`. `--help` shows
-every default (`HelpFormatter`). On
+second), says `loading TensorFlow` (about 10 s; a stage line of
+`commands.common.stages`, the one `keras_adv.progress.Progress`), quiets
+TensorFlow's start-up logging (`quiet_tensorflow`) and calls `run`.
+`--help` shows every default (`HelpFormatter`). On
 `UsageError`, `ValueError` or `OSError` it prints one line,
 `keras-adv <command>: error: ...`, to stderr, writes nothing and exits 2;
 any other error is one line and exit 1.
@@ -32,7 +33,7 @@ import sys
 import tempfile
 import time
 
-from keras_adv.commands.common import HelpFormatter, Stages, UsageError
+from keras_adv.commands.common import HelpFormatter, UsageError, stages
 
 COMMANDS = {
     "evaluate": "keras_adv.commands.evaluate",
@@ -92,7 +93,7 @@ def main(argv=None):
         command.check(args)
         if "tensorflow" not in sys.modules and not getattr(
                 args, "no_progress", False):
-            Stages(args.command, args)("loading TensorFlow")  # ~10 s
+            stages(args.command, args)("loading TensorFlow")  # ~10 s
         quiet_tensorflow()
         return command.run(args)
     except (UsageError, ValueError, OSError) as e:

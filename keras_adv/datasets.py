@@ -89,12 +89,7 @@ def load_tf(name="mnist5k", *, batch_size=128, shuffle=True, seed=None,
     >>> images.shape
     TensorShape([64, 28, 28, 1])
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or (
-        batch_size < 1
-    ):
-        raise ValueError(
-            f"batch_size must be an integer >= 1. Received: batch_size={batch_size!r}"
-        )
+    validation.check_int("batch_size", batch_size)
     (x_train, y_train), (x_test, y_test) = load(
         name, data_dir=data_dir, timeout=timeout
     )
@@ -187,7 +182,7 @@ def stream_tfds(name, split="test", *, batch_size=128, data_dir=None,
         if not isinstance(value, str) or not value.strip():
             raise ValueError(f"{arg} must be a non-empty string. Received: "
                              f"{arg}={value!r}")
-    _check_batch_size(batch_size)
+    validation.check_int("batch_size", batch_size)
     builder = _tfds_builder(name, data_dir, timeout)
     ds = builder.as_dataset(split=split, as_supervised=True)
 
@@ -350,11 +345,7 @@ def semi_supervised_dataset(x_labeled, y_labeled, x_unlabeled, *,
             f"x_labeled {x_labeled.shape[1:]}. Received: x_unlabeled with "
             f"shape {x_unlabeled.shape}"
         )
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or (
-            batch_size < 2):
-        raise ValueError(
-            f"batch_size must be an integer >= 2. Received: batch_size={batch_size!r}"
-        )
+    validation.check_int("batch_size", batch_size, minimum=2)
     share = labeled_share
     n_l = round(float(share) * batch_size) if isinstance(
         share, (int, float)) and not isinstance(share, bool) else 0
@@ -394,16 +385,6 @@ def semi_supervised_dataset(x_labeled, y_labeled, x_unlabeled, *,
 # --------------------------------------------------------------------------
 # Generated data: pseudo-labels and real/generated mixing
 # --------------------------------------------------------------------------
-
-
-def _check_batch_size(batch_size, minimum=1):
-    if isinstance(batch_size, bool) or not isinstance(
-            batch_size, (int, np.integer)) or batch_size < minimum:
-        raise ValueError(
-            f"batch_size must be an integer >= {minimum}. Received: "
-            f"batch_size={batch_size!r}"
-        )
-    return int(batch_size)
 
 
 def pseudo_label(teacher, x, *, threshold=None, batch_size=256):
@@ -457,10 +438,10 @@ def pseudo_label(teacher, x, *, threshold=None, batch_size=256):
             f"threshold must be None or a number in [0, 1]. Received: "
             f"threshold={threshold!r}"
         )
-    batch_size = _check_batch_size(batch_size)
+    batch_size = validation.check_int("batch_size", batch_size)
     validation.check_input_shape(teacher, x)
     x = x.astype(np.float32)  # a copy: the caller's array is never touched
-    probs = ops.batched_probabilities(teacher, x, batch_size, name="teacher")
+    probs = ops.probabilities(teacher, x, batch_size, name="teacher")
     labels = probs.argmax(axis=-1).astype(np.int64)
     if threshold is None:
         return x, labels
@@ -509,7 +490,7 @@ def _source(data, name):
 
 def _mix_counts(real_fraction, batch_size):
     """Real and generated rows per batch."""
-    batch_size = _check_batch_size(batch_size)
+    batch_size = validation.check_int("batch_size", batch_size)
     if isinstance(real_fraction, bool) or not isinstance(
             real_fraction, (int, float, np.floating)) or not (
             0 <= real_fraction <= 1):

@@ -3,10 +3,11 @@ argument checks (see `keras_adv.validation` for those).
 
 One home each: `sparse_labels` (the label converter), `to_logits` (the
 reader of model outputs: softmax and sigmoid marks, probabilities, one-unit
-binary heads; `model_logits`, `logits_of`, `probabilities` and
+binary heads; `model_logits`, `probabilities` and
 `probabilities_of` call it), `batched_logits` (batched prediction),
-norms, projections and random starts. This module imports only
-`keras_adv._keras_compat`.
+`probabilities` (batched class probabilities), `num_classes` (the class
+count), `robust_hits` (the rule for a robust example), norms, projections
+and random starts. This module imports only `keras_adv._keras_compat`.
 """
 
 import contextlib
@@ -109,16 +110,46 @@ def batched_logits(model, x, batch_size=256, from_logits=None):
     return np.concatenate(out)
 
 
-def declared_classes(model):
-    """The class count a Keras model declares (2 for one output unit, a
-    binary classifier), or None."""
+def num_classes(model, x=None, from_logits=None):
+    """The one reader of a model's class count.
+
+    The count the model declares (a static last output dimension; 2 for
+    one output unit, a binary classifier), else, given `x`, the width of
+    its logits on `x[:1]` (one forward pass, read by `to_logits`); None
+    when neither tells.
+
+    Raises `ValueError` when the forward pass gives outputs that are not
+    `(batch, classes)`.
+
+    Example:
+
+    >>> m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    >>> num_classes(m)
+    2
+    """
     try:
         shape = model.output_shape
     except (AttributeError, ValueError, RuntimeError):
-        return None
+        shape = None
     if isinstance(shape, tuple) and len(shape) == 2 and shape[-1]:
         return max(2, int(shape[-1]))
-    return None
+    if x is None:
+        return None
+    return logits_width(model_logits(model, x[:1], from_logits))
+
+
+def logits_width(logits):
+    """The number of classes of a logits tensor `(batch, classes)`; raises
+    `ValueError` for any other rank.
+
+    Example: `logits_width(tf.zeros((4, 10)))` is 10.
+    """
+    if logits.shape.rank != 2:
+        raise ValueError(
+            "model must return logits of shape (batch, classes). Received: "
+            f"model output with shape {tuple(logits.shape)}")
+    width = logits.shape[-1]
+    return None if width is None else int(width)
 
 
 def seed_tensor(seed):
@@ -157,8 +188,12 @@ def runtime_random():
 
     Example:
 
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    >>> spec = tf.TensorSpec((None, 2), tf.float32)
     >>> with runtime_random():
     ...     fn = tf.function(lambda x: model(x)).get_concrete_function(spec)
+    >>> fn(tf.zeros((1, 2))).shape
+    TensorShape([1, 2])
     """
     _RuntimeRandom.active += 1
     try:
@@ -290,20 +325,69 @@ def sparse_labels(y):
     return tf.cast(tf.reshape(y, [-1]), tf.int32)
 
 
-def logits_of(y_pred):
-    """Float32 logits of a model output (`to_logits` with the default
-    reading). Example: `logits_of(model(x))`."""
-    return to_logits(y_pred)
+def robust_hits(labels, clean_logits, *adv_logits):
+    """The one rule for a robust example: per example, whether the clean
+    logits and each of `adv_logits` (the outputs at adversarial points, one
+    array per attack) are finite and predict the label.
 
+    An example misclassified on clean inputs is never robust, even where an
+    attack "fixes" it; a NaN or inf output is never a right prediction. With
+    no `adv_logits` this is the clean hit: correct with finite outputs.
+    `evaluate_robustness`, `callbacks.robust_accuracy` and
+    `AdversarialModel.evaluate(adversarial=...)` (`robust_accuracy`) count
+    their robust examples with it. Graph-safe, no checks.
 
-def probabilities(model, x, batch_size=256, from_logits=None):
-    """Class probabilities of `model` at `x` as a float64 NumPy array
-    `(n, classes)`, in batches (the softmax of `batched_logits`: two
-    columns for a one-unit binary model).
+    Args:
+        labels: sparse `(batch,)`/`(batch, 1)` or one-hot labels.
+        clean_logits: logits `(batch, classes)` at the clean inputs.
+        *adv_logits: logits `(batch, classes)` at adversarial points.
 
-    Example: `probabilities(model, x_test[:10]).sum(axis=1)` is all ones.
+    Returns:
+        A bool tensor `(batch,)`.
+
+    Example:
+
+    >>> clean = tf.constant([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0]])
+    >>> adv = tf.constant([[0.0, 2.0], [0.0, 2.0], [2.0, 0.0]])
+    >>> robust_hits([0, 0, 0], clean, adv).numpy().tolist()
+    [False, False, True]
     """
-    return softmax_np(batched_logits(model, x, batch_size, from_logits))
+    labels = sparse_labels(labels)
+    hits = tf.ones_like(labels, dtype=tf.bool)
+    for logits in (clean_logits, *adv_logits):
+        logits = tf.convert_to_tensor(logits)
+        pred = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        finite = tf.reduce_all(tf.math.is_finite(logits), axis=-1)
+        hits = hits & finite & tf.equal(pred, labels)
+    return hits
+
+
+def probabilities(model, x, batch_size=256, from_logits=None, name="model"):
+    """The one batched reader of class probabilities: `(n, classes)`
+    float64 NumPy from a Keras model or a plain callable on NumPy `x`, each
+    batch read by `probabilities_of` (two columns for a one-unit binary
+    model). Raises `ValueError` (naming `name`) for outputs that are not
+    `(batch, classes)` or `(batch, 1)`, or not finite.
+
+    Example: `probabilities(model, x_test[:10]).sum(axis=1)` is all ones;
+    `probabilities(teacher, x, name="teacher")`.
+    """
+    parts = []
+    for start in range(0, len(x), batch_size):
+        out = call_model(model, x[start:start + batch_size])
+        if not tf.is_tensor(out):
+            out = np.asarray(out, np.float64)
+        if np.ndim(out) != 2:
+            raise ValueError(
+                f"{name} must output one score per class (batch, classes), "
+                "or one unit for a binary classifier. Received: outputs with "
+                f"shape {tuple(np.shape(out))}")
+        parts.append(probabilities_of(out, from_logits))
+    probs = np.concatenate(parts)
+    if not np.all(np.isfinite(probs)):
+        raise ValueError(f"{name} must give finite outputs. Received: "
+                         "outputs with NaN or inf values")
+    return probs
 
 
 def probabilities_of(outputs, from_logits=None):
@@ -331,32 +415,6 @@ def probabilities_of(outputs, from_logits=None):
     return softmax_np(out)
 
 
-def batched_probabilities(model, x, batch_size=256, name="model"):
-    """`(n, classes)` float64 probabilities of a Keras model or a plain
-    callable on NumPy `x`, in batches, each batch read by
-    `probabilities_of`. Raises `ValueError` (naming `name`) for outputs
-    that are not `(batch, classes)` or `(batch, 1)`, or not finite.
-
-    Example: `probs = batched_probabilities(teacher, x, name="teacher")`.
-    """
-    parts = []
-    for start in range(0, len(x), batch_size):
-        out = call_model(model, x[start:start + batch_size])
-        if not tf.is_tensor(out):
-            out = np.asarray(out, np.float64)
-        if np.ndim(out) != 2:
-            raise ValueError(
-                f"{name} must output one score per class (batch, classes), "
-                "or one unit for a binary classifier. Received: outputs with "
-                f"shape {tuple(np.shape(out))}")
-        parts.append(probabilities_of(out))
-    probs = np.concatenate(parts)
-    if not np.all(np.isfinite(probs)):
-        raise ValueError(f"{name} must give finite outputs. Received: "
-                         "outputs with NaN or inf values")
-    return probs
-
-
 def softmax_np(logits):
     """Row softmax of a NumPy array, in float64. Example:
     `softmax_np(np.zeros((1, 2)))` is `[[0.5, 0.5]]`."""
@@ -381,7 +439,8 @@ def kl_divergence(clean_logits, adv_logits):
 
 def l2_normalize(d):
     """Per-example unit L2 vectors, computed stably for tiny inputs (scaled
-    by the largest entry first); an all-zero example stays zero.
+    by the largest entry first, so 1e-30 entries give a unit vector too);
+    an all-zero example stays zero.
 
     Example:
 
@@ -391,7 +450,8 @@ def l2_normalize(d):
     """
     d = tf.cast(d, tf.float32)
     axes = list(range(1, d.shape.rank))
-    d = d / (1e-12 + tf.reduce_max(tf.abs(d), axis=axes, keepdims=True))
-    return d / tf.sqrt(1e-12 + tf.reduce_sum(tf.square(d), axis=axes,
-                                             keepdims=True))
+    d = tf.math.divide_no_nan(d, tf.reduce_max(tf.abs(d), axis=axes,
+                                               keepdims=True))
+    return tf.math.divide_no_nan(d, tf.sqrt(tf.reduce_sum(
+        tf.square(d), axis=axes, keepdims=True)))
 

@@ -26,6 +26,7 @@ heavy (matplotlib only inside `figure`).
 
 import contextlib
 import dataclasses
+import importlib.util
 import json
 import math
 import os
@@ -243,6 +244,20 @@ def _field(report, key, hint, value, *, nullable):
         raise ValueError(f"{report} JSON field {key!r}: {e}") from None
 
 
+def read_field(report, key, hint, value):
+    """`value`, the JSON field `key` of the report class named `report`, as
+    the annotation `hint` wants it (`list[int]`, `list[float]` with null
+    as NaN, ...), or a one-line `ValueError` naming the field: what
+    `read_fields` does for one field, for a report's nested parts.
+
+    Example:
+
+    >>> read_field("CertificationReport", "radius", list[float], [0.5, None])
+    [0.5, nan]
+    """
+    return _field(report, key, hint, value, nullable=False)
+
+
 def _optional_inner(args):
     """The `X` of `Optional[X]` / `X | None` (None for a wider union)."""
     rest = [a for a in args if a is not type(None)]
@@ -342,16 +357,34 @@ def shown(value, limit=60):
     return f"a {type(value).__name__}"
 
 
+def missing_module(names):
+    """The first of `names` (import names) that is not installed, or None;
+    nothing is imported (`importlib.util.find_spec`), so a command can ask
+    before TensorFlow loads.
+
+    Example: `missing_module(["json", "no_such_module"])` is
+    `"no_such_module"`.
+    """
+    for name in names:
+        if importlib.util.find_spec(name) is None:
+            return name
+    return None
+
+
 def write_text(path, text):
-    """Writes `text` to `path` through a temporary file in the same folder
-    and a rename, so a failure leaves no half-written file.
+    """Writes `text` (a str, as UTF-8, or bytes as they are) to `path`
+    through a temporary file in the same folder and a rename, so a failure
+    leaves no half-written file: the one writer of report files, pages and
+    images.
 
     Example: `write_text("report.json", report.to_json())`.
     """
     path = os.fspath(path)
     tmp = f"{path}.tmp-{os.getpid()}"
+    binary = isinstance(text, bytes)
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
+        with open(tmp, "wb" if binary else "w",
+                  encoding=None if binary else "utf-8") as f:
             f.write(text)
         os.replace(tmp, path)
     finally:

@@ -491,6 +491,9 @@ CASES = [
     ("SmoothedClassifier-inputs-no-batch-axis", lambda: SmoothedClassifier(
         M(), sigma=0.25, n=10)(np.zeros(6, "float32")), ValueError,
      r"inputs must have a batch axis: .* Received: inputs with shape \(6,\)"),
+    ("certify-progress-text", lambda: certify(
+        M(), X, sigma=0.25, n0=10, n=10, progress="yes"), TypeError,
+     r"^progress must be True, False or None\. Received: progress='yes'$"),
     # (end of [certification])
     # ---- serving and export edges [serving] ----
     ("export_model-format-contradicts-tflite", lambda: models.export_model(
@@ -550,6 +553,28 @@ CASES = [
     ("load_served-onnx-strings", lambda: serving_cases.served(".onnx")(
         np.array([["a"] * 6])),
      ValueError, r"Received: x with dtype str"),
+    ("AdversarialModel-perturb-and-perturb_layer", lambda: (
+        models.AdversarialModel(M(), defense=defenses.PGDTraining(eps=0.1),
+                                perturb=[0], perturb_layer="dense")),
+     ValueError, r"perturb and perturb_layer cannot be combined\. "
+                 r"Received: perturb=\[0\] with perturb_layer='dense'$"),
+    ("AdversarialModel-compile-metrics-string", lambda: (
+        models.AdversarialModel(M(), defense=defenses.PGDTraining(eps=0.1))
+        .compile("sgd", "sparse_categorical_crossentropy",
+                 metrics="accuracy")),
+     ValueError, r"takes metrics as a list .*Received: metrics='accuracy'$"),
+    ("AdversarialModel-evaluate-adversarial-string", lambda: (
+        models.AdversarialModel(M(), defense=defenses.PGDTraining(eps=0.1))
+        .evaluate(X, Y, adversarial="pgd")),
+     ValueError, r"adversarial must be True, False or a callable .*"
+                 r"Received: adversarial='pgd'$"),
+    ("AdversarialModel-set_eps_scale-above-one", lambda: (
+        models.AdversarialModel(M(), defense=defenses.PGDTraining(eps=0.1))
+        .set_eps_scale(1.5)),
+     ValueError, r"Received: scale=1\.5$"),
+    ("AdversarialModel-fit-without-labels", lambda: fit_adversarial(X, None),
+     ValueError, r"Adversarial training needs labels\. Received: data "
+                 r"without y$"),
     # (end of [serving])
     # ---- reports read back [reports] ----
     ("RobustnessReport-from_json-empty-object", lambda: __import__(
@@ -597,7 +622,7 @@ CASES = [
     ("audit-num_examples-negative", lambda: __import__(
         "tests.auditing.test_core", fromlist=["_"]).refused_audit(
             num_examples=-1),
-     ValueError, r"num_examples must be an integer > 0\. "
+     ValueError, r"num_examples must be >= 1\. "
      r"Received: num_examples=-1"),
     ("audit-num_examples-float", lambda: __import__(
         "tests.auditing.test_core", fromlist=["_"]).refused_audit(
@@ -668,6 +693,14 @@ CASES = [
         lambda x: M()(x * 0.0), X), ValueError,
      r"DeepFool needs the model's logits to change with x.* Received: a "
      r"model locally constant in x"),
+    # The flag is checked before APGD-T reads it ("False" is truthy).
+    ("apgd-t-targeted-string", lambda: apgd(
+        M(), X, Y, eps=0.1, target_classes=2, targeted="False"), TypeError,
+     r"targeted must be a bool\. Received: targeted='False'"),
+    ("apgd-t-targeted-true", lambda: apgd(
+        M(), X, Y, eps=0.1, target_classes=2, targeted=True), ValueError,
+     r"target_classes picks the targets itself and needs targeted=False\. "
+     r"Received: target_classes=2 with targeted=True"),
     # (end of [attacks])
     # ---- poisoning verdict [poisoning] ----
     ("scan-alpha-zero", lambda: poisoning.scan_training_set(
@@ -703,6 +736,9 @@ CASES = [
         IMAGES, np.arange(4)),
      ValueError, r"the model's representations of x must be finite\. "
                  r"Received: 4 rows with NaN or inf"),
+    ("scan-progress-number", lambda: poisoning.scan_training_set(
+        IMG(), IMAGES, np.arange(4), progress=1), TypeError,
+     r"^progress must be True, False or None\. Received: progress=1$"),
     # (end of [poisoning])
     # ---- commands (check step, no TensorFlow) [commands] ----
     ("cmd-json-onto-model", lambda: __import__(
@@ -752,6 +788,16 @@ CASES = [
         "tests.commands.test_checks", fromlist=["_"]).check_argv(
         "audit", "{m}", "--eps", "0.1", "--out", "{r}", "--overwrite"),
      ValueError, r"--out must not hold a file the command reads\. Received: "),
+    ("cmd-audit-sigma-zero", lambda: __import__(
+        "tests.commands.test_checks", fromlist=["_"]).check_argv(
+        "audit", "{m}", "--eps", "0.1", "--out", "{r}/out", "--sigma", "0"),
+     ValueError, r"^--sigma must be a finite number > 0\. Received: --sigma "
+                 r"0\.0$"),
+    ("cmd-size-threshold-one", lambda: __import__(
+        "tests.commands.test_checks", fromlist=["_"]).check_argv(
+        "poison-scan", "{m}", "--data", "{d}", "--size-threshold", "1"),
+     ValueError, r"^--size-threshold must be in \(0, 1\)\. Received: "
+                 r"--size-threshold 1\.0$"),
     # (end of [commands])
 ]
 
@@ -817,6 +863,12 @@ RESULTS = [
         models.export_model(serving_cases.loaded_adversarial(),
                             serving_cases.tmp("adv.tflite")))(X),
      lambda out: np.testing.assert_array_equal(out.shape, (4, 4))),
+    # An eps scale of 0 (the start of a warm-up): the budget in use is 0.
+    ("AdversarialModel-eps-scale-zero", lambda: (
+        lambda m: (m.set_eps_scale(0.0), m.current_eps)[1])(
+            models.AdversarialModel(
+                M(), defense=defenses.PGDTraining(eps=0.3))),
+     lambda eps: np.testing.assert_equal(eps, 0.0)),
     # (end of [serving] results)
     # ---- reports ----
     *[(f"{name}-nan-round-trip", lambda name=name: __import__(
@@ -825,17 +877,23 @@ RESULTS = [
            "tests.test_reporting", fromlist=["_"]).nan_check(name)(report))
       for name in ("audit", "certification", "poison_scan", "poisoning",
                    "robustness")],
+    # An example wrong on clean input that the attack moves to the right
+    # class is not robust (ops.robust_hits): 1 of 3, not 2 of 3.
+    ("robust-accuracy-an-attack-fixing-a-clean-error-does-not-count",
+     lambda: __import__("tests.test_callbacks",
+                        fromlist=["_"]).fixed_by_attack(),
+     lambda accuracy: np.testing.assert_allclose(accuracy, 1 / 3)),
     # (end of [reports] results)
     # ---- audit ----
     ("audit-clean-verdict-shows-no-rows", lambda: __import__(
         "tests.auditing.test_core", fromlist=["_"]).core._suspicious(
-            __import__("tests.auditing.test_core", fromlist=["_"])
+            __import__("tests.auditing.test_report", fromlist=["_"])
             .scan_report(False)),
      lambda rows: __import__("tests.auditing.test_core", fromlist=["_"])
      .assert_no_rows(rows)),
     ("audit-report-without-verdict-says-so", lambda: __import__(
         "tests.test_reporting", fromlist=["_"]).REPORTS["audit"]().to_html(),
-     lambda page: __import__("tests.auditing.test_core", fromlist=["_"])
+     lambda page: __import__("tests.auditing.test_report", fromlist=["_"])
      .assert_says_no_verdict(page)),
     # (end of [audit] results)
     # ---- attacks ----
@@ -879,6 +937,12 @@ RESULTS = [
         "keras_adv.commands.common", fromlist=["_"]).data_name("mnist5k"),
      lambda name: __import__("tests.commands.test_checks", fromlist=["_"])
      .assert_equal(name, "mnist5k:test")),
+    # An optional flag left out (audit without --sigma) passes its check.
+    ("cmd-audit-without-sigma", lambda: __import__(
+        "tests.commands.test_checks", fromlist=["_"]).check_argv(
+        "audit", "{m}", "--eps", "0.1", "--out", "{r}/out"),
+     lambda args: __import__("tests.commands.test_checks", fromlist=["_"])
+     .assert_equal((args.sigma, args.n), (None, 1000))),
     # (end of [commands] results)
 ]
 

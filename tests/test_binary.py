@@ -51,7 +51,7 @@ def test_reader_gives_two_logits_and_undoes_the_sigmoid():
     np.testing.assert_allclose(from_sigmoid, logits, atol=1e-5)
     probs = ops.probabilities(binary_model(sigmoid=True), x)
     np.testing.assert_allclose(probs[:, 1], 1 / (1 + np.exp(-z)), atol=1e-6)
-    assert ops.declared_classes(binary_model()) == 2
+    assert ops.num_classes(binary_model()) == 2
     # A probability array from a plain callable, declared as such.
     p = np.array([[0.25], [0.9]])
     np.testing.assert_allclose(ops.probabilities_of(p, from_logits=False),

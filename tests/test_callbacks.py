@@ -32,10 +32,11 @@ def test_robust_accuracy_equals_manual_pgd(data):
     model, _, _ = linear_model()
     got = callbacks.robust_accuracy(model, (x, y), eps=0.2, steps=5,
                                     batch_size=16, seed=3)
-    want = np.mean(np.concatenate([
+    adv_right = np.concatenate([
         np.argmax(model(pgd(model, x[i:i + 16], y[i:i + 16], eps=0.2,
                             steps=5, seed=3)), -1) == y[i:i + 16]
-        for i in range(0, 40, 16)]))
+        for i in range(0, 40, 16)])
+    want = np.mean(adv_right & (np.argmax(model(x), -1) == y))
     assert got == pytest.approx(want)
     clean = np.mean(np.argmax(model(x), -1) == y)
     assert got < clean
@@ -46,6 +47,33 @@ def test_robust_accuracy_equals_manual_pgd(data):
         clean)
     with pytest.raises(ValueError, match=r"Received: eps=None"):
         callbacks.robust_accuracy(model, (x, y))
+
+
+def threshold_model():
+    """Logits `[0.5 - x, x - 0.5]`: class 1 exactly where x > 0.5."""
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(2)])
+    model.layers[0].set_weights([np.array([[-1.0, 1.0]], np.float32),
+                                 np.array([0.5, -0.5], np.float32)])
+    return model
+
+
+def _to_one(model, xb, yb):
+    """An "attack" that makes every prediction class 1."""
+    return np.ones_like(xb)
+
+
+def fixed_by_attack(x0=0.9):
+    """`robust_accuracy` of `threshold_model` on x = (x0, 0.1, 0.8), y =
+    (1, 1, 0) under `_to_one`: clean right, wrong, wrong; adversarially
+    right, right, wrong. Example 1 is "fixed" by the attack: not robust."""
+    x = np.array([[x0], [0.1], [0.8]], np.float32)
+    return callbacks.robust_accuracy(threshold_model(), (x, [1, 1, 0]),
+                                     attack=_to_one, batch_size=2)
+
+
+def test_an_example_the_attack_fixes_is_not_robust():
+    assert fixed_by_attack() == pytest.approx(1 / 3)
+    assert fixed_by_attack(np.nan) == 0.0  # a NaN output is never right
 
 
 def test_robust_validation_logs_each_epoch(data):

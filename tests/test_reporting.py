@@ -265,6 +265,26 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_write_text_writes_str_as_utf8_and_bytes_as_they_are(tmp_path):
+    reporting.write_text(tmp_path / "a.txt", "σ = 0.25\n")
+    assert (tmp_path / "a.txt").read_bytes() == "σ = 0.25\n".encode()
+    png = b"\x89PNG\r\n\x1a\n\x00\xff"
+    reporting.write_text(tmp_path / "a.png", png)
+    assert (tmp_path / "a.png").read_bytes() == png
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "a.txt"]
+
+
+def test_read_field_reads_one_nested_field_by_its_annotation():
+    assert reporting.read_field("R", "counts", list[list[int]],
+                                [[1, 2], [3, 4]]) == [[1, 2], [3, 4]]
+    radius = reporting.read_field("R", "radius", list[float], [0.5, None])
+    assert radius[0] == 0.5 and math.isnan(radius[1])
+    with pytest.raises(ValueError, match=r"^R JSON must have the field "
+                       r"'labels' as a list of integers\. Received: "
+                       r"labels=\[0, 1\.5\]$"):
+        reporting.read_field("R", "labels", list[int], [0, 1.5])
+
+
 def test_examples_run():
     from tests.conftest import run_examples
 

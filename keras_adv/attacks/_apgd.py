@@ -86,12 +86,8 @@ def apgd(
         seed: integer for a deterministic result, `None` for the global
             generator.
         eot_samples: average gradients over this many forward passes (EOT).
-        from_logits: see `pgd`.
-        perturb: the one input of a model with several inputs to perturb
-            (name or position; default: the only floating-point input), the
-            others passing through. One input only (several: `pgd`).
-        perturb_layer: a layer whose output is perturbed instead (see
-            `pgd`); the result is then the adversarial layer output.
+        from_logits, perturb, perturb_layer: as in `pgd`, but `perturb`
+            names one input only (see `inputs.run_on_part`).
 
     Returns:
         Adversarial examples with the shape and dtype of `x`: for each
@@ -105,10 +101,11 @@ def apgd(
 
     Example:
 
-    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(5)])
     >>> x = np.random.rand(8, 4).astype("float32")
-    >>> x_adv = apgd(model, x, eps=0.1, steps=10, seed=0)
-    >>> bool(np.abs(x_adv - x).max() <= 0.1 + 1e-6)
+    >>> apgd_t = apgd(model, x, eps=0.1, loss="dlr", target_classes=3,
+    ...               steps=10, seed=0)
+    >>> bool(np.abs(apgd_t - x).max() <= 0.1 + 1e-6)
     True
     """
     viewed = inputs.run_on_part(
@@ -168,7 +165,6 @@ def _schedule(steps):
 def _run(model, x, y, *, eps, norm, loss, targeted, clip, steps, restarts,
          target_classes, rho, momentum, seed, eot_samples, from_logits,
          return_success):
-    targeted = validation.check_bool("targeted", targeted)
     norm, loss, clip = validation.check_attack(model, eps=eps, norm=norm, loss=loss,
                                          clip=clip, from_logits=from_logits)
     steps = validation.check_int("steps", steps)
@@ -176,21 +172,15 @@ def _run(model, x, y, *, eps, norm, loss, targeted, clip, steps, restarts,
     eot_samples = validation.check_int("eot_samples", eot_samples)
     if target_classes is not None:
         target_classes = validation.check_int("target_classes", target_classes)
-        if targeted:
-            raise ValueError(
-                "target_classes picks the targets itself and needs "
-                "targeted=False. Received: target_classes="
-                f"{target_classes!r} with targeted=True"
-            )
     rho = float(validation.check_number("rho", rho, upper=1))
     momentum = float(validation.check_number("momentum", momentum, upper=1))
     top = target_classes is not None
     if top:
         x, labels, source = _prepare_top(model, x, y, clip, from_logits, loss,
-                                         target_classes)
+                                         target_classes, targeted)
     else:
         x, labels, source = core.prepare(
-            model, x, y, clip=clip, targeted=bool(targeted),
+            model, x, y, clip=clip, targeted=targeted,
             from_logits=from_logits, loss=loss,
         )
     eps_t = tf.cast(eps, tf.float32)
@@ -237,10 +227,18 @@ def _run(model, x, y, *, eps, norm, loss, targeted, clip, steps, restarts,
     return result
 
 
-def _prepare_top(model, x, y, clip, from_logits, loss, target_classes):
+def _prepare_top(model, x, y, clip, from_logits, loss, target_classes,
+                 targeted):
     """For APGD-T: checked x, true labels and the clean logits."""
-    x, labels, _ = core.prepare(model, x, y, clip=clip, targeted=False,
-                                from_logits=from_logits, loss="ce")
+    x, labels, _ = core.prepare(model, x, y, clip=clip, targeted=targeted,
+                                from_logits=from_logits, loss="ce",
+                                true_labels=True)
+    if targeted:
+        raise ValueError(
+            "target_classes picks the targets itself and needs "
+            "targeted=False. Received: target_classes="
+            f"{target_classes!r} with targeted=True"
+        )
     logits = ops.model_logits(model, x, from_logits)
     num_classes = logits.shape[-1]
     if num_classes is not None and target_classes >= num_classes:

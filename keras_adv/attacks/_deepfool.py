@@ -51,12 +51,8 @@ def deepfool(
         steps: maximum iterations (>= 1).
         overshoot: relative overshoot past the boundary (>= 0).
         candidates: number of most likely classes considered (>= 2).
-        from_logits: see `pgd`.
-        perturb: the one input of a model with several inputs to perturb
-            (name or position; default: the only floating-point input), the
-            others passing through. One input only (several: `pgd`).
-        perturb_layer: a layer whose output is perturbed instead (see
-            `pgd`); the result is then the adversarial layer output.
+        from_logits, perturb, perturb_layer: as in `pgd`, but `perturb`
+            names one input only (see `inputs.run_on_part`).
 
     Returns:
         Perturbed inputs with the shape and dtype of `x`.

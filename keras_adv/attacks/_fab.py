@@ -118,7 +118,6 @@ def fab(
     TensorShape([8, 4])
     """
     validation.check_model(model)
-    targeted = validation.check_bool("targeted", targeted)
     norm = validation.check_norm(norm)
     clip = validation.check_clip(clip)
     validation.check_from_logits(from_logits)
@@ -137,8 +136,9 @@ def fab(
         batch_size = validation.check_int("batch_size", batch_size)
     if seed is not None:
         ops.seed_tensor(seed)
-    x, labels, _ = core.prepare(model, x, y, clip=clip, targeted=False,
-                                from_logits=from_logits, loss="ce")
+    x, labels, _ = core.prepare(model, x, y, clip=clip, targeted=targeted,
+                                from_logits=from_logits, loss="ce",
+                                true_labels=True)
     if not tf.executing_eagerly():
         raise ValueError(
             "fab runs eagerly (its restarts and targets pick the examples "

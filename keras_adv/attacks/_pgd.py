@@ -148,7 +148,6 @@ def _run(model, x, y, *, eps, steps, step_size, norm, random_start, restarts,
          momentum, loss, targeted, clip, seed, eot_samples, from_logits,
          perturb=None, perturb_layer=None):
     """Validates arguments and runs the (compiled) PGD loop."""
-    targeted = validation.check_bool("targeted", targeted)
     norm, loss, clip = validation.check_attack(model, eps=eps, norm=norm, loss=loss,
                                          clip=clip, from_logits=from_logits)
     view = inputs.view(model, x, perturb=perturb, perturb_layer=perturb_layer)
@@ -163,7 +162,7 @@ def _run(model, x, y, *, eps, steps, step_size, norm, random_start, restarts,
                                   allow_none=True)
     momentum = float(validation.check_number("momentum", momentum))
     x, labels, source = core.prepare(
-        model, x, y, clip=clip, targeted=bool(targeted),
+        model, x, y, clip=clip, targeted=targeted,
         from_logits=from_logits, loss=loss, parts=view is not None,
     )
     eps_t = tf.cast(eps, tf.float32)

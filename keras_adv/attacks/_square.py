@@ -70,12 +70,8 @@ def square(
         p_init: initial fraction of the image covered by a window, in (0, 1].
         seed: integer for a deterministic result, `None` for the global
             generator.
-        from_logits: see `pgd`.
-        perturb: the one input of a model with several inputs to perturb
-            (name or position; default: the only floating-point input), the
-            others passing through. One input only (several: `pgd`).
-        perturb_layer: a layer whose output is perturbed instead (see
-            `pgd`); the result is then the adversarial layer output.
+        from_logits, perturb, perturb_layer: as in `pgd`, but `perturb`
+            names one input only (see `inputs.run_on_part`).
 
     Returns:
         Adversarial examples with the shape and dtype of `x`.
@@ -96,7 +92,6 @@ def square(
     >>> bool(np.abs(x_adv - x).max() <= 0.1 + 1e-6)
     True
     """
-    targeted = validation.check_bool("targeted", targeted)
     viewed = inputs.run_on_part(
         "square", square, model, x, y, perturb=perturb,
         perturb_layer=perturb_layer, clip=clip, eps=eps, norm=norm,
@@ -109,7 +104,7 @@ def square(
     queries = validation.check_int("queries", queries, minimum=2)
     p_init = float(validation.check_number("p_init", p_init, positive=True, upper=1))
     x, labels, source = core.prepare(
-        model, x, y, clip=clip, targeted=bool(targeted),
+        model, x, y, clip=clip, targeted=targeted,
         from_logits=from_logits, loss=loss,
     )
     if x.shape.rank > 4:

@@ -16,21 +16,35 @@ import tensorflow as tf
 from keras_adv import ops
 from keras_adv.attacks import ascent
 from keras_adv.attacks.losses import attack_objective
-from keras_adv.validation import check_input_shape, check_labels, check_x
+from keras_adv.validation import (
+    check_bool,
+    check_input_shape,
+    check_labels,
+    check_x,
+)
 
 
-def prepare(model, x, y, *, clip, targeted, from_logits, loss, parts=False):
-    """Checks `x` and `y` and returns `(x, labels, source)`.
+def prepare(model, x, y, *, clip, targeted, from_logits, loss, parts=False,
+            true_labels=False):
+    """Checks `targeted`, `x` and `y` and returns `(x, labels, source)`.
+
+    The one home of the checks every attack starts with: `targeted` must be
+    a bool (`"False"` is truthy: `TypeError` naming the value), a targeted
+    attack needs `y`, `x` must lie in `clip` and fit the model, and the
+    labels must match the batch and the model's classes.
 
     `labels` are the classes the attack works with (true classes, the
     model's own predictions when `y=None`, or the targets); `source` is the
     model's clean prediction, used as the true class by targeted DLR.
+    With `true_labels=True`, `y` holds the true classes whatever
+    `targeted` says (the attack picks its targets itself: APGD-T, FAB-T).
     With `parts=True`, `x` is the list of perturbed inputs of a view
     (`keras_adv.attacks.inputs`), each checked, and `model` takes the list.
 
     Example: `x, labels, source = prepare(model, x, None, clip=(0, 1),
     targeted=False, from_logits=None, loss="ce")`.
     """
+    targeted = check_bool("targeted", targeted) and not true_labels
     if targeted and y is None:
         raise ValueError(
             "A targeted attack needs target labels. Received: y=None with "
@@ -42,7 +56,7 @@ def prepare(model, x, y, *, clip, targeted, from_logits, loss, parts=False):
     else:
         x = first = check_x(x, clip)
         check_input_shape(model, x)
-    known = ops.declared_classes(model)
+    known = ops.num_classes(model)
     if known is not None and y is not None and not (targeted and loss == "dlr"):
         # The labels and the class count are known: skip the forward pass.
         batch = first.shape[0] if tf.executing_eagerly() else None
@@ -50,12 +64,7 @@ def prepare(model, x, y, *, clip, targeted, from_logits, loss, parts=False):
         _check_dlr_classes(loss, targeted, known)
         return x, labels, labels
     logits = ops.model_logits(model, x, from_logits)
-    if logits.shape.rank != 2:
-        raise ValueError(
-            "model must return logits of shape (batch, classes). Received: "
-            f"model output with shape {tuple(logits.shape)}"
-        )
-    num_classes = logits.shape[-1]
+    num_classes = ops.logits_width(logits)
     _check_dlr_classes(loss, targeted, num_classes)
     source = tf.argmax(logits, axis=-1, output_type=tf.int32)
     if y is None:

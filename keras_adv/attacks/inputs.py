@@ -454,6 +454,14 @@ def run_on_part(name, attack, model, x, y, *, perturb, perturb_layer, clip,
     row subsets, so that the other inputs stay aligned with the batch). A
     call therefore traces once: slower than a plain model's cached loop.
 
+    The home of the `perturb`/`perturb_layer` arguments of the attacks
+    that perturb one input (`apgd`, `square`, `deepfool`): `perturb` names
+    the one input of a model with several inputs to perturb (name or
+    position; default: the only floating-point input), the others passing
+    through; `perturb_layer` names a layer whose output is perturbed
+    instead, and the result is then the adversarial layer output. Several
+    inputs at once: `pgd`.
+
     Args:
         name: the attack's name, for messages.
         attack: the public attack function.

@@ -2,17 +2,17 @@
 one `AuditReport`."""
 
 import base64
-import importlib.util
 import io
 import time
 
 import numpy as np
 
-from keras_adv import validation
+from keras_adv import reporting, validation
 from keras_adv.attacks import apgd
 from keras_adv.auditing.report import AuditReport
 from keras_adv.certification import evaluate_certified
 from keras_adv.evaluation import evaluate_robustness
+from keras_adv.generative import image_grid
 from keras_adv.models.loading import keras_view
 from keras_adv.poisoning import scan_training_set
 
@@ -112,7 +112,8 @@ def audit(model, x, y, *, eps, norm="linf", clip=(0.0, 1.0), x_train=None,
     cert = None
     if sigma is not None:
         stage(f"certification (sigma {sigma:g}, n {n})")
-        cert = evaluate_certified(model, x, y, sigma=sigma, n=n, seed=seed)
+        cert = evaluate_certified(model, x, y, sigma=sigma, n=n, seed=seed,
+                                  progress=False)
         figures["certified"] = _png(cert.plot)
     poison, suspicious = None, []
     if x_train is not None:
@@ -122,7 +123,7 @@ def audit(model, x, y, *, eps, norm="linf", clip=(0.0, 1.0), x_train=None,
         poison = scan_training_set(keras_view(inner), x_train, y_train,
                                    alpha=poison_alpha,
                                    expected_fraction=expected_fraction,
-                                   seed=seed)
+                                   seed=seed, progress=False)
         suspicious = _suspicious(poison)
         if suspicious:
             figures["suspicious"] = _grid_png(
@@ -145,7 +146,7 @@ def _check(x, y, *, eps, sigma, x_train, y_train, num_examples):
     if sigma is not None:
         validation.check_number("sigma", sigma, positive=True)
     if num_examples is not None:
-        validation.check_positive(num_examples, "num_examples", integer=True)
+        validation.check_int("num_examples", num_examples)
     if (x_train is None) != (y_train is None):
         given = "x_train" if y_train is None else "y_train"
         raise ValueError("x_train and y_train must be given together. "
@@ -182,13 +183,14 @@ def check_dependencies(*, scan=False):
     """
     needed = DEPENDENCIES + ((("sklearn", "the poisoning scan"),) if scan
                              else ())
-    for module, use in needed:
-        if importlib.util.find_spec(module) is None:
-            extra = "poisoning" if module == "sklearn" else "audit"
-            raise ModuleNotFoundError(
-                f"keras_adv.audit needs {module} for {use}: pip install "
-                f"'keras_adv[{extra}]'. Received: {module} not installed",
-                name=module)
+    module = reporting.missing_module([name for name, _ in needed])
+    if module is not None:
+        use = dict(needed)[module]
+        extra = "poisoning" if module == "sklearn" else "audit"
+        raise ModuleNotFoundError(
+            f"keras_adv.audit needs {module} for {use}: pip install "
+            f"'keras_adv[{extra}]'. Received: {module} not installed",
+            name=module)
 
 
 # What `describe` may name, with the page's words when it does not.
@@ -292,30 +294,43 @@ def _grid_png(images, titles, cols=8):
 
 
 def _image_grid(rows, *, width, fontsize, cols=None):
-    """Rows of `(image in [0, 1], title, title colour)` cells as base64 PNG
-    text (grey scale for one channel)."""
+    """Rows of `(image, title, title colour)` cells as base64 PNG text:
+    each row laid out by `generative.image_grid` (the one image grid), its
+    titles drawn above their tiles. Integer images are read in (0, 255),
+    others in (0, 1) (`validation.data_box`), clipped to that box."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     cols = cols or max(len(row) for row in rows)
-    fig, axes = plt.subplots(len(rows), cols, squeeze=False,
+    fig, axes = plt.subplots(len(rows), 1, squeeze=False,
                              figsize=(width * cols, 1.8 * len(rows)))
     try:
-        for r, row in enumerate(rows):
-            for c, ax in enumerate(axes[r]):
-                ax.axis("off")
-                if c < len(row):
-                    img, title, color = row[c]
-                    img = np.clip(np.asarray(img, np.float32), 0, 1)
-                    ax.imshow(img[..., 0] if img.shape[-1] == 1 else img,
-                              cmap="gray", vmin=0, vmax=1)
-                    ax.set_title(title, fontsize=fontsize, color=color)
+        for ax, row in zip(axes[:, 0], rows):
+            ax.axis("off")
+            if row:
+                tiles = image_grid(_unit([img for img, _, _ in row]),
+                                   cols=cols)
+                ax.imshow(tiles[..., 0] if tiles.shape[-1] == 1 else tiles,
+                          cmap="gray", vmin=0, vmax=255)
+            for c, (_, title, color) in enumerate(row):
+                ax.text((c + 0.5) / cols, 1.0, title, transform=ax.transAxes,
+                        ha="center", va="bottom", fontsize=fontsize,
+                        color=color)
         fig.tight_layout()
         return _png(lambda buf: fig.savefig(buf, format="png", dpi=80))
     finally:
         plt.close(fig)
+
+
+def _unit(images):
+    """Images as float32 `(n, H, W, C)` in [0, 1]: scaled from their data
+    box and clipped (a channel axis added to 2-D images)."""
+    x = np.stack([np.asarray(img) for img in images])
+    low, high = validation.data_box(x)
+    x = np.clip((x.astype(np.float32) - low) / (high - low), 0.0, 1.0)
+    return x[..., None] if x.ndim == 3 else x
 
 
 def _png(write):

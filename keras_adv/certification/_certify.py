@@ -21,8 +21,10 @@ from scipy import stats
 from keras_adv import ops, validation
 from keras_adv.attacks import core
 from keras_adv.certification.thresholds import binomtest_passes
+from keras_adv.progress import Progress, show
 
 ABSTAIN = -1
+LONG_DRAWS = 100_000  # noisy copies that make a long run (progress=None)
 
 
 class Certificate(NamedTuple):
@@ -49,7 +51,7 @@ class Certificate(NamedTuple):
 
 
 def certify(model, x, *, sigma, n0=100, n=100_000, alpha=0.001,
-            batch_size=1000, seed=None, clip=None):
+            batch_size=1000, seed=None, clip=None, progress=None):
     """Certified L2 robustness of the Gaussian-smoothed `model` (CERTIFY).
 
     Cohen, Rosenfeld and Kolter, "Certified Adversarial Robustness via
@@ -83,6 +85,9 @@ def certify(model, x, *, sigma, n0=100, n=100_000, alpha=0.001,
             generator (`keras.utils.set_random_seed` governs it).
         clip: the data box `(min, max)` that `x` must lie in, or `None`
             (no check). The noise is never clipped.
+        progress: stage lines on stderr (`certify: counting 100000 noise
+            samples of 10 examples`, repeated while a stage runs); `None`:
+            on a terminal from `LONG_DRAWS` noisy copies in all.
 
     Returns:
         A `Certificate(prediction, radius, counts)` of NumPy arrays.
@@ -109,10 +114,14 @@ def certify(model, x, *, sigma, n0=100, n=100_000, alpha=0.001,
     n = validation.check_int("n", n)
     alpha = validation.check_probability("alpha", alpha)
     seed_t = ops.seed_tensor(seed)
-    select = _counts(model, x, sigma, n0, batch_size, num_classes,
-                     tf.random.experimental.stateless_fold_in(seed_t, 0))
-    counts = _counts(model, x, sigma, n, batch_size, num_classes,
-                     tf.random.experimental.stateless_fold_in(seed_t, 1))
+    with _stages(progress, "certify", x, n0 + n) as stage:
+        stage(f"selecting classes from {n0} noise samples of {len(x)} "
+              "examples")
+        select = _counts(model, x, sigma, n0, batch_size, num_classes,
+                         tf.random.experimental.stateless_fold_in(seed_t, 0))
+        stage(f"counting {n} noise samples of {len(x)} examples")
+        counts = _counts(model, x, sigma, n, batch_size, num_classes,
+                         tf.random.experimental.stateless_fold_in(seed_t, 1))
     top = np.argmax(select, axis=1)
     k = counts[np.arange(len(top)), top]
     p_lower = clopper_pearson_lower(k, n, alpha=alpha)
@@ -124,7 +133,7 @@ def certify(model, x, *, sigma, n0=100, n=100_000, alpha=0.001,
 
 
 def predict(model, x, *, sigma, n=100, alpha=0.001, batch_size=1000,
-            seed=None, clip=None):
+            seed=None, clip=None, progress=None):
     """The smoothed classifier's prediction with a binomial test (PREDICT).
 
     Cohen, Rosenfeld and Kolter 2019, Algorithm PREDICT: `n` noisy copies
@@ -144,6 +153,7 @@ def predict(model, x, *, sigma, n=100, alpha=0.001, batch_size=1000,
         batch_size: noisy inputs per forward pass (>= 1).
         seed: integer for a repeatable result, or `None`.
         clip: the data box `x` must lie in, or `None` (as `certify`).
+        progress: stage lines on stderr, as `certify`.
 
     Returns:
         An int64 NumPy array `(batch,)` of classes, -1 where it abstains.
@@ -161,12 +171,13 @@ def predict(model, x, *, sigma, n=100, alpha=0.001, batch_size=1000,
         model, x, sigma=sigma, batch_size=batch_size, clip=clip)
     n = validation.check_int("n", n)
     alpha = validation.check_probability("alpha", alpha)
-    counts = _counts(model, x, sigma, n, batch_size, num_classes,
-                     ops.seed_tensor(seed))
+    counts = _counted(progress, "predict", model, x, sigma, n, batch_size,
+                      num_classes, seed)
     return _binomial_decision(counts, alpha)
 
 
-def sample_counts(model, x, *, sigma, n, batch_size=1000, seed=None, clip=None):
+def sample_counts(model, x, *, sigma, n, batch_size=1000, seed=None, clip=None,
+                  progress=None):
     """Per-class counts of the base predictions on `n` noisy copies of each
     example of `x` (`x + N(0, sigma^2 I)`, unclipped).
 
@@ -185,6 +196,7 @@ def sample_counts(model, x, *, sigma, n, batch_size=1000, seed=None, clip=None):
         batch_size: noisy inputs per forward pass (>= 1).
         seed: integer or `None`.
         clip: the data box `x` must lie in, or `None` (as `certify`).
+        progress: stage lines on stderr, as `certify`.
 
     Returns:
         An int64 NumPy array `(batch, classes)` whose rows sum to `n`.
@@ -202,8 +214,8 @@ def sample_counts(model, x, *, sigma, n, batch_size=1000, seed=None, clip=None):
     x, sigma, num_classes = check_inputs(
         model, x, sigma=sigma, batch_size=batch_size, clip=clip)
     n = validation.check_int("n", n)
-    return _counts(model, x, sigma, n, batch_size, num_classes,
-                   ops.seed_tensor(seed))
+    return _counted(progress, "sample_counts", model, x, sigma, n,
+                    batch_size, num_classes, seed)
 
 
 def clopper_pearson_lower(k, n, *, alpha):
@@ -256,12 +268,23 @@ def check_inputs(model, x, *, sigma, batch_size, clip=None):
     validation.check_int("batch_size", batch_size)
     x = validation.check_x(x, validation.check_clip(clip))
     validation.check_input_shape(model, x)
-    out = ops.model_logits(model, x[:1])
-    if out.shape.rank != 2:
-        raise ValueError(
-            "model must return class scores of shape (batch, classes). "
-            f"Received: model output with shape {tuple(out.shape)}")
-    return x, sigma, int(out.shape[-1])
+    return x, sigma, ops.num_classes(model, x)
+
+
+def _stages(progress, name, x, draws):
+    """The stage lines of `name` (a `Progress` to open with `with`), shown
+    for `progress=None` on a terminal from `LONG_DRAWS` noisy copies."""
+    return Progress(show(progress, int(x.shape[0]) * draws, long=LONG_DRAWS),
+                    prefix=name)
+
+
+def _counted(progress, name, model, x, sigma, n, batch_size, num_classes,
+             seed):
+    """`_counts` at `seed` under one stage line of `name`."""
+    with _stages(progress, name, x, n) as stage:
+        stage(f"counting {n} noise samples of {len(x)} examples")
+        return _counts(model, x, sigma, n, batch_size, num_classes,
+                       ops.seed_tensor(seed))
 
 
 def _counts(model, x, sigma, n, batch_size, num_classes, seed):

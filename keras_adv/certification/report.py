@@ -76,19 +76,14 @@ def check_radii(radii):
 
 
 def _certificate_labels(certificate, y):
-    """`y` checked against a certificate: one label per example, classes of
-    its counts' width."""
+    """`y` as int64 NumPy, checked against a certificate by
+    `validation.check_labels`: one label per example, classes of its
+    counts' width."""
     counts = np.asarray(certificate.counts)
     classes = counts.shape[1] if counts.ndim == 2 and counts.shape[1] else (
         int(np.max(certificate.prediction, initial=0)) + 1)
-    return _check_labels(y, len(certificate.prediction), max(2, classes))
-
-
-def _check_labels(y, batch, num_classes):
-    """Labels as int64 NumPy, checked by `validation.check_labels` (length,
-    integers, classes in [0, num_classes))."""
-    return validation.check_labels(y, batch, num_classes).numpy().astype(
-        np.int64)
+    return np.asarray(validation.check_labels(
+        y, len(certificate.prediction), max(2, classes)), np.int64)
 
 
 @dataclasses.dataclass(eq=False)
@@ -200,7 +195,7 @@ class CertificationReport(reporting.Report):
             fields["certificate"] = _read_certificate(fields["certificate"])
         labels = fields.get("labels")
         if labels is not None:
-            fields["labels"] = _read_array("labels", labels, np.int64)
+            fields["labels"] = _read_array("labels", labels, list[int])
         return cls(**fields)
 
     def table(self):
@@ -244,9 +239,10 @@ def _read_certificate(values):
             "null or an object with 'prediction', 'radius' and 'counts'. "
             f"Received: certificate={reporting.shown(values)}")
     prediction = _read_array("certificate.prediction", values["prediction"],
-                             np.int64)
-    radius = _read_array("certificate.radius", values["radius"], np.float64)
-    counts = _read_array("certificate.counts", values["counts"], np.int64)
+                             list[int])
+    radius = _read_array("certificate.radius", values["radius"], list[float])
+    counts = _read_array("certificate.counts", values["counts"],
+                         list[list[int]])
     if len(radius) != len(prediction) or (
             counts.size and len(counts) != len(prediction)):
         raise ValueError(
@@ -258,28 +254,22 @@ def _read_certificate(values):
                        counts.reshape(len(prediction), -1))
 
 
-def _read_array(name, values, dtype):
-    """`values` (a JSON list of numbers, null as NaN; integers where `dtype`
-    is int64) as a NumPy array."""
-    try:
-        if not isinstance(values, list):
-            raise TypeError
-        array = np.asarray(values, np.float64)  # null is NaN
-        if dtype is np.int64:
-            if not np.all(np.isfinite(array) & (array == np.round(array))):
-                raise ValueError
-            array = array.astype(np.int64)
-        return array
-    except (TypeError, ValueError):
+def _read_array(name, values, hint):
+    """`values`, a JSON list read by `reporting.read_field` as `hint`
+    (`list[int]`, `list[float]` with null as NaN, `list[list[int]]` with
+    rows of one width), as a NumPy array."""
+    values = reporting.read_field("CertificationReport", name, hint, values)
+    if len({len(row) for row in values if isinstance(row, list)}) > 1:
         raise ValueError(
-            f"CertificationReport JSON must have the field {name!r} as a "
-            f"list of numbers. Received: {name}="
-            f"{reporting.shown(values)}") from None
+            f"CertificationReport JSON must have the field {name!r} with "
+            "rows of one width. Received: rows of widths "
+            f"{sorted({len(row) for row in values})}")
+    return np.asarray(values, np.float64 if hint == list[float] else np.int64)
 
 
 def evaluate_certified(model, x, y, *, sigma, radii=DEFAULT_RADII, n0=100,
                        n=10_000, alpha=0.001, batch_size=1000, seed=None,
-                       clip=None):
+                       clip=None, progress=None):
     """Certifies `x` with `certify` and reports certified accuracy per radius.
 
     Cohen, Rosenfeld and Kolter 2019: certified accuracy at radius r is the
@@ -288,8 +278,8 @@ def evaluate_certified(model, x, y, *, sigma, radii=DEFAULT_RADII, n0=100,
     of norm < r, up to the failure probability alpha per example).
 
     Args:
-        model, x, sigma, n0, n, alpha, batch_size, seed, clip: as
-            `certify`.
+        model, x, sigma, n0, n, alpha, batch_size, seed, clip, progress:
+            as `certify` (its stage lines read `certify: ...`).
         y: integer labels `(batch,)`, classes of the model (0 and 1 for a
             one-unit binary model).
         radii: radii to report (each >= 0).
@@ -311,10 +301,11 @@ def evaluate_certified(model, x, y, *, sigma, radii=DEFAULT_RADII, n0=100,
     radii = check_radii(radii)
     x, _, num_classes = _certify.check_inputs(model, x, sigma=sigma,
                                               batch_size=batch_size, clip=clip)
-    _check_labels(y, int(x.shape[0]), num_classes)
+    validation.check_labels(y, int(x.shape[0]), num_classes)
     start = time.perf_counter()
     cert = certify(model, x, sigma=sigma, n0=n0, n=n, alpha=alpha,
-                   batch_size=batch_size, seed=seed, clip=clip)
+                   batch_size=batch_size, seed=seed, clip=clip,
+                   progress=progress)
     seconds = time.perf_counter() - start
     return CertificationReport.from_certificate(
         cert, y, sigma=sigma, n0=n0, n=n, alpha=alpha, radii=radii,

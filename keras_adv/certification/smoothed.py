@@ -90,7 +90,7 @@ class SmoothedClassifier(keras.Model):
                            else validation.check_int("batch_size", batch_size))
         self.seed = validation.check_seed(seed)
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self.num_classes = ops.declared_classes(base)
+        self.num_classes = ops.num_classes(base)
         if self.num_classes is None:
             raise ValueError(
                 "base must declare its classes (a static last output "

@@ -27,6 +27,10 @@ OUTPUTS = ("report.html", "report.json")
 REPORT_FIELDS = ("summary", "evasion", "examples")
 # --train-data names training data: these name the test split.
 TEST_SPLITS = ("mnist5k", "mnist5k:test")
+# This command's own flags and their checks (`common.check_shared`).
+FLAGS = {"--sigma": common.check_positive, "--n": common.check_count,
+         "--poison-alpha": common.check_level,
+         "--expected-fraction": common.check_share}
 
 
 def add_parser(subparsers):
@@ -34,13 +38,13 @@ def add_parser(subparsers):
 
     Example: `add_parser(parser.add_subparsers(dest="command"))`.
     """
-    p = subparsers.add_parser(
-        NAME, help="the whole threat model of a model, as one web page",
+    p = common.command_parser(
+        subparsers, NAME,
+        help="the whole threat model of a model, as one web page",
         description="Runs the attack suite with the masking checks, an "
         "example grid, randomized-smoothing certification (--sigma) and a "
         "poisoning scan of the training data (--train-data), and writes "
         "DIR/report.html and DIR/report.json.")
-    common.add_model_argument(p)
     common.add_attack_options(p, example="0.1,0.2")
     p.add_argument("--sigma", type=float, default=None,
                    help="smoothing noise for certification (none: skipped)")
@@ -73,17 +77,8 @@ def check(args):
     Example: `check(parser.parse_args(["audit", "m.keras", "--eps", "0.1",
     "--out", "audit"]))`.
     """
-    common.check_shared(args)
+    common.check_shared(args, FLAGS)
     common.check_attack_options(args)
-    if args.sigma is not None and not args.sigma > 0:
-        raise common.UsageError(f"--sigma must be > 0. Received: --sigma "
-                                f"{args.sigma}")
-    common.check_count("--n", args.n)
-    common.check_level("--poison-alpha", args.poison_alpha)
-    f = args.expected_fraction
-    if f is not None and not 0.0 <= f <= 1.0:
-        raise common.UsageError("--expected-fraction must be in [0, 1]. "
-                                f"Received: --expected-fraction {f}")
     _check_train_data(args.train_data)
     common.check_modules(NAME, ["jinja2", "matplotlib"] + (
         ["sklearn"] if args.train_data is not None else []))
@@ -148,7 +143,7 @@ def run(args):
     Example: `run(parser.parse_args(["audit", "m.keras", "--eps", "0.1",
     "--out", "audit"]))`.
     """
-    with common.Stages(NAME, args) as stages, common.warning_lines(NAME):
+    with common.stages(NAME, args) as stages, common.warning_lines(NAME):
         report = _audit(args, stages)
         stages("writing the page")
         texts = {"report.json": report.to_json(),

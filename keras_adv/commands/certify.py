@@ -13,6 +13,10 @@ names), the only counts so named; examples are `--num-examples`.
 from keras_adv.commands import common, paths
 
 NAME = "certify"
+# This command's own flags and their checks (`common.check_shared`).
+FLAGS = {"--sigma": common.check_positive, "--alpha": common.check_level,
+         "--n": common.check_count, "--n0": common.check_count,
+         "--radii": common.parse_floats}
 
 
 def add_parser(subparsers):
@@ -20,12 +24,11 @@ def add_parser(subparsers):
 
     Example: `add_parser(parser.add_subparsers(dest="command"))`.
     """
-    p = subparsers.add_parser(
-        NAME, help="certified accuracy by randomized smoothing",
+    p = common.command_parser(
+        subparsers, NAME, help="certified accuracy by randomized smoothing",
         description="Certifies a saved model's Gaussian-smoothed classifier "
         "(Cohen et al. 2019) and prints the certified accuracy per L2 "
         "radius.")
-    common.add_model_argument(p)
     p.add_argument("--sigma", type=float, required=True,
                    help="noise standard deviation of the smoothing")
     p.add_argument("--n", type=int, default=10_000,
@@ -46,14 +49,7 @@ def check(args):
     Example: `check(parser.parse_args(["certify", "m.keras", "--sigma",
     "0.25"]))`.
     """
-    common.check_shared(args)
-    if not args.sigma > 0:
-        raise common.UsageError(f"--sigma must be a finite number > 0. "
-                                f"Received: --sigma {args.sigma}")
-    common.check_level("--alpha", args.alpha)
-    common.check_count("--n", args.n)
-    common.check_count("--n0", args.n0)
-    common.parse_floats("--radii", args.radii)
+    common.check_shared(args, FLAGS)
     if args.plot:
         common.check_modules(NAME, ["matplotlib"])
     paths.check_io(args, reads={"MODEL": args.model, "--data": args.data},
@@ -66,7 +62,7 @@ def run(args):
     Example: `run(parser.parse_args(["certify", "m.keras", "--sigma",
     "0.25"]))`.
     """
-    with common.Stages(NAME, args) as stages, common.warning_lines(NAME):
+    with common.stages(NAME, args) as stages, common.warning_lines(NAME):
         x, y, model = common.load_inputs(NAME, args, stages)
         from keras_adv.certification import evaluate_certified
 
@@ -76,7 +72,7 @@ def run(args):
             model, x, y, sigma=args.sigma,
             radii=common.parse_floats("--radii", args.radii), n0=args.n0,
             n=args.n, alpha=args.alpha, batch_size=args.batch_size,
-            seed=args.seed)
+            seed=args.seed, progress=False)
     print(report.table())
     common.write_outputs(report, args.json, args.plot)
     return 0

@@ -8,23 +8,22 @@ A subcommand module (`keras_adv.commands.<name>`) has
                             # raises UsageError
     run(args) -> int        # the work; the exit status
 
-and builds its parser from `add_model_argument` and `add_shared_options`,
+and builds its parser from `command_parser` and `add_shared_options`,
 checks the values with `check_shared` (and its files last, with
 `keras_adv.commands.paths.check_io`), and loads with `load_data` and
-`load_model` inside `Stages` (progress) and `warning_lines`.
+`load_model` inside `stages` (progress) and `warning_lines`.
 `keras_adv.cli.main` turns `UsageError`, `ValueError` and `OSError` into
 one line `keras-adv <command>: error: ...` and exit 2.
 """
 
 import argparse
 import contextlib
-import importlib.util
 import math
 import os
 import sys
-import threading
-import time
 import warnings
+
+from keras_adv.reporting import missing_module
 
 DATA_HELP = ("'mnist5k' or 'mnist5k:test' (the embedded test split), "
              "'mnist5k:train' (its training split), an .npz file with arrays "
@@ -79,6 +78,18 @@ def add_model_argument(parser):
         help="a .keras file (loaded in safe mode) or a SavedModel directory "
         "(scanned op by op before it runs), e.g. one written by "
         "model.export or keras_adv.models.export_model")
+
+
+def command_parser(subparsers, name, *, help, description):
+    """The parser of the subcommand `name` with its positional MODEL
+    (`add_model_argument`): the start of every command's `add_parser`.
+
+    Example: `p = command_parser(subparsers, "certify", help="...",
+    description="...")`.
+    """
+    parser = subparsers.add_parser(name, help=help, description=description)
+    add_model_argument(parser)
+    return parser
 
 
 def add_shared_options(parser, *, data="mnist5k", num_examples=None,
@@ -160,22 +171,26 @@ def check_attack_options(args):
             f"{args.attacks} ({inside[0]} is in standard)")
 
 
-def check_shared(args):
-    """Checks the shared numbers without TensorFlow: every float flag of
-    the command finite (`check_finite`), the counts, the seed. The files
-    (MODEL, `--data`, outputs) are checked by `paths.check_io`, after
-    the values.
+def check_shared(args, flags=None):
+    """Checks the numbers without TensorFlow: every float flag of the
+    command finite (`check_finite`), the counts, the seed, then each flag
+    of `flags` (a table `{flag: check}` of the command's own flags, each
+    `check(flag, value)`: `check_positive`, `check_level`, `check_share`,
+    `check_count`, `parse_floats`). The files (MODEL, `--data`, outputs)
+    are checked by `paths.check_io`, after the values.
 
     Raises:
         UsageError: a non-finite number, a count below 1, a seed outside
-            [0, 2**32 - 1].
+            [0, 2**32 - 1], a flag refused by its check.
 
-    Example: `check_shared(args)`.
+    Example: `check_shared(args, {"--alpha": check_level})`.
     """
     check_finite(args)
     for flag in ("--num-examples", "--batch-size"):
         check_count(flag, getattr(args, _dest(flag)))
     check_seed(args.seed)
+    for flag, check in (flags or {}).items():
+        check(flag, getattr(args, _dest(flag)))
 
 
 def _dest(flag):
@@ -213,18 +228,18 @@ def check_seed(seed, flag="--seed"):
 def check_modules(command, modules):
     """Raises `UsageError` naming the first of `modules` (import names)
     that is not installed, and the extra that installs it, before any work
-    (`importlib.util.find_spec`: nothing is imported).
+    (`reporting.missing_module`: nothing is imported).
 
     Example: `check_modules("audit", ["jinja2", "matplotlib"])`.
     """
-    for name in modules:
-        if importlib.util.find_spec(name) is None:
-            extra = EXTRAS.get(name)
-            fix = (f"pip install 'keras_adv[{extra}]'" if extra else
-                   f"pip install {name}")
-            raise UsageError(
-                f"{command} needs the module {name} ({fix}). Received: "
-                f"{name} not installed")
+    name = missing_module(modules)
+    if name is not None:
+        extra = EXTRAS.get(name)
+        fix = (f"pip install 'keras_adv[{extra}]'" if extra else
+               f"pip install {name}")
+        raise UsageError(
+            f"{command} needs the module {name} ({fix}). Received: "
+            f"{name} not installed")
 
 
 def check_count(flag, value, minimum=1):
@@ -364,6 +379,24 @@ def check_level(flag, value):
                          f"{value}")
 
 
+def check_positive(flag, value):
+    """Raises `UsageError` unless `value` is None or a number > 0
+    (`--sigma`, `--remove-factor`). Example: `check_positive("--sigma",
+    args.sigma)`."""
+    if value is not None and not value > 0:
+        raise UsageError(f"{flag} must be a finite number > 0. Received: "
+                         f"{flag} {value}")
+
+
+def check_share(flag, value):
+    """Raises `UsageError` unless `value` is None or in [0, 1] (a share of
+    rows, `--expected-fraction`). Example: `check_share(
+    "--expected-fraction", args.expected_fraction)`."""
+    if value is not None and not 0.0 <= value <= 1.0:
+        raise UsageError(f"{flag} must be in [0, 1]. Received: {flag} "
+                         f"{value}")
+
+
 def load_data(spec, num_examples=None):
     """The first `num_examples` examples (all when None) of `--data`:
     `mnist5k` (the embedded test split), `mnist5k:train` (its training
@@ -467,67 +500,24 @@ def write_outputs(report, json_path=None, plot_path=None):
         print(f"wrote {path}")
 
 
-class Stages:
-    """Stage lines on stderr (`keras-adv certify: loading the model (3 s)`),
-    with the seconds since the command started (`args.started`); silent with
-    `--no-progress`. A context manager: while it is open, a heartbeat
-    thread repeats the current stage (`..., still running (40 s)`) when
-    stderr has had no progress line for `QUIET_SECONDS`, neither a stage
-    line nor a line of the evaluation's own progress.
+def stages(command, args):
+    """The progress of a command: a `keras_adv.progress.Progress`
+    (the one progress mechanism) whose lines read `keras-adv certify:
+    loading the model (3 s)`, with the seconds since the command started
+    (`args.started`, set by `cli.main`), silent with `--no-progress`. Open
+    it with `with`: a heartbeat repeats the current stage (`..., still
+    running`) while stderr has no progress line. No TensorFlow.
 
     Example:
 
-        with Stages("certify", args) as stages:
-            stages("loading the data")
+        with stages("certify", args) as stage:
+            stage("loading the data")
     """
+    from keras_adv.progress import Progress
 
-    QUIET_SECONDS = 11.0  # the evaluation's own heartbeat (10 s) goes first
-    BEAT_SECONDS = 1.0
-
-    def __init__(self, command, args):
-        self.command = command
-        self.enabled = not getattr(args, "no_progress", False)
-        self.last = time.perf_counter()
-        self.start = getattr(args, "started", self.last)  # set by cli.main
-        self.text, self._stop = None, threading.Event()
-        self._lock = threading.Lock()
-
-    def __enter__(self):
-        if self.enabled:
-            threading.Thread(target=self._beat, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        return False
-
-    def __call__(self, text):
-        with self._lock:
-            self.text = text
-            self._write(text)
-
-    def _write(self, text):
-        if self.enabled:
-            self.last = time.perf_counter()
-            sys.stderr.write(f"keras-adv {self.command}: {text} "
-                             f"({self.last - self.start:.0f} s)\n")
-            sys.stderr.flush()
-
-    def _beat(self):
-        while not self._stop.wait(self.BEAT_SECONDS):
-            with self._lock:
-                if self.text is None or self._stop.is_set():
-                    continue
-                if time.perf_counter() - max(self.last, _progress_line()) \
-                        >= self.QUIET_SECONDS:
-                    self._write(f"{self.text}, still running")
-
-
-def _progress_line():
-    """When the evaluation's progress (`keras_adv.evaluation.run.Progress`)
-    last wrote a line, if it is loaded (0 otherwise)."""
-    run = sys.modules.get("keras_adv.evaluation.run")
-    return getattr(getattr(run, "Progress", None), "last_line", 0.0)
+    return Progress(not getattr(args, "no_progress", False),
+                    prefix=f"keras-adv {command}",
+                    start=getattr(args, "started", None))
 
 
 @contextlib.contextmanager

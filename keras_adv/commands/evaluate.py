@@ -24,11 +24,10 @@ def add_parser(subparsers):
 
     Example: `add_parser(parser.add_subparsers(dest="command"))`.
     """
-    p = subparsers.add_parser(
-        NAME, help="worst-case robust accuracy of a saved model",
+    p = common.command_parser(
+        subparsers, NAME, help="worst-case robust accuracy of a saved model",
         description="Runs an attack suite on a saved model and prints the "
         "robust accuracy per eps, with gradient-masking warnings.")
-    common.add_model_argument(p)
     common.add_attack_options(p)
     p.add_argument("--eot", type=int, default=None,
                    help="EOT samples per gradient for randomised models "
@@ -45,9 +44,8 @@ def check(args):
 
     Example: `check(parser.parse_args([...]))`.
     """
-    common.check_shared(args)
+    common.check_shared(args, {"--eot": common.check_count})
     common.check_attack_options(args)
-    common.check_count("--eot", args.eot)
     if args.plot:
         common.check_modules(NAME, ["matplotlib"])
     paths.check_io(args, reads={"MODEL": args.model, "--data": args.data},
@@ -61,7 +59,7 @@ def run(args):
     Example: `run(parser.parse_args(["evaluate", "m.keras", "--eps",
     "0.1"]))`.
     """
-    with common.Stages(NAME, args) as stages, common.warning_lines(NAME):
+    with common.stages(NAME, args) as stages, common.warning_lines(NAME):
         report = _evaluate(args, stages)
     print(report.table())
     common.write_outputs(report, args.json, args.plot)

@@ -22,6 +22,12 @@ from keras_adv.commands import common, paths
 
 NAME = "poison-scan"
 METHODS = ("both", "spectral", "clustering", "verdict")
+# This command's own flags and their checks (`common.check_shared`).
+FLAGS = {"--alpha": common.check_level,
+         "--expected-fraction": common.check_share,
+         "--remove-factor": common.check_positive,
+         "--size-threshold": common.check_level,
+         "--components": common.check_count}
 
 
 def add_parser(subparsers):
@@ -30,13 +36,12 @@ def add_parser(subparsers):
 
     Example: `add_parser(parser.add_subparsers(dest="command"))`.
     """
-    p = subparsers.add_parser(
-        NAME, help="decide whether a training set is poisoned",
+    p = common.command_parser(
+        subparsers, NAME, help="decide whether a training set is poisoned",
         description="Tests each class's representations for a poisoned "
         "sub-population at a stated false-alarm level and names the rows to "
         "remove; spectral signatures (Tran et al. 2018) and activation "
         "clustering (Chen et al. 2018) run beside it.")
-    common.add_model_argument(p)
     p.add_argument("--alpha", type=float, default=0.05,
                    help="false-alarm level of the whole scan, in (0, 1)")
     p.add_argument("--expected-fraction", type=float, default=None,
@@ -65,20 +70,7 @@ def check(args):
     Example: `check(parser.parse_args(["poison-scan", "m.keras", "--data",
     "mnist5k:train"]))`.
     """
-    common.check_shared(args)
-    common.check_level("--alpha", args.alpha)
-    f = args.expected_fraction
-    if f is not None and not 0.0 <= f <= 1.0:
-        raise common.UsageError("--expected-fraction must be in [0, 1]. "
-                                f"Received: --expected-fraction {f}")
-    if not args.remove_factor > 0:
-        raise common.UsageError("--remove-factor must be > 0. Received: "
-                                f"--remove-factor {args.remove_factor}")
-    if not 0 < args.size_threshold < 1:
-        raise common.UsageError("--size-threshold must be in (0, 1). "
-                                f"Received: --size-threshold "
-                                f"{args.size_threshold}")
-    common.check_count("--components", args.components)
+    common.check_shared(args, FLAGS)
     if args.method in ("both", "clustering"):
         common.check_modules(NAME, ["sklearn"])
     paths.check_io(args, reads={"MODEL": args.model, "--data": args.data},
@@ -92,7 +84,7 @@ def run(args):
     Example: `run(parser.parse_args(["poison-scan", "m.keras", "--data",
     "mnist5k:train"]))`.
     """
-    with common.Stages(NAME, args) as stages, common.warning_lines(NAME):
+    with common.stages(NAME, args) as stages, common.warning_lines(NAME):
         x, y, model = common.load_inputs(NAME, args, stages)
         from keras_adv.models.loading import keras_view
         from keras_adv.poisoning import scan_training_set
@@ -104,7 +96,7 @@ def run(args):
             expected_fraction=args.expected_fraction, layer=args.layer,
             remove_factor=args.remove_factor,
             size_threshold=args.size_threshold, n_components=args.components,
-            seed=args.seed, batch_size=args.batch_size)
+            seed=args.seed, batch_size=args.batch_size, progress=False)
     print(verdict_line(report))
     print(report.table())
     common.write_outputs(report, args.json)

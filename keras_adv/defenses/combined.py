@@ -15,6 +15,13 @@ from keras_adv.defenses.protocol import (
 )
 
 
+def _supervised_field(name):
+    """A read-only property of `Combined`: the supervised member's `name`
+    (the combination's schedule and geometry are that member's)."""
+    return property(lambda self: getattr(self._main, name),
+                    doc=f"The supervised member's `{name}`.")
+
+
 @serializable
 @dataclasses.dataclass(frozen=True, eq=True)
 class Combined(Defense):
@@ -143,21 +150,10 @@ class Combined(Defense):
     def loss_terms(self):
         return self._terms
 
-    @property
-    def eps(self):
-        return self._main.eps
-
-    @property
-    def norm(self):
-        return self._main.norm
-
-    @property
-    def clip(self):
-        return self._main.clip
-
-    @property
-    def warmup_epochs(self):
-        return self._main.warmup_epochs
+    eps = _supervised_field("eps")
+    norm = _supervised_field("norm")
+    clip = _supervised_field("clip")
+    warmup_epochs = _supervised_field("warmup_epochs")
 
     def _subset(self, d, y):
         """The labeled-row mask for a member that needs labels, else None."""

@@ -145,10 +145,10 @@ class DataSparsity(protocol.Regularizer):
         with tensors.frozen_batch_statistics(model):
             outputs = model(tf.concat([anchors[batch:], neighbours], axis=0),
                             training=training)
-        others = ops.logits_of(outputs)
+        others = ops.to_logits(outputs)
         n_generated = tf.shape(anchors)[0] - batch
         anchor_logits = tf.concat(
-            [ops.logits_of(y_pred), others[:n_generated]], axis=0)
+            [ops.to_logits(y_pred), others[:n_generated]], axis=0)
         neighbour_logits = others[n_generated:]
         p_a = tf.concat([tf.nn.softmax(anchor_logits)] * self.neighbors, 0)
         p_n = tf.nn.softmax(neighbour_logits)

@@ -1,10 +1,16 @@
 """Defensive distillation (Papernot et al., IEEE S&P 2016)."""
 
+import contextlib
+import sys
+
 import keras
 import numpy as np
 
 from keras_adv import validation
 from keras_adv.layers.temperature import Temperature
+from keras_adv.progress import Progress, show
+
+LONG_EXAMPLES = 20_000  # examples x epochs of a long run (progress=None)
 
 
 def _tempered(model, temperature):
@@ -22,7 +28,7 @@ def defensive_distillation(
     batch_size=128,
     optimizer="adam",
     validation_data=None,
-    verbose=0,
+    progress=None,
 ):
     """Trains a defensively distilled model and returns it deployed at T = 1.
 
@@ -51,7 +57,10 @@ def defensive_distillation(
         optimizer: a Keras optimizer name, or a zero-argument callable
             returning a new optimizer (each training gets a fresh one).
         validation_data: optional `(x_val, y_val)` with integer labels.
-        verbose: `fit` verbosity.
+        progress: on stderr, a stage line per phase (`defensive_distillation:
+            training the teacher at T=100.0 (10 epochs)`) and each `fit`'s
+            own progress (a bar on a terminal, a line per epoch elsewhere);
+            `None`: on a terminal from `LONG_EXAMPLES` examples x epochs.
 
     Returns:
         `student`, trained, returning logits at T = 1 (the deployed model).
@@ -84,6 +93,22 @@ def defensive_distillation(
     val = None
     if validation_data is not None:
         val = (validation_data[0], np.asarray(validation_data[1]))
+    shown = show(progress, 2 * epochs * len(x), long=LONG_EXAMPLES)
+    verbose = (1 if sys.stderr.isatty() else 2) if shown else 0
+    stage = Progress(shown, prefix="defensive_distillation")  # fit's own
+    # progress shows that it runs: no heartbeat between its lines
+    stage(f"training the teacher at T={temperature} ({epochs} epochs)")
+    with (contextlib.redirect_stdout(sys.stderr) if shown
+          else contextlib.nullcontext()):  # Keras' bar and lines
+        return _distil(teacher, student, x, y, val, temperature,
+                       (epochs, batch_size, verbose, stage), optimizer)
+
+
+def _distil(teacher, student, x, y, val, temperature, run, optimizer):
+    """The two trainings; `run` is `(epochs, batch_size, verbose, stage)`,
+    `stage` the `Progress` of the phases."""
+    epochs, batch_size, verbose, stage = run
+
     def new_optimizer():
         return optimizer() if callable(optimizer) else keras.optimizers.get(optimizer)
 
@@ -96,9 +121,11 @@ def defensive_distillation(
     hot_teacher.fit(x, y, epochs=epochs, batch_size=batch_size,
                     validation_data=val, verbose=verbose)
 
+    stage("the teacher's soft labels")
     soft_labels = keras.ops.softmax(
         hot_teacher.predict(x, batch_size=max(batch_size, 256), verbose=0)
     )
+    stage(f"training the student at T={temperature} ({epochs} epochs)")
     hot_student = _tempered(student, temperature)
     hot_student.compile(optimizer=new_optimizer(), loss=soft)
     hot_student.fit(x, soft_labels, epochs=epochs, batch_size=batch_size,

@@ -8,7 +8,7 @@ from keras_adv.defenses import protocol, tensors
 
 @protocol.serializable
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class FastTraining(protocol.AdversarialOnly):
+class FastTraining(protocol.AdversarialOnly, protocol.BallDefense):
     """"Fast is better than free": FGSM from a random start.
 
     Wong, Rice and Kolter, ICLR 2020. delta ~ U(-eps, eps), one gradient-sign
@@ -38,23 +38,14 @@ class FastTraining(protocol.AdversarialOnly):
     True
     """
 
-    eps: float
     step_size: float = None
-    norm: str = "linf"
-    clip: tuple = (0.0, 1.0)
-    warmup_epochs: float = 0.0
-    several_inputs = True
-
-    def __post_init__(self):
-        protocol.validate_common(self, "step_size")
 
     def perturb(self, model, x, y, *, eps=None):
         """Random start plus one FGSM step (see `Defense.perturb`).
 
         Example: `x_adv = defense.perturb(model, x, y)`.
         """
-        eps = tensors.resolve_eps(self, eps)
-        alpha = tensors.scaled_step(self.step_size, eps, self.eps, 1.25)
+        eps, alpha = tensors.budget(self, eps, 1.25)
         return ascent.ce_ascent(model, x, y, eps=eps, step_size=alpha, steps=1,
                                 norm=self.norm, clip=self.clip,
                                 random_start=True)

@@ -10,7 +10,7 @@ from keras_adv.defenses import protocol, tensors
 
 @protocol.serializable
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class FGSMTraining(protocol.Defense):
+class FGSMTraining(protocol.BallDefense):
     """FGSM adversarial training: a mix of clean and FGSM losses.
 
     Goodfellow, Shlens and Szegedy, "Explaining and Harnessing Adversarial
@@ -41,17 +41,9 @@ class FGSMTraining(protocol.Defense):
     (0.5, ('clean_loss', 'adv_loss'))
     """
 
-    eps: float
     clean_weight: float = 0.5
-    norm: str = "linf"
-    clip: tuple = (0.0, 1.0)
-    warmup_epochs: float = 0.0
 
     loss_terms = ("clean_loss", "adv_loss")
-    several_inputs = True
-
-    def __post_init__(self):
-        protocol.validate_common(self, "clean_weight")
 
     def perturb(self, model, x, y, *, eps=None):
         """One FGSM step of size eps (see `Defense.perturb`).

@@ -11,7 +11,7 @@ from keras_adv.defenses import protocol, tensors
 
 @protocol.serializable
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class FreeTraining(protocol.AdversarialOnly):
+class FreeTraining(protocol.AdversarialOnly, protocol.BallDefense):
     """"Adversarial training for free": minibatch replays.
 
     Shafahi et al., NeurIPS 2019. Each minibatch is replayed `replays` times;
@@ -48,14 +48,8 @@ class FreeTraining(protocol.AdversarialOnly):
     8
     """
 
-    eps: float
     replays: int = 4
-    norm: str = "linf"
-    clip: tuple = (0.0, 1.0)
-    warmup_epochs: float = 0.0
-
-    def __post_init__(self):
-        protocol.validate_common(self, "replays")
+    several_inputs = False  # the carried delta is one tensor
 
     def perturb(self, model, x, y, *, eps=None):
         """An FGSM step of size eps from a uniform random start (Free-AT's

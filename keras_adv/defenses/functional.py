@@ -74,7 +74,7 @@ def adversarial_loss(model, x, y, defense, *, loss=None, sample_weight=None,
     if x.dtype == tf.float64:
         x = tf.cast(x, tf.float32)
     x, y = validation.check_batch(x, y, clip=defense.clip,
-                            num_classes=ops.declared_classes(model),
+                            num_classes=ops.num_classes(model),
                             unlabeled=defense.uses_unlabeled)
     task_loss = make_task_loss(loss, y)
     if x_adv is None:

@@ -11,7 +11,7 @@ from keras_adv.defenses import protocol, tensors
 
 @protocol.serializable
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class MART(protocol.Defense):
+class MART(protocol.BallDefense):
     """MART: misclassification-aware adversarial training.
 
     Wang et al., "Improving Adversarial Robustness Requires Revisiting
@@ -50,19 +50,11 @@ class MART(protocol.Defense):
     ('adv_loss', 'margin_loss', 'kl_loss')
     """
 
-    eps: float
     steps: int = 10
     step_size: float = None
     beta: float = 6.0
-    norm: str = "linf"
-    clip: tuple = (0.0, 1.0)
-    warmup_epochs: float = 0.0
 
     loss_terms = ("adv_loss", "margin_loss", "kl_loss")
-    several_inputs = True
-
-    def __post_init__(self):
-        protocol.validate_common(self, "steps", "step_size", "beta")
 
     def perturb(self, model, x, y, *, eps=None):
         """PGD on cross-entropy from a small Gaussian start (see
@@ -70,9 +62,7 @@ class MART(protocol.Defense):
 
         Example: `x_adv = defense.perturb(model, x, y)`.
         """
-        eps = tensors.resolve_eps(self, eps)
-        alpha = tensors.scaled_step(self.step_size, eps, self.eps,
-                                 2.5 / self.steps)
+        eps, alpha = tensors.budget(self, eps, 2.5 / self.steps)
         labels = ops.sparse_labels(y)
         return ascent.objective_ascent(
             model, x,
@@ -90,8 +80,8 @@ class MART(protocol.Defense):
         labels = ops.sparse_labels(y)
         y_pred = model(x, training=training)
         y_adv = model(x_adv, training=training)
-        clean_logits = ops.logits_of(y_pred)
-        adv_logits = ops.logits_of(y_adv)
+        clean_logits = ops.to_logits(y_pred)
+        adv_logits = ops.to_logits(y_adv)
         adv = task_loss(y, y_adv, sample_weight)
         adv_probs = tf.nn.softmax(adv_logits)
         not_y = 1.0 - tf.one_hot(labels, tf.shape(adv_probs)[-1])

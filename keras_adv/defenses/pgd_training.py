@@ -8,7 +8,7 @@ from keras_adv.defenses import protocol, tensors
 
 @protocol.serializable
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class PGDTraining(protocol.AdversarialOnly):
+class PGDTraining(protocol.AdversarialOnly, protocol.BallDefense):
     """PGD adversarial training: minimise the loss at the PGD point.
 
     Madry et al., "Towards Deep Learning Models Resistant to Adversarial
@@ -42,26 +42,17 @@ class PGDTraining(protocol.AdversarialOnly):
     (40, 'linf')
     """
 
-    eps: float
     steps: int = 10
     step_size: float = None
-    norm: str = "linf"
     random_start: bool = True
-    clip: tuple = (0.0, 1.0)
-    warmup_epochs: float = 0.0
-    several_inputs = True
-
-    def __post_init__(self):
-        protocol.validate_common(self, "steps", "step_size", "random_start")
 
     def perturb(self, model, x, y, *, eps=None):
         """PGD-`steps` on cross-entropy (see `Defense.perturb`).
 
         Example: `x_adv = defense.perturb(model, x, y)`.
         """
-        eps = tensors.resolve_eps(self, eps)
-        alpha = tensors.scaled_step(self.step_size, eps, self.eps,
-                                 2.5 / self.steps if self.steps > 1 else 1.0)
+        eps, alpha = tensors.budget(
+            self, eps, 2.5 / self.steps if self.steps > 1 else 1.0)
         return ascent.ce_ascent(model, x, y, eps=eps, step_size=alpha,
                                 steps=self.steps, norm=self.norm,
                                 clip=self.clip, random_start=self.random_start)

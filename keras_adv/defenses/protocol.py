@@ -1,7 +1,7 @@
 """The defense protocol: `Defense` and its hooks, `LossResult`,
-`StepResult`, `TrainingStep`, the `AdversarialOnly` and `Regularizer` bases,
-the configuration checks and registration (`Combined`, several defenses
-trained together, is in `combined.py`).
+`StepResult`, `TrainingStep`, the `BallDefense`, `AdversarialOnly` and
+`Regularizer` bases, the configuration checks and registration
+(`Combined`, several defenses trained together, is in `combined.py`).
 
 A defense is a small frozen configuration object with three hooks, called by
 `keras_adv.models.AdversarialModel.train_step` (and the first two by
@@ -64,8 +64,10 @@ class LossResult(NamedTuple):
 
 
 
-class StepResult(NamedTuple):
-    """What `Defense.train_step` returns.
+class StepResult(NamedTuple("StepResult", [
+        *LossResult.__annotations__.items(), ("x_adv", object)])):
+    """What `Defense.train_step` returns: the fields of `LossResult`, then
+    the perturbed batch.
 
     Attributes:
         loss: scalar total loss of the step (with regularisation losses).
@@ -77,16 +79,11 @@ class StepResult(NamedTuple):
 
     Example:
 
-    >>> r = StepResult(tf.constant(1.0), {}, None, None, None)
-    >>> float(r.loss)
-    1.0
+    >>> StepResult(tf.constant(1.0), {}, None, None, None)._fields[-1]
+    'x_adv'
     """
 
-    loss: tf.Tensor
-    terms: dict
-    y_pred: object
-    y_pred_adv: object
-    x_adv: object
+    __slots__ = ()
 
 
 class TrainingStep(NamedTuple):
@@ -125,9 +122,9 @@ class Defense:
     """Base class of the adversarial-training configurations.
 
     Subclasses are frozen dataclasses with at least the fields `eps`, `norm`,
-    `clip` and `warmup_epochs`, and implement `perturb` and `loss` (see the
-    module docstring). `get_config`/`from_config` come from the dataclass
-    fields.
+    `clip` and `warmup_epochs` (`BallDefense` declares them), and implement
+    `perturb` and `loss` (see the module docstring). `get_config`/
+    `from_config` come from the dataclass fields.
 
     Class attributes:
         loss_terms: names of the loss terms that `loss` returns (logged by
@@ -383,9 +380,37 @@ class AdversarialOnly(Defense):
 
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BallDefense(Defense):
+    """Base class of the defenses that attack in an eps-ball (FGSM, PGD,
+    Fast, Free, TRADES, MART): the fields every one of them has, checked
+    with the subclass's own fields by `validate_common`. Subclasses are
+    frozen keyword-only dataclasses that add their fields after these.
+
+    Attributes:
+        eps: perturbation budget (>= 0).
+        norm: `"linf"` or `"l2"`.
+        clip: `(min, max)` box of valid inputs, or `None`.
+        warmup_epochs: linear eps warm-up over this many epochs (0: none).
+
+    Example: `class MyTraining(BallDefense): steps: int = 10`.
+    """
+
+    eps: float
+    norm: str = "linf"
+    clip: tuple = (0.0, 1.0)
+    warmup_epochs: float = 0.0
+    several_inputs = True
+
+    def __post_init__(self):
+        validate_common(self)
+
+
 # The optional fields of the configurations and how each is checked.
 _FIELD_CHECKS = {
+    "sigma": lambda v: config_number("sigma", v, positive=True),
     "steps": lambda v: validation.check_int("steps", v, minimum=1),
+    "samples": lambda v: validation.check_int("samples", v, minimum=1),
     "replays": lambda v: validation.check_int("replays", v, minimum=1),
     "step_size": lambda v: config_number("step_size", v, positive=True,
                                          allow_none=True),
@@ -404,20 +429,23 @@ def config_number(name, value, **kwargs):
     return validation.check_number(name, value, allow_tensor=False, **kwargs)
 
 
-def validate_common(obj, *fields):
+def validate_common(obj):
     """Checks and normalises `eps`, `norm`, `clip` and `warmup_epochs` of a
-    frozen dataclass defense, then each named optional field (`steps`,
-    `replays`, `step_size`, `beta`, `clean_weight`, `random_start`); called
-    from `__post_init__`.
+    frozen dataclass defense, then each optional field it has (`sigma`,
+    `steps`, `samples`, `replays`, `step_size`, `beta`, `clean_weight`,
+    `random_start`, in field order); called from `__post_init__`.
 
-    Example: `validate_common(self, "steps", "step_size")`.
+    Example: `validate_common(self)`.
     """
     set_field(obj, "eps", config_number("eps", obj.eps))
     set_field(obj, "norm", validation.check_norm(obj.norm))
     set_field(obj, "clip", validation.check_clip(obj.clip))
-    set_field(obj, "warmup_epochs", config_number("warmup_epochs", obj.warmup_epochs))
-    for name in fields:
-        set_field(obj, name, _FIELD_CHECKS[name](getattr(obj, name)))
+    set_field(obj, "warmup_epochs",
+              config_number("warmup_epochs", obj.warmup_epochs))
+    for field in dataclasses.fields(obj):
+        if field.name in _FIELD_CHECKS:
+            set_field(obj, field.name,
+                      _FIELD_CHECKS[field.name](getattr(obj, field.name)))
 
 
 def set_field(obj, name, value):

@@ -5,7 +5,7 @@ import dataclasses
 
 import tensorflow as tf
 
-from keras_adv import ops, validation
+from keras_adv import ops
 from keras_adv.attacks._smooth import smooth_pgd_loop
 from keras_adv.defenses import protocol, tensors
 
@@ -59,8 +59,6 @@ class GaussianAugmentation(protocol.AdversarialOnly):
     warmup_epochs = 0.0
 
     def __post_init__(self):
-        protocol.set_field(self, "sigma", protocol.config_number("sigma", self.sigma,
-                                                   positive=True))
         protocol.validate_common(self)
 
     def perturb(self, model, x, y, *, eps=None):
@@ -128,11 +126,7 @@ class SmoothAdv(protocol.Defense):
     keeps_rows = False
 
     def __post_init__(self):
-        protocol.set_field(self, "sigma", protocol.config_number("sigma", self.sigma,
-                                                   positive=True))
-        protocol.set_field(self, "samples", validation.check_int("samples",
-                                                           self.samples))
-        protocol.validate_common(self, "steps", "step_size")
+        protocol.validate_common(self)
 
     def perturb(self, model, x, y, *, eps=None):
         """SmoothAdv's attack on the smoothed soft classifier (see
@@ -140,9 +134,7 @@ class SmoothAdv(protocol.Defense):
 
         Example: `x_adv = defense.perturb(model, x, y)`.
         """
-        eps = tensors.resolve_eps(self, eps)
-        alpha = tensors.scaled_step(self.step_size, eps, self.eps,
-                                 2.0 / self.steps)
+        eps, alpha = tensors.budget(self, eps, 2.0 / self.steps)
         x = tf.convert_to_tensor(x)
         if not x.dtype.is_floating:
             x = tf.cast(x, tf.float32)

@@ -56,6 +56,17 @@ def resolve_eps(defense, eps):
     return tf.cast(eps, tf.float32)
 
 
+def budget(defense, eps, default_ratio):
+    """`(eps, step_size)` of one perturbation: `resolve_eps(defense, eps)`
+    and the defense's `step_size` for it (`scaled_step`, `default_ratio *
+    eps` when the defense has none).
+
+    Example: `eps, alpha = budget(self, eps, 2.5 / self.steps)`.
+    """
+    eps = resolve_eps(defense, eps)
+    return eps, scaled_step(defense.step_size, eps, defense.eps, default_ratio)
+
+
 def labeled_mask(y):
     """Boolean `(batch,)` mask of the labeled examples: sparse labels >= 0,
     one-hot rows without a negative entry. A sparse label of -1 (or a one-hot

@@ -11,7 +11,7 @@ from keras_adv.defenses import protocol, tensors
 
 @protocol.serializable
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class TRADES(protocol.Defense):
+class TRADES(protocol.BallDefense):
     """TRADES: clean loss plus beta times the KL to the adversarial point.
 
     Zhang et al., "Theoretically Principled Trade-off between Robustness and
@@ -49,19 +49,11 @@ class TRADES(protocol.Defense):
     6.0
     """
 
-    eps: float
     steps: int = 10
     step_size: float = None
     beta: float = 6.0
-    norm: str = "linf"
-    clip: tuple = (0.0, 1.0)
-    warmup_epochs: float = 0.0
 
     loss_terms = ("clean_loss", "kl_loss")
-    several_inputs = True
-
-    def __post_init__(self):
-        protocol.validate_common(self, "steps", "step_size", "beta")
 
     def perturb(self, model, x, y, *, eps=None):
         """Maximises KL(p(x) || p(x')) over the eps-ball (see
@@ -70,9 +62,7 @@ class TRADES(protocol.Defense):
         Example: `x_adv = defense.perturb(model, x, y)`.
         """
         del y
-        eps = tensors.resolve_eps(self, eps)
-        alpha = tensors.scaled_step(self.step_size, eps, self.eps,
-                                 2.5 / self.steps)
+        eps, alpha = tensors.budget(self, eps, 2.5 / self.steps)
         clean = tf.stop_gradient(ops.model_logits(model, x))
         return ascent.objective_ascent(
             model, x, lambda z: ops.kl_divergence(clean, z), eps=eps,
@@ -89,7 +79,7 @@ class TRADES(protocol.Defense):
         y_adv = model(x_adv, training=training)
         clean = task_loss(y, y_pred, sample_weight)
         kl = tensors.weighted_mean(
-            ops.kl_divergence(ops.logits_of(y_pred), ops.logits_of(y_adv)),
+            ops.kl_divergence(ops.to_logits(y_pred), ops.to_logits(y_adv)),
             sample_weight)
         total = clean + self.beta * kl
         return protocol.LossResult(total, {"clean_loss": clean, "kl_loss": kl},

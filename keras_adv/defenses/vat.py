@@ -157,7 +157,7 @@ class VAT(protocol.Regularizer):
             if not self.batch_statistics:
                 return ops.model_logits(model, inputs)
             with tensors.frozen_batch_statistics(model):
-                return ops.logits_of(
+                return ops.to_logits(
                     ops.call_model(model, inputs, training=True))
 
         if clean_logits is None:
@@ -200,10 +200,10 @@ class VAT(protocol.Regularizer):
             y_pred = model(x, training=training)
         with tensors.frozen_batch_statistics(model):
             y_adv = model(x_adv, training=training)
-        logits = ops.logits_of(y_pred)
+        logits = ops.to_logits(y_pred)
         kl = tensors.weighted_mean(
             ops.kl_divergence(tf.stop_gradient(logits),
-                               ops.logits_of(y_adv)), sample_weight)
+                               ops.to_logits(y_adv)), sample_weight)
         log_p = tf.nn.log_softmax(logits)
         entropy = tensors.weighted_mean(
             -tf.reduce_sum(tf.exp(log_p) * log_p, axis=-1), sample_weight)

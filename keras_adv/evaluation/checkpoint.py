@@ -21,6 +21,26 @@ import numpy as np
 FORMAT = 1
 
 
+def check_path(checkpoint):
+    """`checkpoint` as a path, or None; its folder must exist.
+
+    Raises:
+        ValueError: naming `checkpoint`, for a value that is not a file
+            path in an existing folder.
+
+    Example: `path = check_path("run.ckpt")`.
+    """
+    if checkpoint is None:
+        return None
+    if not isinstance(checkpoint, (str, os.PathLike)) or os.path.isdir(
+        checkpoint
+    ) or not os.path.isdir(os.path.dirname(os.path.abspath(checkpoint))):
+        raise ValueError(
+            "checkpoint must be a file path in an existing folder, or None. "
+            f"Received: checkpoint={checkpoint!r}")
+    return os.fspath(checkpoint)
+
+
 def fingerprint(plan, num_examples, head):
     """The arguments a checkpoint must agree on, as JSON-friendly values:
     eps, norm, attacks with options, batch_size, seed, num_examples, clip,

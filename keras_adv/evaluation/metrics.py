@@ -33,7 +33,8 @@ def empirical_robustness(model, x, y=None, *, norm="l2", clip=(0.0, 1.0),
                          steps=50, overshoot=0.02, batch_size=256,
                          from_logits=None):
     """Empirical robustness: the DeepFool minimal perturbation relative to
-    the input, rho = ||r|| / ||x||, over correctly classified examples.
+    the input, rho = ||r|| / ||x||, over correctly classified examples
+    (finite outputs predicting the label, `ops.robust_hits`).
 
     Moosavi-Dezfooli et al. 2016 report the mean; the median is given too,
     since a few examples far from every boundary dominate the mean. Examples
@@ -66,10 +67,11 @@ def empirical_robustness(model, x, y=None, *, norm="l2", clip=(0.0, 1.0),
     norm = validation.check_norm(norm)
     batch_size = validation.check_int("batch_size", batch_size)
     x = np.asarray(validation.check_x(x, validation.check_clip(clip)))
-    pred = ops.batched_logits(model, x, batch_size, from_logits).argmax(-1)
-    y = pred if y is None else np.asarray(
-        validation.check_labels(y, len(x), _num_classes(model, x, from_logits)))
-    keep = np.flatnonzero(pred == y)
+    logits = ops.batched_logits(model, x, batch_size, from_logits)
+    y = logits.argmax(-1) if y is None else np.asarray(
+        validation.check_labels(
+            y, len(x), ops.num_classes(model, x, from_logits)))
+    keep = np.flatnonzero(ops.robust_hits(y, logits).numpy())
     rhos, failed = [], 0
     for start in range(0, keep.size, batch_size):
         idx = keep[start:start + batch_size]
@@ -118,8 +120,8 @@ def loss_sensitivity(model, x, y, *, batch_size=256, from_logits=None):
     validation.check_model(model)
     batch_size = validation.check_int("batch_size", batch_size)
     x = np.asarray(validation.check_x(x, None))
-    y = np.asarray(validation.check_labels(y, len(x),
-                                      _num_classes(model, x, from_logits)))
+    y = np.asarray(validation.check_labels(
+        y, len(x), ops.num_classes(model, x, from_logits)))
     norms = []
     for start in range(0, len(x), batch_size):
         grad = input_gradient(model, x[start:start + batch_size],
@@ -147,7 +149,3 @@ def input_gradient(model, x, y, from_logits=None, loss="ce"):
         total = tf.reduce_sum(obj)
     grad = tape.gradient(total, xt)
     return None if grad is None else grad.numpy()
-
-
-def _num_classes(model, x, from_logits):
-    return int(ops.model_logits(model, tf.constant(x[:1]), from_logits).shape[-1])

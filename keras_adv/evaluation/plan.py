@@ -181,14 +181,7 @@ def classes_of(plan, x):
     Example: `plan = plan.with_classes(classes_of(plan, x[:8]))`.
     """
     validation.check_input_shape(plan.model, x)
-    clean = ops.batched_logits(plan.model, x[:8], plan.batch_size,
-                               plan.common["from_logits"])
-    if clean.ndim != 2:
-        raise ValueError(
-            "model must return logits of shape (batch, classes). Received: "
-            f"model output with shape {clean.shape}"
-        )
-    return clean.shape[-1]
+    return ops.num_classes(plan.model, x, plan.common["from_logits"])
 
 
 def warn_eps_range(plan, x):

@@ -1,27 +1,24 @@
 """The second stage of `evaluate_robustness`: each attack, per eps, on the
 examples still robust, keeping the worst case per example.
 
-An adversarial example counts only if it is valid (finite, inside the
-eps-ball and the box) and the model's output there is finite. When an
+An example is robust when `ops.robust_hits` holds at its clean point
+(finite outputs predicting the label) and at every adversarial point that
+counts. An adversarial example counts only if it is valid (finite, inside
+the eps-ball and the box) and the model's output there is finite. When an
 attack raises `ValueError("model gave non-finite ...")`, the examples of
 that call are isolated (those non-finite at the clean point first, then
 halves of the rest) and the ones that still fail count as not broken; the
 count ends up in a `"non_finite"` warning.
 """
 
-import contextlib
 import dataclasses
 import json
-import sys
-import threading
 import time
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from keras_adv import ops, validation
-from keras_adv.evaluation import masking
 from keras_adv.evaluation.metrics import input_gradient
 from keras_adv.evaluation.plan import ATTACKS
 
@@ -41,95 +38,6 @@ def is_non_finite_error(error):
     """
     return isinstance(error, (ValueError, tf.errors.InvalidArgumentError)) \
         and NON_FINITE in str(error)
-
-
-class Progress:
-    """Progress over the examples on stderr (stdout keeps only results): a
-    `keras.utils.Progbar` on a terminal (target None for a stream of
-    unknown length), elsewhere (CI logs, `nohup`) a plain line at most every
-    `LINE_SECONDS` seconds and at the end; nothing when disabled.
-
-    A chunk can take minutes, so while one runs a heartbeat thread writes
-    what is being done (`doing`) when no line was written for
-    `QUIET_SECONDS` (plain lines), or refreshes the bar's clock (terminal).
-    `Progress.last_line` is when any `Progress` last wrote, so that other
-    progress (the command line's stage lines) keeps quiet meanwhile.
-    """
-
-    LINE_SECONDS = 5.0
-    QUIET_SECONDS = 10.0
-    BEAT_SECONDS = 1.0  # how often the heartbeat looks
-    last_line = 0.0  # time.perf_counter() of the latest line of any Progress
-
-    def __init__(self, total, enabled, done=0):
-        self.done, self.bar, self.total = done, None, total
-        self.lines = enabled and not sys.stderr.isatty()
-        self.start = self.last = time.perf_counter()
-        self.activity, self._lock = None, threading.Lock()
-        self._stop = threading.Event()
-        if enabled and not self.lines:
-            with contextlib.redirect_stdout(sys.stderr):
-                self.bar = keras.utils.Progbar(total,
-                                               stateful_metrics=["robust"])
-        if enabled:
-            Progress.last_line = self.last
-            threading.Thread(target=self._beat, daemon=True).start()
-
-    def doing(self, text):
-        """Names the work under way (`"apgd-t at eps 0.3 on examples
-        1-500"`), for the heartbeat line."""
-        self.activity = text
-
-    def close(self):
-        """Stops the heartbeat."""
-        self._stop.set()
-
-    def step(self, examples, robust=None):
-        """Counts `examples` more examples done; `robust` is the running
-        worst-case robust accuracy at the last eps."""
-        with self._lock:
-            self.done += examples
-            if self.lines:
-                self._line(robust)
-            elif self.bar is not None:
-                self._update_bar([] if robust is None else
-                                 [("robust", robust)])
-
-    def _update_bar(self, values):
-        with contextlib.redirect_stdout(sys.stderr):
-            self.bar.update(self.done, values)
-        self.last = Progress.last_line = time.perf_counter()
-
-    def _beat(self):
-        while not self._stop.wait(self.BEAT_SECONDS):
-            with self._lock:
-                now = time.perf_counter()
-                finished = self.total is not None and self.done >= self.total
-                if (now - self.last < self.QUIET_SECONDS or finished
-                        or self._stop.is_set()):
-                    continue
-                if self.bar is not None:
-                    self._update_bar([])
-                elif self.lines:
-                    self._write(f"evaluated {self.done}{self._of()} examples"
-                                + (f"; now {self.activity}" if self.activity
-                                   else ""), now)
-
-    def _of(self):
-        return "" if self.total is None else f"/{self.total}"
-
-    def _line(self, robust):
-        now = time.perf_counter()
-        end = self.total is not None and self.done >= self.total
-        if now - self.last < self.LINE_SECONDS and not end:
-            return
-        rob = "" if robust is None else f", robust {robust:.4f}"
-        self._write(f"evaluated {self.done}{self._of()} examples{rob}", now)
-
-    def _write(self, text, now):
-        self.last = Progress.last_line = now
-        sys.stderr.write(f"{text} ({now - self.start:.0f} s)\n")
-        sys.stderr.flush()
 
 
 def chunk_seed(seed, chunk, i, j):
@@ -212,20 +120,39 @@ def clean_chunk(plan, x, y):
     """
     clean = ops.batched_logits(plan.model, x, plan.batch_size,
                                plan.common["from_logits"])
-    pred = np.argmax(clean, axis=-1)
     if y is None:
-        y = pred.copy()
+        y = np.argmax(clean, axis=-1)
     else:
         y = validation.check_labels(y, len(x), clean.shape[-1]).numpy()
     finite = np.isfinite(clean).all(axis=-1)
-    return y, (pred == y) & finite, int((~finite).sum())
+    return y, ops.robust_hits(y, clean).numpy(), int((~finite).sum())
 
 
-def evaluate_chunk(plan, x, clean, index, white_ok, on_attack=None):
+def work(plan, white_ok, progress, item):
+    """One chunk's whole work, `item = (index, x, y, clean)`: the clean
+    predictions when `clean` is None, then `evaluate_chunk`; `progress` (a
+    `progress.Progress`) is told what runs. Returns a `ChunkResult`.
+
+    Example: `result = work(plan, True, Progress(False), (0, x, y, None))`.
+    """
+    index, x, y, clean = item
+    if clean is None:
+        progress.doing(f"clean predictions on {_span(plan, index, len(x))}")
+        clean = clean_chunk(plan, x, y)
+    return evaluate_chunk(plan, x, clean, index, white_ok, progress=progress)
+
+
+def _span(plan, index, size):
+    """The examples of chunk `index` (chunks of `batch_size`), `"1-500"`."""
+    first = index * plan.batch_size + 1
+    return f"{first}-{first + size - 1}"
+
+
+def evaluate_chunk(plan, x, clean, index, white_ok, *, progress=None):
     """Every attack at every eps on the chunk's still-robust examples (the
     worst case per example), and the per-chunk parts of the single-step and
-    black-box checks. `clean` is `clean_chunk`'s result; `on_attack(name,
-    eps, examples)`, if given, is called as each attack starts (progress).
+    black-box checks. `clean` is `clean_chunk`'s result; `progress`, if
+    given, is told as each attack starts (`Progress.doing`).
     Returns a `ChunkResult`.
 
     Example: `result = evaluate_chunk(plan, x, clean_chunk(plan, x, y), 0,
@@ -238,13 +165,19 @@ def evaluate_chunk(plan, x, clean, index, white_ok, on_attack=None):
         clean_nonfinite=nonfinite, black_only=[0] * n_eps,
         fgsm_correct=[0] * n_eps, fgsm_only=[0] * n_eps)
     result.flags[:, 0] = correct
+    span = _span(plan, index, len(x))
+
+    def doing(name, eps, examples):
+        if progress is not None:
+            progress.doing(f"{name} at eps {eps:g} on {examples} examples "
+                           f"of {span}")
+
     for i, eps in enumerate(plan.eps):
-        _chunk_eps(plan, x, result, index, i, eps, white_ok,
-                   on_attack or (lambda *_: None))
+        _chunk_eps(plan, x, result, index, i, eps, white_ok, doing)
     return result
 
 
-def _chunk_eps(plan, x, result, index, i, eps, white_ok, on_attack):
+def _chunk_eps(plan, x, result, index, i, eps, white_ok, doing):
     """The attacks of the plan at the `i`-th eps on one chunk."""
     y, n_att = result.y, len(plan.attacks)
     robust = result.correct.copy()
@@ -256,7 +189,7 @@ def _chunk_eps(plan, x, result, index, i, eps, white_ok, on_attack):
             result.flags[:, 1 + i * n_att + j] = robust
             continue
         t0 = time.perf_counter()
-        on_attack(attack.name, eps, int(robust.sum()))
+        doing(attack.name, eps, int(robust.sum()))
         points = attack_points(attack, options, plan.model, x, y,
                                np.flatnonzero(robust), eps,
                                chunk_seed(plan.seed, index, i, j),
@@ -273,7 +206,7 @@ def _chunk_eps(plan, x, result, index, i, eps, white_ok, on_attack):
     result.black_only[i] = int((broke_black & after_white).sum())
     if plan.checks and white_ok and plan.fgsm_check and eps > 0:
         t0 = time.perf_counter()
-        on_attack("fgsm (single-step check)", eps, int(result.correct.sum()))
+        doing("fgsm (single-step check)", eps, int(result.correct.sum()))
         points = attack_points(ATTACK_FGSM, {}, plan.model, x, y,
                                np.flatnonzero(result.correct), eps, None,
                                plan.batch_size, plan.common)
@@ -348,11 +281,13 @@ def _attack_part(job, part, points):
     logits = ops.batched_logits(job.model, adv, job.batch_size,
                                 job.common["from_logits"])
     finite = np.isfinite(logits).all(axis=-1)
-    wrong = np.argmax(logits, -1) != job.y[part]
-    ok = masking.valid_points(adv, job.x[part], job.eps, job.common["norm"],
-                              job.common["clip"])
-    points.broken.append(part[wrong & ok & finite])
-    points.invalid += int((wrong & ~ok).sum())
+    missed = ~ops.robust_hits(job.y[part], logits).numpy()
+    ok = valid_points(adv, job.x[part], job.eps, job.common["norm"],
+                      job.common["clip"])
+    # Only a valid point with finite outputs breaks an example; the others
+    # are the attack's failures, counted apart.
+    points.broken.append(part[missed & ok & finite])
+    points.invalid += int((missed & ~ok).sum())
     points.nonfinite += int((ok & ~finite).sum())
 
 
@@ -384,3 +319,21 @@ def _finite_rows(job, part):
     if grad is not None:
         fine &= np.isfinite(grad.reshape(len(part), -1)).all(axis=-1)
     return fine
+
+
+def valid_points(adv, x, eps, norm, clip):
+    """Per-example flags: finite, within eps (with float32 slack) and
+    inside the box. Example: `ok = valid_points(adv, x, 0.3, "linf",
+    (0.0, 1.0))`."""
+    adv = np.asarray(adv, np.float32).reshape(len(adv), -1)
+    x = np.asarray(x, np.float32).reshape(len(x), -1)
+    finite = np.isfinite(adv).all(axis=1)
+    d = np.where(np.isfinite(adv), adv - x, 0.0)
+    size = np.abs(d).max(axis=1) if norm == "linf" else np.linalg.norm(d, axis=1)
+    ok = finite & (size <= eps * (1 + 1e-5) + 1e-5)
+    if clip is not None:
+        lo, hi = clip
+        with np.errstate(invalid="ignore"):
+            ok &= (np.nan_to_num(adv, nan=lo).min(axis=1) >= lo - 1e-6) & (
+                np.nan_to_num(adv, nan=hi).max(axis=1) <= hi + 1e-6)
+    return ok

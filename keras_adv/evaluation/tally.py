@@ -15,8 +15,11 @@ class Tally:
 
     `curves[name][i]` counts the examples still robust after attack `name`
     (and every attack before it) at the `i`-th eps, `robust[i]` those robust
-    after every attack; `black_only`, `fgsm_correct` and `fgsm_only` are the
-    per-eps counts behind the black-box and single-step checks; `early`
+    after every attack (the flags of `run`, set by `ops.robust_hits`: right
+    with finite outputs clean and at every counted adversarial point; the
+    robust accuracy is `robust[i] / examples`); `black_only`,
+    `fgsm_correct` and `fgsm_only` are the per-eps counts behind the
+    black-box and single-step checks; `early`
     holds the warnings of the checks run before the attacks; `per_class`
     maps each label (a string) to `[examples, correct, robust at each
     eps]`.

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_adv import validation
+from keras_adv import reporting, validation
 
 _PAD = 2  # pixels of grey between tiles
 
@@ -77,8 +77,7 @@ def save_image_grid(path, images, *, cols=None, scale=2):
     directory = os.path.dirname(os.fspath(path))
     if directory:
         os.makedirs(directory, exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(tf.io.encode_png(grid).numpy())
+    reporting.write_text(path, tf.io.encode_png(grid).numpy())
     return path
 
 

@@ -9,15 +9,20 @@ import numpy as np
 import scipy.linalg
 
 from keras_adv import ops, validation
+from keras_adv.progress import Progress, show
+
+LONG_IMAGES = 10_000  # images that make a long run (progress=None)
 
 
-def _features(feature_model, x, batch_size):
-    """Float64 feature vectors `(n, d)` of images `x`, in batches."""
+def _features(feature_model, x, batch_size, counter):
+    """Float64 feature vectors `(n, d)` of images `x`, in batches, each
+    counted by `counter` (a `Progress`)."""
     parts = []
     for start in range(0, len(x), batch_size):
         out = feature_model(x[start:start + batch_size])
         if isinstance(out, keras.KerasTensor):  # pragma: no cover - guard
             raise ValueError("feature_model must run on arrays.")
+        counter.step(min(batch_size, len(x) - start))
         parts.append(np.asarray(keras.ops.convert_to_numpy(out), np.float64))
     feats = np.concatenate(parts).reshape(len(x), -1)
     if not np.all(np.isfinite(feats)):
@@ -95,7 +100,8 @@ def frechet_distance_from_moments(mu1, sigma1, mu2, sigma2):
                  - 2.0 * np.trace(covmean))
 
 
-def frechet_distance(feature_model, real, fake, *, batch_size=256):
+def frechet_distance(feature_model, real, fake, *, batch_size=256,
+                     progress=None):
     """The Frechet distance between real and generated images (an FID).
 
     Heusel, Ramsauer, Unterthiner, Nessler and Hochreiter, "GANs trained by
@@ -114,6 +120,9 @@ def frechet_distance(feature_model, real, fake, *, batch_size=256):
         real: real images, `(n_r, ...)`, n_r >= 2.
         fake: generated images, `(n_g, ...)` of the same trailing shape.
         batch_size: images per `feature_model` call (>= 1).
+        progress: count the images through `feature_model` on stderr
+            (`frechet_distance: features of 512/2000 images`); `None`: on a
+            terminal from `LONG_IMAGES` images.
 
     Returns:
         A float >= 0 (0 for identical sets, up to rounding).
@@ -137,10 +146,14 @@ def frechet_distance(feature_model, real, fake, *, batch_size=256):
             f"Received: fake with shape {fake.shape}"
         )
     batch_size = validation.check_int("batch_size", batch_size, 1)
-    moments = []
-    for x in (real, fake):
-        feats = _features(feature_model, x, batch_size)
-        moments += [feats.mean(axis=0), np.cov(feats, rowvar=False, ddof=1)]
+    moments, total = [], len(real) + len(fake)
+    with Progress(show(progress, total, long=LONG_IMAGES), total=total,
+                  counts=True, prefix="frechet_distance",
+                  label="features of {} images") as counter:
+        for x in (real, fake):
+            feats = _features(feature_model, x, batch_size, counter)
+            moments += [feats.mean(axis=0),
+                        np.cov(feats, rowvar=False, ddof=1)]
     return frechet_distance_from_moments(*moments)
 
 
@@ -202,7 +215,7 @@ def class_coverage(classifier, fake, *, batch_size=256):
         )
     batch_size = validation.check_int("batch_size", batch_size, 1)
     validation.check_input_shape(classifier, fake, "fake")
-    probs = ops.batched_probabilities(
+    probs = ops.probabilities(
         classifier, fake.astype(np.float32, copy=False), batch_size,
         name="classifier")
     counts = np.bincount(probs.argmax(axis=-1), minlength=probs.shape[1])

@@ -5,7 +5,7 @@ import math
 import keras
 import tensorflow as tf
 
-from keras_adv import ops
+from keras_adv import ops, validation
 
 
 @keras.saving.register_keras_serializable(package="keras_adv")
@@ -73,12 +73,7 @@ class StochasticActivationPruning(keras.layers.Layer):
             raise ValueError(
                 f"frac must be a finite number > 0. Received: frac={frac!r}"
             )
-        if seed is not None and (
-            isinstance(seed, bool) or not isinstance(seed, int)
-        ):
-            raise ValueError(
-                f"seed must be an integer or None. Received: seed={seed!r}"
-            )
+        validation.check_seed(seed)
         self.frac = float(frac)
         self.seed = seed
         self.active_in_training = bool(active_in_training)

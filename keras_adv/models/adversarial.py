@@ -6,18 +6,21 @@ as `keras.distillation.Distiller` and the Keras guide "Customizing what
 happens in fit() with TensorFlow" do: the model owns its loss tracker, its
 loss-term trackers and its clean and adversarial metrics, all created in
 `__init__` or `compile` (outside any replica context), and computes the
-compiled loss itself from the loss object given to `compile`. What compile
-resolves and the state it fills are in `compiled.py`, the robust evaluation
-in `robust.py`, the views of several inputs or a layer in `views.py`.
+compiled loss itself from the loss object given to `compile`. Its state is
+held in two plain objects with public methods, handed to the helper modules
+(which read no private attribute of the model): what compile resolves and
+the state it fills (`compiled.State`), and the view of several inputs or a
+layer (`views.View`). The training step's pieces are in `training.py`, the
+clean and robust evaluation in `robust.py`, the config in `saving.py`.
 """
 
 
 import keras
-import tensorflow as tf
 
-from keras_adv import _keras_compat, ops, validation
-from keras_adv.defenses import combined, protocol, tensors
-from keras_adv.models import compiled, robust, saving, training, views
+from keras_adv import _keras_compat, validation
+from keras_adv.defenses import combined, protocol
+from keras_adv.models import compiled, robust, saving, views
+from keras_adv.models import training as training_lib
 
 
 @keras.saving.register_keras_serializable(package="keras_adv")
@@ -50,7 +53,8 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
     (`adv_accuracy`). Clean metrics come from an inference-mode forward pass
     when the defense does not compute a clean training-mode one.
     `evaluate` reports clean metrics, and adversarial ones (`adv_loss`,
-    `adv_accuracy`) with `evaluate(..., adversarial=True)`.
+    `adv_accuracy`, and `robust_accuracy`: right both clean and attacked)
+    with `evaluate(..., adversarial=True)`.
 
     Semi-supervised data: a sparse label of -1 (or a one-hot row of -1)
     marks an unlabeled example. Defenses that use unlabeled data (`VAT`,
@@ -148,28 +152,25 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
                 "base must be a keras.Model (Sequential, functional or "
                 f"subclassed). Received: base={base!r}"
             )
-        if base is None and type(self).call is AdversarialModel.call:
+        wrapper = type(self).call is AdversarialModel.call
+        if base is None and wrapper:
             raise ValueError(
                 "AdversarialModel needs a base model to wrap, or a subclass "
                 "that defines call(). Received: base=None"
             )
         self.base = base
         if base is not None and base.built:
-            self._build_from_base(base)
+            # Built at once (BackupAndRestore needs it), with base's input
+            # shape as Keras' build config (one symbolic call of base), so
+            # that a model loaded back, never called, has its input spec.
+            shape = validation.declared_input_shape(base)
+            if shape is not None and wrapper:
+                self.build_from_config({"input_shape": shape})
+            self.built = True
         self._state = compiled.State()
         self.defense = defense
-        self._set_view(perturb, perturb_layer)
-
-    def _build_from_base(self, base):
-        """Built at once (BackupAndRestore needs it), with the input shape of
-        the wrapped model recorded as Keras' build config: a model saved and
-        loaded back, never called, then has its input spec (TFLite, export),
-        as a Functional model does."""
-        shape = validation.declared_input_shape(base)
-        if shape is not None and type(self).call is AdversarialModel.call:
-            # Keras' public hook: one symbolic call of base, shape recorded.
-            self.build_from_config({"input_shape": shape})
-        self.built = True
+        self._view = views.View(views.viewed_model(self), self.defense,
+                                perturb, perturb_layer)
 
     def build_from_config(self, config):
         """Keras' build from the saved input shape (`get_build_config`), the
@@ -180,34 +181,15 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
         """
         super().build_from_config(saving.shape_config(config))
 
-    def _set_view(self, perturb, perturb_layer):
-        """Checks and stores `perturb` and `perturb_layer`."""
-        self._view_spec = views.check_spec(self._viewed_model(), self.defense,
-                                           perturb, perturb_layer)
-
     @property
     def perturb(self):
         """The inputs the defense perturbs (`None`: the floating ones)."""
-        return self._view_spec[0]
+        return self._view.perturb
 
     @property
     def perturb_layer(self):
         """The name of the layer whose output is perturbed, or `None`."""
-        return self._view_spec[1]
-
-    def _viewed_model(self):
-        return self.base if self.base is not None else self
-
-    def _bind(self, x):
-        """The `inputs.Bound` model of the batch for the defense, or `None`
-        for a plain tensor input perturbed as a whole."""
-        return views.bind(self._viewed_model(), x,
-                          getattr(self, "_view_spec", (None, None)),
-                          self._view_defense())
-
-    def _view_defense(self):
-        """The defense used through a view (no box for a layer output)."""
-        return views.view_defense(self.defense, self.perturb_layer)
+        return self._view.perturb_layer
 
     # ------------------------------------------------------------------
     # Configuration
@@ -305,14 +287,6 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
         owned by the model)."""
         return self._state.metrics
 
-    def _task_loss(self, y, y_pred, sample_weight=None):
-        """The compiled loss of `y_pred` (`compiled.State.task_loss`)."""
-        return self._state.task_loss(y, y_pred, sample_weight)
-
-    def _regularization(self):
-        extra = [tf.cast(tf.reduce_sum(v), tf.float32) for v in self.losses]
-        return tf.add_n(extra) if extra else tf.constant(0.0)
-
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
                      training=True):
         """The compiled loss of `y_pred` plus the model's regularisation
@@ -321,7 +295,8 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
         Example: `model.compute_loss(y=y, y_pred=model(x))`.
         """
         del x, training
-        return self._task_loss(y, y_pred, sample_weight) + self._regularization()
+        return (self._state.task_loss(y, y_pred, sample_weight)
+                + training_lib.regularization(self))
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         """Updates the clean metrics and returns every metric's result.
@@ -329,71 +304,29 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
         Example: `logs = model.compute_metrics(x, y, model(x))`.
         """
         del x
-        compiled.update_metrics(self._state.clean_metrics, y, y_pred,
-                                sample_weight)
+        self._state.record_clean(y, y_pred, sample_weight)
         return self.get_metrics_result()
-
-    def _record_adversarial(self, y, y_pred_adv, sample_weight=None):
-        compiled.update_metrics(self._state.adv_metrics, y, y_pred_adv,
-                                sample_weight)
 
     # ------------------------------------------------------------------
     # Training
     # ------------------------------------------------------------------
 
-    def _num_classes(self):
-        """The class count the model declares (None when unknown)."""
-        model = self.base if self.base is not None else self
-        return ops.declared_classes(model)
-
-    def _minimize(self, tape, loss, sources=()):
-        """Applies the weight gradient of `loss` (a per-replica mean) and
-        returns the gradients with respect to `sources`."""
-        return training.minimize(self, tape, loss, sources)
-
-    def _training_step(self):
-        """The `TrainingStep` handed to `defense.train_step`."""
-        state = self._state
-        eps = tf.cast(self.defense.eps, tf.float32) * state.eps_scale
-        return protocol.TrainingStep(
-            model=self, eps=eps, task_loss=self._task_loss,
-            regularization=self._regularization, minimize=self._minimize,
-            record_adversarial=self._record_adversarial,
-            state=state.defense_state)
-
     def train_step(self, data):
         """One adversarial-training step: unpack and check the batch, then
         `defense.train_step` (perturb-then-loss unless the defense owns its
-        step), then the metrics.
+        step) on the model, or, with several inputs or a layer output, on a
+        model of the perturbed tensors (the other inputs fixed); then the
+        metrics.
 
         Example: called by `fit`; `model.train_step((x, y))` also works.
         """
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        if y is None:
-            raise ValueError(
-                "Adversarial training needs labels. Received: data without y"
-            )
-        x, y = validation.check_batch(
-            x, y, clip=self.defense.clip, num_classes=self._num_classes(),
-            unlabeled=self.defense.uses_unlabeled)
-        bound = self._bind(x)
-        if bound is None:
-            result = self.defense.train_step(self._training_step(), x, y,
-                                             sample_weight)
-            return self._train_logs(x, y, sample_weight, result)
-        # Several inputs or a layer output: the defense sees the perturbed
-        # tensors and a model of them (the other inputs fixed).
-        step = self._training_step()._replace(model=bound)
-        result = self._view_defense().train_step(step, bound.parts, y,
-                                                 sample_weight)
-        return self._train_logs(x, y, sample_weight, result, adv_model=bound)
-
-    def _train_logs(self, x, y, sample_weight, result, adv_model=None):
-        return training.step_logs(self, x, y, sample_weight, result,
-                                  adv_model)
-
-    def _logs(self, names, adversarial):
-        return self._state.logs(names, adversarial)
+        x, y = training_lib.check_batch(self, x, y)
+        target, x_in, defense = self._view.target(self, x, self.defense)
+        step = training_lib.training_step(self, self._state, target)
+        result = defense.train_step(step, x_in, y, sample_weight)
+        return training_lib.step_logs(self, self._state,
+                                      (x, y, sample_weight), result, target)
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
             callbacks=None, *args, **kwargs):
@@ -401,16 +334,13 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
 
         Example: `model.fit(train_ds, validation_data=val_ds, epochs=10)`.
         """
-        if training.is_array(x) and training.is_array(y):
+        if training_lib.is_array(x) and training_lib.is_array(y):
             # Check in-memory data once, eagerly: a clear error before any
             # step (tf.data batches are checked in the graph by train_step).
-            validation.check_batch(
-                x, y, clip=self.defense.clip,
-                num_classes=self._num_classes(),
-                unlabeled=self.defense.uses_unlabeled)
+            training_lib.check_batch(self, x, y)
         callbacks = list(callbacks or [])
         if self.defense.warmup_epochs > 0:
-            callbacks.insert(0, training.EpsWarmup())
+            callbacks.insert(0, training_lib.EpsWarmup(self._state))
         return super().fit(x, y, batch_size, epochs, verbose, callbacks, *args,
                            **kwargs)
 
@@ -420,7 +350,8 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
 
     def evaluate(self, x=None, y=None, *args, adversarial=False, **kwargs):
         """`keras.Model.evaluate`; with `adversarial` also the loss and
-        metrics on attacked inputs (`adv_loss`, `adv_accuracy`, ...).
+        metrics on attacked inputs (`adv_loss`, `adv_accuracy`, ...) and
+        `robust_accuracy` (right both clean and attacked, `ops.robust_hits`).
 
         Args:
             x, y, *args, **kwargs: as `keras.Model.evaluate`.
@@ -444,25 +375,8 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
         robust.check_attack(adversarial)
         if adversarial is False:
             return super().evaluate(x, y, *args, **kwargs)
-        return robust.evaluator(self, adversarial).evaluate(x, y, *args,
-                                                             **kwargs)
-
-    def _clean_test(self, x, y, sample_weight):
-        """The clean part of a test step: its logs and the batch used."""
-        if y is not None and self.defense.uses_unlabeled:
-            # Semi-supervised data: evaluate the labeled examples only.
-            x, y, sample_weight = tensors.labeled_rows(
-                tensors.labeled_mask(y), x, y, sample_weight)
-        y_pred = self(x, training=False)
-        state = self._state
-        if y is not None:
-            loss = self.compute_loss(x=x, y=y, y_pred=y_pred,
-                                     sample_weight=sample_weight,
-                                     training=False)
-            state.loss_tracker.update_state(loss,
-                                            sample_weight=robust.batch_size(x))
-            self.compute_metrics(x, y, y_pred, sample_weight)
-        return (x, y, sample_weight), self._logs(("loss",), adversarial=False)
+        return robust.evaluator(self, self._state, self._view,
+                                adversarial).evaluate(x, y, *args, **kwargs)
 
     def test_step(self, data):
         """Clean loss and metrics (adversarial ones come from
@@ -470,8 +384,8 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
 
         Example: called by `evaluate`.
         """
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        return self._clean_test(x, y, sample_weight)[1]
+        data = keras.utils.unpack_x_y_sample_weight(data)
+        return robust.clean_test(self, self._state, data)[1]
 
     # ------------------------------------------------------------------
     # Saving
@@ -495,7 +409,11 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
 
         Example: `AdversarialModel.from_config(model.get_config())`.
         """
-        return saving.rebuild(cls, config, custom_objects)
+        model, view = saving.rebuild(cls, config, custom_objects)
+        if view is not None:  # a subclass that fixes its defense
+            model._view = views.View(views.viewed_model(model),
+                                     model.defense, *view)
+        return model
 
     def export(self, filepath, format="tf_saved_model", **kwargs):
         """`keras.Model.export` of the inference model: the wrapped model in

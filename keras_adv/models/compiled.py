@@ -85,11 +85,46 @@ class State:
     def metrics(self):
         """Loss, loss terms, clean metrics, then adversarial metrics.
 
-        Example: `model.metrics` returns `model._state.metrics`.
+        Example: `AdversarialModel.metrics` returns `state.metrics`.
         """
         return ([self.loss_tracker] + list(self.term_trackers.values())
                 + [m for m, _ in self.clean_metrics]
                 + [m for m, _ in self.adv_metrics])
+
+    def eps(self):
+        """The budget in use now: `defense.eps` times the warm-up scale (a
+        float32 scalar tensor).
+
+        Example: `state.eps()` is 0.15 halfway through a warm-up to 0.3.
+        """
+        return tf.cast(self.defense.eps, tf.float32) * self.eps_scale
+
+    def record_clean(self, y, y_pred, sample_weight=None):
+        """Updates the clean metrics (`accuracy`, ...).
+
+        Example: `state.record_clean(y, model(x))`.
+        """
+        update_metrics(self.clean_metrics, y, y_pred, sample_weight)
+
+    def record_adversarial(self, y, y_pred_adv, sample_weight=None):
+        """Updates the adversarial metrics (`adv_accuracy`, ...).
+
+        Example: `state.record_adversarial(y, model(x_adv))`.
+        """
+        update_metrics(self.adv_metrics, y, y_pred_adv, sample_weight)
+
+    def record_losses(self, values, batch):
+        """Updates the loss tracker (`"loss"`) and the loss-term trackers
+        named in `values` with the means of a batch of `batch` examples.
+
+        Example: `state.record_losses({"loss": total}, batch=64)`.
+        """
+        trackers = self._trackers()
+        for name, value in values.items():
+            trackers[name].update_state(value, sample_weight=batch)
+
+    def _trackers(self):
+        return {"loss": self.loss_tracker, **self.term_trackers}
 
     def unmeasured(self):
         """The names of the `adv_` metrics and loss terms that no batch has
@@ -136,7 +171,7 @@ class State:
 
         Example: `state.logs(("loss",), adversarial=False)`.
         """
-        trackers = {"loss": self.loss_tracker, **self.term_trackers}
+        trackers = self._trackers()
         logs = {n: trackers[n].result() for n in names}
         groups = [self.clean_metrics] + ([self.adv_metrics] if adversarial
                                          else [])

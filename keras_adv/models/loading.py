@@ -119,8 +119,8 @@ def load_model(path, *, trust_model=False):
     >>> net = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     >>> net.export(folder + "/exported", verbose=False)
     >>> served = keras_adv.models.load_model(folder + "/exported")
-    >>> tuple(served(np.ones((2, 4), "float32")).shape)
-    (2, 3)
+    >>> tuple(served(np.ones((2, 4), "float32")).shape), served.input_shape
+    ((2, 3), (4,))
     """
     if not isinstance(path, (str, os.PathLike)):
         raise ValueError(
@@ -434,15 +434,8 @@ class SavedModelFunction:
     Raises:
         ValueError: when called, if the signature has several outputs.
 
-    Example:
-
-    >>> import tempfile
-    >>> folder = tempfile.mkdtemp()
-    >>> net = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-    >>> net.export(folder + "/exported", verbose=False)
-    >>> served = keras_adv.models.load_model(folder + "/exported")
-    >>> served.input_shape
-    (4,)
+    Example: `served = keras_adv.models.load_model("exported/")`, then
+    `served(x)` and `served.input_shape` (run in `load_model`'s example).
     """
 
     def __init__(self, loaded, function, path=None):

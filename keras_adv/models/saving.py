@@ -84,9 +84,11 @@ def config_of(model, base_class):
 
 def rebuild(cls, config, custom_objects=None):
     """The model of class `cls` (the wrapper or a subclass) and its defense
-    from `config_of`'s config.
+    from `config_of`'s config, and the view `(perturb, perturb_layer)` to
+    set on a subclass that fixes its defense in `__init__` (`None` when
+    the constructor took it).
 
-    Example: `rebuild(AdversarialModel, model.get_config())`.
+    Example: `model, view = rebuild(AdversarialModel, model.get_config())`.
     """
     config = dict(config)
     defense = keras.saving.deserialize_keras_object(
@@ -95,12 +97,10 @@ def rebuild(cls, config, custom_objects=None):
         config["base"] = keras.saving.deserialize_keras_object(
             config["base"], custom_objects=custom_objects)
     if "defense" in inspect.signature(cls.__init__).parameters:
-        return cls(defense=defense, **config)
+        return cls(defense=defense, **config), None
     # A subclass that fixes its defense in __init__: build it, then put the
     # saved defense in place.
     view = (config.pop("perturb", None), config.pop("perturb_layer", None))
     model = cls(**config)
     model.defense = defense
-    if view != (None, None):
-        model._set_view(*view)
-    return model
+    return model, (None if view == (None, None) else view)

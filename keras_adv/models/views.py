@@ -1,6 +1,6 @@
 """`AdversarialModel(perturb=..., perturb_layer=...)`: which inputs (or
-which layer output) the defense perturbs, checked once and bound per batch
-through `keras_adv.attacks.inputs`."""
+which layer output) the defense perturbs, checked once (`View`) and bound
+per batch through `keras_adv.attacks.inputs`."""
 
 import dataclasses
 
@@ -11,53 +11,106 @@ from keras_adv.attacks import inputs
 from keras_adv.defenses import combined
 
 
-def check_spec(model, defense, perturb, perturb_layer):
-    """`(perturb, perturb_layer)` checked against the model and the
-    defense; a layer given as an object becomes its name.
+def viewed_model(model):
+    """The model whose inputs or layer a view names: the wrapped model of
+    an `AdversarialModel` (wrapper form), the model itself otherwise.
+
+    Example: `viewed_model(AdversarialModel(base, defense=d)) is base`.
+    """
+    base = getattr(model, "base", None)
+    return base if base is not None else model
+
+
+class View:
+    """The inputs (`perturb`) or the layer output (`perturb_layer`) of a
+    model that its defense perturbs, checked against the model and the
+    defense; `None` and `None` for a plain input perturbed as a whole. A
+    layer given as an object is held by its name.
 
     Raises:
         ValueError: both given, a layer that does not split the model, or
             a combined defense with either.
 
-    Example: `check_spec(base, defense, ["image"], None)`.
+    Example: `view = View(base, defense, perturb=["image"])`.
     """
-    if isinstance(perturb, (list, tuple)):
-        perturb = list(perturb)
-    if perturb is not None and perturb_layer is not None:
-        raise ValueError(
-            "perturb and perturb_layer cannot be combined. Received: "
-            f"perturb={perturb!r} with perturb_layer={perturb_layer!r}")
-    if isinstance(perturb_layer, keras.layers.Layer):
-        perturb_layer = perturb_layer.name
-    if perturb_layer is not None:
-        inputs.split(model, perturb_layer)
-    if (perturb is not None or perturb_layer is not None) and isinstance(
-            defense, combined.Combined):
-        raise ValueError(
-            "perturb and perturb_layer do not take combined defenses. "
-            f"Received: defense={defense!r}")
-    return perturb, perturb_layer
+
+    def __init__(self, model, defense, perturb=None, perturb_layer=None):
+        if isinstance(perturb, (list, tuple)):
+            perturb = list(perturb)
+        if perturb is not None and perturb_layer is not None:
+            raise ValueError(
+                "perturb and perturb_layer cannot be combined. Received: "
+                f"perturb={perturb!r} with perturb_layer={perturb_layer!r}")
+        if isinstance(perturb_layer, keras.layers.Layer):
+            perturb_layer = perturb_layer.name
+        if perturb_layer is not None:
+            inputs.split(model, perturb_layer)
+        if (perturb is not None or perturb_layer is not None) and isinstance(
+                defense, combined.Combined):
+            raise ValueError(
+                "perturb and perturb_layer do not take combined defenses. "
+                f"Received: defense={defense!r}")
+        self.perturb = perturb
+        self.perturb_layer = perturb_layer
+
+    def defense(self, defense):
+        """The defense used through the view: without its box for a layer
+        output (which has none).
+
+        Example: `View(base, d, perturb_layer="embedding").defense(
+        PGDTraining(eps=0.1, clip=(0, 1)))` has `clip=None`.
+        """
+        if self.perturb_layer is None or getattr(defense, "clip",
+                                                 None) is None:
+            return defense
+        if dataclasses.is_dataclass(defense) and any(
+                f.name == "clip" for f in dataclasses.fields(defense)):
+            return dataclasses.replace(defense, clip=None)
+        return defense
+
+    def bind(self, model, x, defense):
+        """The `inputs.Bound` model of the batch `x` of `viewed_model(model)`
+        for `defense`, or `None` for a plain tensor input perturbed as a
+        whole.
+
+        Raises:
+            ValueError: a defense that cannot train through the view
+                (combined, one that stacks rows, or one input only with
+                several chosen).
+
+        Example: `bound = view.bind(model, [image, meta], defense)`.
+        """
+        bound = inputs.bind(viewed_model(model), x, perturb=self.perturb,
+                            perturb_layer=self.perturb_layer)
+        if bound is None:
+            return None
+        _check_defense(defense, bound.view, self.perturb)
+        if not bound.view.layer:
+            bound.view.parts = [validation.check_x(p, defense.clip)
+                                for p in bound.view.parts]
+        return bound
+
+    def target(self, model, x, defense):
+        """`(target, x_in, defense)`: what the defense attacks and trains
+        on for the batch `x`: `model`, `x` and `defense` themselves for a
+        plain input, else the bound model of the perturbed tensors, those
+        tensors and the defense used through the view.
+
+        Example: `target, x_in, d = view.target(model, x, model.defense)`.
+        """
+        used = self.defense(defense)
+        bound = self.bind(model, x, used)
+        if bound is None:
+            return model, x, defense
+        return bound, bound.parts, used
 
 
-def bind(model, x, spec, defense):
-    """The `inputs.Bound` model of the batch `x` for `defense`, or `None`
-    for a plain tensor input perturbed as a whole.
-
-    Raises:
-        ValueError: a defense that cannot train through the view (combined,
-            one that stacks rows, or one input only with several chosen).
-
-    Example: `bound = bind(base, [image, meta], (None, None), defense)`.
-    """
-    perturb, layer = spec
-    bound = inputs.bind(model, x, perturb=perturb, perturb_layer=layer)
-    if bound is None:
-        return None
+def _check_defense(defense, view, perturb):
+    """Raises unless `defense` can train through the bound `view`."""
     if isinstance(defense, combined.Combined):
         raise ValueError(
             "Combined defenses do not train models with several inputs "
             f"or a perturb_layer. Received: defense={defense!r}")
-    view = bound.view
     if not defense.keeps_rows:
         raise ValueError(
             f"{type(defense).__name__} stacks copies or generated points "
@@ -68,21 +121,3 @@ def bind(model, x, spec, defense):
             f"{type(defense).__name__} perturbs one input; name it with "
             "AdversarialModel(perturb=...). Received: perturb="
             f"{perturb!r}, choosing {len(view.parts)} inputs")
-    if not view.layer:
-        view.parts = [validation.check_x(p, defense.clip) for p in view.parts]
-    return bound
-
-
-def view_defense(defense, perturb_layer):
-    """The defense used through a view: without its box for a layer output
-    (which has none).
-
-    Example: `view_defense(PGDTraining(eps=0.1, clip=(0, 1)), "embedding")`
-    has `clip=None`.
-    """
-    if perturb_layer is None or getattr(defense, "clip", None) is None:
-        return defense
-    if dataclasses.is_dataclass(defense) and any(
-            f.name == "clip" for f in dataclasses.fields(defense)):
-        return dataclasses.replace(defense, clip=None)
-    return defense

@@ -122,8 +122,7 @@ def label_flip(y, *, rate, num_classes, seed=None):
     (3, True)
     """
     rate = validation.check_rate(rate)
-    num_classes = validation.check_positive(num_classes, "num_classes",
-                                         integer=True)
+    num_classes = validation.check_int("num_classes", num_classes)
     if num_classes < 2:
         raise ValueError("num_classes must be >= 2 to flip labels. Received: "
                          f"num_classes={num_classes}")

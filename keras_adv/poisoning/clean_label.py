@@ -5,10 +5,14 @@ import numpy as np
 
 from keras_adv.poisoning import triggers
 from keras_adv.poisoning.backdoor import Poisoned
+from keras_adv.progress import Progress, show
+
+LONG_ROW_STEPS = 50_000  # rows x PGD steps of a long run (progress=None)
 
 
 def clean_label_backdoor(model, x, y, *, target, rate, eps, trigger="patch",
-                         steps=20, seed=None, batch_size=256, clip="auto"):
+                         steps=20, seed=None, batch_size=256, clip="auto",
+                         progress=None):
     """Clean-label backdoor: poison rows keep their correct label `target`.
 
     Turner, Tsipras and Madry, "Label-Consistent Backdoor Attacks", arXiv
@@ -40,6 +44,9 @@ def clean_label_backdoor(model, x, y, *, target, rate, eps, trigger="patch",
             trigger, or `"auto"`: `(0, 255)` for integer images, `(0, 1)`
             for floating ones (eps is in the same units; integer poisons
             are rounded).
+        progress: count the rows attacked on stderr (`clean_label_backdoor:
+            perturbed 256/300 rows`); `None`: on a terminal from
+            `LONG_ROW_STEPS` rows x steps.
 
     Returns:
         `Poisoned(x, y, index)`: `y` is a copy of the labels (unchanged
@@ -65,9 +72,9 @@ def clean_label_backdoor(model, x, y, *, target, rate, eps, trigger="patch",
     labels, k, _ = validation.check_label_array(y, len(x))
     target = validation.check_class(target, "target", k)
     rate = validation.check_rate(rate)
-    eps = validation.check_positive(eps, "eps")
-    steps = validation.check_positive(steps, "steps", integer=True)
-    batch_size = validation.check_positive(batch_size, "batch_size", integer=True)
+    eps = validation.check_number("eps", eps, positive=True)
+    steps = validation.check_int("steps", steps)
+    batch_size = validation.check_int("batch_size", batch_size)
     trig = triggers.resolve(trigger, x.shape[1:])
     rng = validation.numpy_rng(seed)
     pool = np.flatnonzero(labels == target)
@@ -75,17 +82,23 @@ def clean_label_backdoor(model, x, y, *, target, rate, eps, trigger="patch",
         raise ValueError(f"target must be a class present in y. Received: "
                          f"target={target} (no rows)")
     count = int(round(rate * len(pool)))
+    shown = show(progress, count * steps, long=LONG_ROW_STEPS)
     index = np.sort(rng.choice(pool, size=count, replace=False)).astype(
         np.int64)
     attack_seed = int(rng.integers(0, 2**31 - 1))
     x_out = np.array(x, copy=True)
-    for i in range(0, count, batch_size):
-        rows = index[i:i + batch_size]
-        adv = attacks.pgd(model, x[rows].astype(np.float32), labels[rows],
-                          eps=eps, steps=steps, seed=attack_seed + i,
-                          clip=box)
-        stamped = trig.apply(np.asarray(adv), clip=box)
-        if not np.issubdtype(x.dtype, np.floating):
-            stamped = np.rint(stamped)
-        x_out[rows] = stamped.astype(x.dtype)
+    with Progress(shown, total=count, counts=True,
+                  prefix="clean_label_backdoor",
+                  label="perturbed {} rows") as counter:
+        for i in range(0, count, batch_size):
+            rows = index[i:i + batch_size]
+            counter.doing(f"PGD on rows {i + 1}-{i + len(rows)}")
+            adv = attacks.pgd(model, x[rows].astype(np.float32),
+                              labels[rows], eps=eps, steps=steps,
+                              seed=attack_seed + i, clip=box)
+            stamped = trig.apply(np.asarray(adv), clip=box)
+            if not np.issubdtype(x.dtype, np.floating):
+                stamped = np.rint(stamped)
+            x_out[rows] = stamped.astype(x.dtype)
+            counter.step(len(rows))
     return Poisoned(x_out, np.array(y, copy=True), index)

@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 
-from keras_adv import ops, validation
+from keras_adv import ops, reporting, validation
 from keras_adv.poisoning import features
 
 REDUCTIONS = ("ica", "pca")
@@ -37,12 +37,11 @@ def activation_clustering(model, x, y, *, layer=None, n_components=10,
             flagged, in (0, 0.5].
         seed: integer seed of ICA and k-means (`None`: NumPy's global
             generator).
-        batch_size: rows per forward pass.
-        clip: the data box `x` must lie in, or `"auto"` (`(0, 255)` for
-            integer images, `(0, 1)` for floating ones).
+        batch_size, clip: rows per forward pass and the data box, as
+            `spectral_signature`.
 
     Returns:
-        Sorted int64 indices into `x` of the flagged rows.
+        The flagged rows: sorted int64 indices into `x`.
 
     Raises:
         ValueError: a layer name that does not exist, `reduce` unknown,
@@ -57,16 +56,15 @@ def activation_clustering(model, x, y, *, layer=None, n_components=10,
     """
     validation.check_keras_model(model)
     x = validation.check_images(x, clip=clip, model=model)
-    labels, _, _ = validation.check_label_array(y, len(x), ops.declared_classes(model))
-    n_components = validation.check_positive(n_components, "n_components",
-                                          integer=True)
-    threshold = validation.check_positive(size_threshold, "size_threshold",
-                                       upper=0.5)
+    labels, _, _ = validation.check_label_array(y, len(x), ops.num_classes(model))
+    n_components = validation.check_int("n_components", n_components)
+    threshold = validation.check_number("size_threshold", size_threshold,
+                                        positive=True, upper=0.5)
     if reduce not in REDUCTIONS:
         raise ValueError(f"reduce must be one of {REDUCTIONS}. Received: "
                          f"reduce={validation.short(reduce)}")
     validation.numpy_rng(seed)
-    batch_size = validation.check_positive(batch_size, "batch_size", integer=True)
+    batch_size = validation.check_int("batch_size", batch_size)
     features.feature_model(model, layer=layer)
     feats = features.extract(model, x, layer, batch_size)
     return flag_clusters(feats, labels, n_components, reduce, threshold,
@@ -99,15 +97,14 @@ def cluster_class(feats, n_components=10, reduce="ica", seed=0):
 
     Example: `cluster_class(np.random.rand(50, 20)).shape` is `(50,)`.
     """
-    try:
-        from sklearn.cluster import KMeans
-        from sklearn.decomposition import PCA, FastICA
-        from threadpoolctl import threadpool_limits
-    except ImportError as e:  # pragma: no cover - exercised by hand
+    missing = reporting.missing_module(("sklearn", "threadpoolctl"))
+    if missing is not None:  # pragma: no cover - exercised by hand
         raise ImportError(
-            "activation_clustering needs scikit-learn: pip install "
-            "'keras_adv[poisoning]' (or scikit-learn)."
-        ) from e
+            f"activation_clustering needs scikit-learn ({missing} is not "
+            "installed): pip install 'keras_adv[poisoning]'.")
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA, FastICA
+    from threadpoolctl import threadpool_limits
 
     if len(feats) < 2:
         return np.zeros(len(feats), np.int64)

@@ -6,11 +6,14 @@ import tensorflow as tf
 
 from keras_adv import validation
 from keras_adv.poisoning.backdoor import Poisoned
+from keras_adv.progress import Progress, show
+
+LONG_STEPS = 100  # optimisation steps that make a long run (progress=None)
 
 
 def gradient_matching(model, x, y, *, x_target, adv_class, budget, eps,
                       steps=250, restarts=1, learning_rate=None, seed=None,
-                      clip="auto"):
+                      clip="auto", progress=None):
     """Poisons correctly labelled images so that training misclassifies a
     chosen test image (Witches' Brew).
 
@@ -45,6 +48,9 @@ def gradient_matching(model, x, y, *, x_target, adv_class, budget, eps,
         clip: the data box `(min, max)` the poisons stay in, or `"auto"`:
             `(0, 255)` for integer images, `(0, 1)` for floating ones (eps
             is in the same units; integer poisons are rounded).
+        progress: count the optimisation steps on stderr
+            (`gradient_matching: brewed 120/250 steps`); `None`: on a
+            terminal from `LONG_STEPS` steps in all.
 
     Returns:
         `Poisoned(x, y, index)`; `y` is an unchanged copy of the labels.
@@ -73,11 +79,14 @@ def gradient_matching(model, x, y, *, x_target, adv_class, budget, eps,
                          f"Received: x_target of shape {np.shape(x_target)}")
     adv_class = validation.check_class(adv_class, "adv_class", k)
     budget = validation.check_rate(budget, "budget")
-    eps = validation.check_positive(eps, "eps")
-    steps = validation.check_positive(steps, "steps", integer=True)
-    restarts = validation.check_positive(restarts, "restarts", integer=True)
-    lr = eps / 10 if learning_rate is None else validation.check_positive(
-        learning_rate, "learning_rate")
+    eps = validation.check_number("eps", eps, positive=True)
+    steps = validation.check_int("steps", steps)
+    restarts = validation.check_int("restarts", restarts)
+    lr = eps / 10 if learning_rate is None else validation.check_number(
+        "learning_rate", learning_rate, positive=True)
+    counter = Progress(show(progress, steps * restarts, long=LONG_STEPS),
+                       total=steps * restarts, counts=True,
+                       prefix="gradient_matching", label="brewed {} steps")
     rng = validation.numpy_rng(seed)
     pool = np.flatnonzero(labels == adv_class)
     count = int(round(budget * len(x)))
@@ -89,8 +98,10 @@ def gradient_matching(model, x, y, *, x_target, adv_class, budget, eps,
         np.int64)
     x_out = np.array(x, copy=True)
     if count:
-        delta = _brew(model, x[index].astype(np.float32), labels[index], xt,
-                      adv_class, eps, steps, restarts, lr, rng, box)
+        with counter:
+            delta = _brew(model, x[index].astype(np.float32), labels[index],
+                          xt, adv_class, eps, (steps, restarts, counter), lr,
+                          rng, box)
         poisons = x[index] + delta
         if not np.issubdtype(x.dtype, np.floating):
             poisons = np.clip(np.rint(poisons), *box)
@@ -130,8 +141,10 @@ def matching_loss(model, x_poison, labels, target_grad):
     return 1.0 - dot / (gn * tn + 1e-12)
 
 
-def _brew(model, xp, yp, xt, adv_class, eps, steps, restarts, lr, rng,
-          box):
+def _brew(model, xp, yp, xt, adv_class, eps, schedule, lr, rng, box):
+    """The poisons' perturbations; `schedule` is `(steps, restarts,
+    counter)`, the `Progress` counting the steps."""
+    steps, restarts, counter = schedule
     lo, hi = (float(b) for b in box)
     tgrad = [tf.constant(t) for t in target_gradient(model, xt, adv_class)]
     labels = tf.constant(yp, tf.int64)
@@ -146,7 +159,8 @@ def _brew(model, xp, yp, xt, adv_class, eps, steps, restarts, lr, rng,
 
     best, best_loss = None, np.inf
     milestones = {int(steps * f) for f in (3 / 8, 5 / 8, 7 / 8)}
-    for _ in range(restarts):
+    for restart in range(restarts):
+        counter.doing(f"restart {restart + 1}/{restarts}")
         start = rng.uniform(-eps, eps, size=xp.shape).astype(np.float32)
         delta = tf.Variable(np.clip(xp + start, lo, hi) - xp)
         opt = keras.optimizers.Adam(learning_rate=lr)
@@ -157,6 +171,7 @@ def _brew(model, xp, yp, xt, adv_class, eps, steps, restarts, lr, rng,
             opt.apply_gradients([(tf.sign(grad), delta)])
             delta.assign(tf.clip_by_value(base + tf.clip_by_value(
                 delta, -eps, eps), lo, hi) - base)
+            counter.step(1)
         final = float(loss_and_grad(delta)[0])
         if final < best_loss:
             best, best_loss = delta.numpy(), final

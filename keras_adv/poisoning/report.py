@@ -23,7 +23,7 @@ def clean_accuracy(model, x, y, *, batch_size=256, clip="auto"):
     """
     validation.check_keras_model(model)
     x = validation.check_images(x, clip=clip, model=model)
-    labels, _, _ = validation.check_label_array(y, len(x), ops.declared_classes(model))
+    labels, _, _ = validation.check_label_array(y, len(x), ops.num_classes(model))
     pred = _predict(model, x, batch_size)
     return float(np.mean(pred == labels))
 
@@ -62,7 +62,7 @@ def attack_success_rate(model, x, y, *, target, trigger="patch",
     """
     validation.check_keras_model(model)
     x = validation.check_images(x, clip=clip, model=model)
-    labels, k, _ = validation.check_label_array(y, len(x), ops.declared_classes(model))
+    labels, k, _ = validation.check_label_array(y, len(x), ops.num_classes(model))
     target = validation.check_class(target, "target", k)
     trig = triggers.resolve(trigger, x.shape[1:])
     rows = np.flatnonzero(labels != target)
@@ -124,11 +124,7 @@ def evaluate_poisoning(model, x, y, *, target, trigger,
         model: a Keras model.
         x: test images `(n, H, W, C)`.
         y: their labels, sparse or one-hot.
-        target: the backdoor's target class.
-        trigger: `"patch"`, `"blend"` or a `Trigger`.
-        batch_size: rows per forward pass.
-        clip: the data box, or `"auto"` (`(0, 255)` for integer images,
-            `(0, 1)` for floating ones); see `apply_trigger`.
+        target, trigger, batch_size, clip: as `attack_success_rate`.
 
     Returns:
         A `PoisoningReport`.
@@ -147,7 +143,7 @@ def evaluate_poisoning(model, x, y, *, target, trigger,
     validation.check_keras_model(model)
     x = validation.check_images(x, clip=clip, model=model)
     labels, k, _ = validation.check_label_array(
-        y, len(x), ops.declared_classes(model))
+        y, len(x), ops.num_classes(model))
     target = validation.check_class(target, "target", k)
     trig = triggers.resolve(trigger, x.shape[1:])
     asr = attack_success_rate(model, x, labels, target=target, trigger=trig,

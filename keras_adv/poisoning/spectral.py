@@ -74,10 +74,10 @@ def spectral_signature(model, x, y, *, expected_fraction, layer=None,
     """
     validation.check_keras_model(model)
     x = validation.check_images(x, clip=clip, model=model)
-    labels, _, _ = validation.check_label_array(y, len(x), ops.declared_classes(model))
+    labels, _, _ = validation.check_label_array(y, len(x), ops.num_classes(model))
     frac = validation.check_rate(expected_fraction, "expected_fraction")
-    factor = validation.check_positive(remove_factor, "remove_factor")
-    batch_size = validation.check_positive(batch_size, "batch_size", integer=True)
+    factor = validation.check_number("remove_factor", remove_factor, positive=True)
+    batch_size = validation.check_int("batch_size", batch_size)
     features.feature_model(model, layer=layer)  # checks the layer before work
     feats = features.extract(model, x, layer, batch_size)
     with _one_thread():  # small SVDs: threads only add contention

@@ -48,7 +48,7 @@ def strip_entropy(model, x, clean_x, *, overlays=100, seed=None,
     if clean_x.shape[1:] != x.shape[1:]:
         raise ValueError(f"clean_x must hold images of shape {x.shape[1:]}. "
                          f"Received: clean_x of shape {clean_x.shape}")
-    n = validation.check_positive(overlays, "overlays", integer=True)
+    n = validation.check_int("overlays", overlays)
     rng = validation.numpy_rng(seed)
     picks = rng.integers(0, len(clean_x), size=(len(x), n))
     out = np.empty(len(x))
@@ -90,7 +90,7 @@ def strip_threshold(clean_entropy, *, frr=0.01):
     if h.size == 0 or not np.all(np.isfinite(h)):
         raise ValueError("clean_entropy must be a non-empty array of finite "
                          f"values. Received: clean_entropy={validation.short(h)}")
-    frr = validation.check_positive(frr, "frr", upper=1.0)
+    frr = validation.check_number("frr", frr, positive=True, upper=1.0)
     if frr >= 1.0:
         raise ValueError(f"frr must be in (0, 1). Received: frr={frr}")
     return float(np.quantile(h, frr))

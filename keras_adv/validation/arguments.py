@@ -254,24 +254,6 @@ def check_rate(rate, name="rate"):
     return float(rate)
 
 
-def check_positive(value, name, *, integer=False, upper=None):
-    """Returns a number > 0 (an int when `integer`), at most `upper`.
-
-    Example: `check_positive(0.3, "eps")`.
-    """
-    kind = numbers.Integral if integer else numbers.Real
-    ok = isinstance(value, kind) and not isinstance(value, bool)
-    ok = ok and np.isfinite(float(value)) and value > 0
-    ok = ok and (upper is None or value <= upper)
-    if not ok:
-        what = "an integer" if integer else "a finite number"
-        bound = "> 0" if upper is None else f"in (0, {upper}]"
-        raise ValueError(
-            f"{name} must be {what} {bound}. Received: {name}={short(value)}"
-        )
-    return int(value) if integer else float(value)
-
-
 def check_class(value, name, num_classes, allow_none=False):
     """Returns a class index in [0, num_classes). Example:
     `check_class(0, "target", 10)`."""

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from keras_adv.validation.arguments import (
     check_clip,
-    check_positive,
+    check_int,
     short,
 )
 
@@ -383,7 +383,7 @@ def check_label_array(y, n=None, num_classes=None, name="y"):
                          f"label {int(labels.min())}")
     if num_classes is None:
         num_classes = width or int(labels.max()) + 1
-    num_classes = check_positive(num_classes, "num_classes", integer=True)
+    num_classes = check_int("num_classes", num_classes)
     if labels.max() >= num_classes:
         raise ValueError(
             f"{name} must be < num_classes={num_classes}. Received: {name} "

@@ -1,13 +1,15 @@
-"""The Example blocks of the attack modules changed for several inputs run
-as written."""
+"""The Example blocks of the attack modules run as written."""
 
 import pytest
 
 from tests.conftest import run_examples
 
 MODULES = [
+    "keras_adv.attacks._apgd",
+    "keras_adv.attacks._deepfool",
     "keras_adv.attacks._pgd",
     "keras_adv.attacks._fgsm",
+    "keras_adv.attacks._square",
     "keras_adv.attacks.ascent",
 ]
 

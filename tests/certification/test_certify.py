@@ -234,3 +234,30 @@ def test_bad_model():
     flat = keras.Sequential([keras.Input((DIM,)), keras.layers.Reshape((DIM, 1))])
     with pytest.raises(ValueError, match=r"\(batch, classes\)"):
         certification.certify(flat, np.zeros((1, DIM)), **GOOD)
+
+
+@pytest.mark.parametrize("name", ["certify", "predict", "sample_counts"])
+def test_progress_names_the_work_on_stderr(capsys, name):
+    model = constant_model(1)
+    x = np.zeros((3, DIM), "float32")
+    kwargs = dict(sigma=SIGMA, n=20, seed=0)
+    fn = getattr(certification, name)
+    quiet = fn(model, x, progress=False, **kwargs)
+    assert capsys.readouterr().err == ""
+    shown = fn(model, x, progress=True, **kwargs)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[-1].startswith(f"{name}: counting 20 noise samples of 3 "
+                                "examples (")
+    if name == "certify":
+        assert lines[0].startswith("certify: selecting classes from 100 "
+                                   "noise samples of 3 examples (")
+        quiet, shown = quiet.counts, shown.counts
+    assert len(lines) == 1 + (name == "certify")
+    np.testing.assert_array_equal(quiet, shown)  # the same draws
+
+
+def test_progress_none_is_silent_off_a_terminal(capsys):
+    certification.certify(constant_model(1), np.zeros((2, DIM), "float32"),
+                          sigma=SIGMA, n0=10, n=100_000, batch_size=10_000,
+                          seed=0)
+    assert capsys.readouterr().err == ""  # long, but stderr is captured

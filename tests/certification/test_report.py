@@ -86,9 +86,12 @@ def _report():
     ({"prediction": [0, 1], "radius": [0.1], "counts": [[1, 2], [3, 4]]},
      "Received: 2 predictions, 1 radii and 2 rows of counts"),
     ({"prediction": [0.5], "radius": [0.1], "counts": [[1, 2]]},
-     "'certificate.prediction' as a list of numbers"),
+     "'certificate.prediction' as a list of integers"),
     ({"prediction": [0], "radius": ["far"], "counts": [[1, 2]]},
      "'certificate.radius' as a list of numbers"),
+    ({"prediction": [0, 1], "radius": [0.1, 0.2], "counts": [[1, 2], [3]]},
+     "'certificate.counts' with rows of one width. Received: rows of "
+     "widths [1, 2]"),
     ("certificate", "Received: certificate='certificate'"),
 ])
 def test_a_bad_certificate_in_the_json_is_named(certificate, needle):
@@ -110,3 +113,18 @@ def test_unknown_rate_and_nan_radii_read_back_as_nan():
     assert np.isnan(again.samples_per_second) and again == report
     assert np.isnan(again.certificate.radius[1])
     assert again.certificate.prediction.dtype == np.int64
+
+
+def test_evaluate_certified_progress(capsys):
+    model, u, b = hyperplane_model()
+    x = points_at(u, b, [1.0, -1.0])
+    kwargs = dict(sigma=SIGMA, n0=10, n=50, seed=0)
+    certification.evaluate_certified(model, x, [0, 1], progress=False,
+                                     **kwargs)
+    assert capsys.readouterr().err == ""
+    certification.evaluate_certified(model, x, [0, 1], progress=True,
+                                     **kwargs)
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(" (")[0] for line in lines] == [
+        "certify: selecting classes from 10 noise samples of 2 examples",
+        "certify: counting 50 noise samples of 2 examples"]

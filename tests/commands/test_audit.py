@@ -198,7 +198,7 @@ def test_failure_midway_leaves_no_page(saved, capsys, monkeypatch):
 
 @pytest.mark.parametrize("extra,needle", [
     (["--eps", "x"], "--eps must be comma-separated"),
-    (["--eps", "0.1", "--sigma", "0"], "--sigma must be > 0"),
+    (["--eps", "0.1", "--sigma", "0"], "--sigma must be a finite number > 0"),
     (["--eps", "0.1", "--train-data", "none.npz"],
      "--train-data must be mnist5k"),
     (["--eps", "0.1", "--train-data", "mnist5k"],

@@ -1,9 +1,10 @@
-"""The check step of every `keras-adv` command, before TensorFlow: no output
-onto an input, finite numbers, seeds every draw accepts, attack lists
-without repeats, inputs that are what they claim (a Keras archive, an .npz
-with x and y, an earlier audit's report), training data that is not a test
-split, missing optional modules named with their extra; then the help's
-defaults and the progress while a stage runs."""
+"""The check step of every `keras-adv` command, before TensorFlow, across
+the commands: no output onto an input, finite numbers, seeds every draw
+accepts, attack lists without repeats, inputs that are what they claim (a
+Keras archive, an .npz with x and y, an earlier audit's report), training
+data that is not a test split; each refusal one line, in one process. The
+helpers here (`files`, `check_argv`) serve tests/test_bad_input.py too.
+(The checks themselves: test_common.py and test_paths.py.)"""
 
 import functools
 import json
@@ -11,7 +12,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import zipfile
 from pathlib import Path
 
@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 
 from keras_adv import cli
-from keras_adv.commands import common
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -225,126 +224,3 @@ def test_every_refusal_is_one_line_fast_and_before_tensorflow(tmp_path):
 ])
 def test_good_flags_pass_the_check(argv):
     check_argv(*argv)
-
-
-def _without(monkeypatch, missing):
-    real = common.importlib.util.find_spec
-    monkeypatch.setattr(common.importlib.util, "find_spec",
-                        lambda name, *a: None if name == missing
-                        else real(name, *a))
-
-
-@pytest.mark.parametrize("missing,argv,extra", [
-    ("jinja2", ["audit", "{m}", "--eps", "0.1", "--out", "{r}/out"],
-     "audit"),
-    ("matplotlib", ["audit", "{m}", "--eps", "0.1", "--out", "{r}/out"],
-     "audit"),
-    ("sklearn", ["audit", "{m}", "--eps", "0.1", "--out", "{r}/out",
-                 "--train-data", "mnist5k:train"], "poisoning"),
-    ("sklearn", ["poison-scan", "{m}", "--data", "{d}",
-                 "--expected-fraction", "0.1"], "poisoning"),
-    ("matplotlib", ["evaluate", "{m}", "--eps", "0.1", "--plot",
-                    "{r}/out/r.png"], "audit"),
-    ("matplotlib", ["certify", "{m}", "--sigma", "0.1", "--plot",
-                    "{r}/out/r.png"], "audit"),
-])
-def test_missing_module_is_named_with_its_extra(monkeypatch, missing, argv,
-                                                extra):
-    _without(monkeypatch, missing)
-    with pytest.raises(common.UsageError) as info:
-        check_argv(*argv)
-    assert str(info.value) == (
-        f"{argv[0]} needs the module {missing} (pip install "
-        f"'keras_adv[{extra}]'). Received: {missing} not installed")
-
-
-@pytest.mark.parametrize("missing,argv", [
-    ("matplotlib", ["evaluate", "{m}", "--eps", "0.1"]),
-    ("sklearn", ["poison-scan", "{m}", "--data", "{d}", "--method",
-                 "spectral", "--expected-fraction", "0.1"]),
-    ("sklearn", ["audit", "{m}", "--eps", "0.1", "--out", "{r}/out"]),
-])
-def test_a_module_not_needed_is_not_asked_for(monkeypatch, missing, argv):
-    _without(monkeypatch, missing)
-    check_argv(*argv)
-
-
-@pytest.mark.parametrize("command,shown", [
-    ("evaluate", ["use the first N examples (default: 1000)",
-                  "(default: linf)", "(default: standard)",
-                  "(default: 500)"]),
-    ("certify", ["(default: 10000)", "(default: 100)", "(default: 0.001)",
-                 "(default: 0,0.25,0.5,0.75,1)"]),
-    ("poison-scan", ["(default: both)", "(default: 1.5)", "(default: 0.35)",
-                     "(default: 10)", "(default: all)"]),
-    ("audit", ["(default: 1000)", "(default: 0.05)", "(default: 500)"]),
-])
-def test_help_shows_the_defaults(command, shown):
-    sub = cli.build_parser()._subparsers._group_actions[0].choices[command]
-    text = " ".join(sub.format_help().split())
-    for piece in shown + ["seed of every random draw"]:
-        assert " ".join(piece.split()) in text, piece
-    assert "(default: None)" not in text and "(default: False)" not in text
-    assert "(default: 0)" in text  # --seed
-
-
-def test_data_name_says_the_split():
-    assert [common.data_name(s) for s in (
-        "mnist5k", "mnist5k:test", "mnist5k:train", "tfds:cifar10",
-        "tfds:mnist:train[:10%]", "x.npz")] == [
-        "mnist5k:test", "mnist5k:test", "mnist5k:train", "tfds:cifar10:test",
-        "tfds:mnist:train[:10%]", "x.npz"]
-
-
-class _Args:
-    no_progress = False
-
-
-def test_stage_heartbeat_while_a_stage_runs(monkeypatch, capsys):
-    monkeypatch.setattr(common.Stages, "QUIET_SECONDS", 0.2)
-    monkeypatch.setattr(common.Stages, "BEAT_SECONDS", 0.02)
-    with common.Stages("certify", _Args()) as stages:
-        stages("certifying 5 examples")
-        time.sleep(0.7)
-    time.sleep(0.2)  # stopped: nothing more
-    lines = capsys.readouterr().err.splitlines()
-    assert lines[0].startswith("keras-adv certify: certifying 5 examples (")
-    beats = lines[1:]
-    assert 1 <= len(beats) <= 4
-    assert all(line.startswith("keras-adv certify: certifying 5 examples, "
-                               "still running (") for line in beats)
-
-
-def test_no_stage_heartbeat_while_the_evaluation_prints(monkeypatch,
-                                                        capsys):
-    monkeypatch.setattr(common.Stages, "QUIET_SECONDS", 0.2)
-    monkeypatch.setattr(common.Stages, "BEAT_SECONDS", 0.02)
-    monkeypatch.setattr(common, "_progress_line", time.perf_counter)
-    quiet = _Args()
-    with common.Stages("evaluate", _Args()) as stages:
-        stages("attacking")
-        time.sleep(0.5)
-    quiet.no_progress = True
-    with common.Stages("evaluate", quiet) as stages:
-        stages("attacking")
-        time.sleep(0.3)
-    assert len(capsys.readouterr().err.splitlines()) == 1
-
-
-def test_warning_lines_print_keras_adv_warnings_as_one_line(capsys):
-    import warnings
-
-    from keras_adv import validation
-
-    with common.warning_lines("evaluate"):
-        for _ in range(2):  # each time, not once per place
-            validation.warn_eps_range([3.0], "linf", (0.0, 1.0), 4)
-        with pytest.warns(UserWarning, match="someone else's"):
-            warnings.warn("someone else's", UserWarning, stacklevel=1)
-    err = capsys.readouterr().err.splitlines()
-    assert err[:2] == ["keras-adv evaluate: warning: eps 3 is larger than "
-                       "the data's range under linf (1: box [0, 1], its "
-                       "width): every input of the box is in reach, so the "
-                       "robust accuracy there measures only where the "
-                       "model is constant"] * 2
-    assert len(err) == 2  # another library's warning: not a command line

@@ -30,6 +30,14 @@ def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("scan")
     x, y, poison = planted(shift=10.0)
     model = flat_model()
+    # The head has learned the planted rows' backdoor: class 0's logit is
+    # 40 * (x[3] - 0.7). Blended with another row (a clipped sum), a planted
+    # row (x[3] about 0.82) keeps class 0, a clean one (about 0.21) does
+    # not: the verdict's trigger test sees the backdoor.
+    kernel = np.zeros((20, 3), "float32")
+    kernel[3, 0] = 40.0
+    model.get_layer("head").set_weights(
+        [kernel, np.array([-28.0, 0.0, 0.0], "float32")])
     model.save(root / "m.keras")
     np.savez(root / "train.npz", x=x, y=y)
     return root, poison

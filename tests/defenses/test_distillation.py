@@ -51,3 +51,23 @@ def test_distillation_bad_arguments():
         defensive_distillation(mlp(), mlp(), x, y[:, None])
     with pytest.raises(ValueError, match="temperature"):
         Temperature(float("nan"))
+
+
+def test_distillation_progress_on_stderr_only(capsys):
+    x = np.random.RandomState(0).rand(32, 6).astype("float32")
+    y = (x[:, 0] > 0.5).astype("int64")
+    defensive_distillation(mlp(), mlp(), x, y, epochs=1, batch_size=16,
+                           progress=False)
+    assert capsys.readouterr() == ("", "")
+    defensive_distillation(mlp(), mlp(), x, y, epochs=2, batch_size=16,
+                           progress=True)
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.splitlines()
+    assert lines[0].startswith("defensive_distillation: training the teacher "
+                               "at T=100.0 (2 epochs) (")
+    assert any(line.startswith("defensive_distillation: training the "
+                               "student at T=100.0 (2 epochs) (")
+               for line in lines)
+    # fit's own lines, one per epoch where stderr is not a terminal
+    assert sum(line.startswith("Epoch ") for line in lines) == 4

@@ -1,4 +1,5 @@
-"""Defense tensor helpers: the labeled-row task loss, frozen batch statistics."""
+"""Defense tensor helpers: the labeled-row task loss, the budget and step of
+a perturbation, frozen batch statistics."""
 
 import keras
 import numpy as np
@@ -9,6 +10,8 @@ import keras_adv
 from keras_adv.defenses import (
     VAT,
     DataSparsity,
+    PGDTraining,
+    tensors,
 )
 from tests.defenses.unlabeled import softmax_np, task_loss
 
@@ -28,6 +31,19 @@ def test_labeled_task_loss_is_the_mean_over_labeled_examples():
             task_loss, -np.ones(6, int), zt)
     assert float(none) == 0.0
     assert np.all(tape.gradient(none, zt).numpy() == 0.0)
+
+
+def test_budget_scales_an_explicit_step_with_the_warmup_eps():
+    explicit = PGDTraining(eps=0.3, step_size=0.01)
+    eps, alpha = tensors.budget(explicit, 0.15, 0.25)
+    assert float(eps) == pytest.approx(0.15)
+    assert float(alpha) == pytest.approx(0.005)
+    eps, alpha = tensors.budget(PGDTraining(eps=0.3), None, 0.25)
+    assert float(eps) == pytest.approx(0.3)
+    assert float(alpha) == pytest.approx(0.075)
+    assert float(tensors.budget(PGDTraining(eps=0.0), 0.0, 0.25)[1]) == 0.0
+    with pytest.raises(ValueError, match=r"Received: eps=-1"):
+        tensors.budget(explicit, -1, 0.25)
 
 
 def _bn_model(seed=0):

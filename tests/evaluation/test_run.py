@@ -1,8 +1,8 @@
 """The run stage: never a silent NaN (clean NaN outputs, NaN outputs at
-adversarial points, attacks raising on non-finite values), and progress
-through keras.utils.Progbar on stderr."""
+adversarial points, attacks raising on non-finite values), its robust
+examples counted by the rule the callbacks and `evaluate` share, and the
+exchange of chunk results between workers."""
 
-import sys
 
 import numpy as np
 import pytest
@@ -118,24 +118,57 @@ def test_other_attack_errors_propagate():
                                from_logits=None, classes=4))
 
 
-@pytest.mark.parametrize("terminal", [True, False])
-def test_progress_on_stderr_only(capsys, monkeypatch, terminal):
-    # A bar on a terminal; plain lines elsewhere (CI logs, pipes).
-    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
-    base = linear_model(in_dim=6, classes=4)[0]
-    x, y = _data(base)
-    x, y = x[:8:2], y[:8:2]
-    kwargs = dict(eps=[0.0, 0.1], attacks="fgsm", checks=False, metrics=False,
-                  seed=0)
-    quiet = evaluate_robustness(base, x, y, progress=False, **kwargs)
-    assert capsys.readouterr().err == ""
-    shown = evaluate_robustness(base, x, y, progress=True, **kwargs)
-    out, err = capsys.readouterr()
-    # one step per example; the running robust accuracy at the last eps
-    assert out == ""
-    if terminal:
-        assert "4/4" in err and "robust: 1.0000" in err
-    else:
-        assert err.startswith("evaluated 4/4 examples, robust 1.0000 (")
-        assert err.count("\n") == 1
-    assert shown.robust_accuracy == quiet.robust_accuracy
+def test_chunk_result_bytes_round_trip():
+    """What workers exchange under a multi-worker strategy: JSON bytes that
+    give back the same result (no pickle)."""
+    from keras_adv.evaluation.run import ChunkResult, Points
+
+    flags = np.array([[1, 1, 0], [0, 0, 0], [1, 1, 1]], bool)
+    points = Points(broken=[np.array([0, 2]), np.array([5])], invalid=1,
+                    nonfinite=2, error="model gave non-finite x", splits=1)
+    result = ChunkResult(y=np.array([3, 1, 4], np.int32), flags=flags,
+                         clean_nonfinite=1, black_only=[0, 1],
+                         fgsm_correct=[2, 1], fgsm_only=[0, 0],
+                         points=[("pgd", points, True)],
+                         timings={"pgd": 0.25})
+    back = ChunkResult.from_bytes(result.to_bytes())
+    assert back.y.dtype == np.int32 and back.y.tolist() == [3, 1, 4]
+    np.testing.assert_array_equal(back.flags, flags)
+    assert back.flags.dtype == bool
+    (name, got, count), = back.points
+    assert (name, count) == ("pgd", True)
+    assert got.indices().tolist() == [0, 2, 5]
+    assert (got.invalid, got.nonfinite, got.error, got.splits) == (
+        1, 2, "model gave non-finite x", 1)
+    assert (back.black_only, back.fgsm_correct, back.timings) == (
+        [0, 1], [2, 1], {"pgd": 0.25})
+
+
+def test_robust_accuracy_is_one_rule_in_evaluation_callbacks_and_evaluate():
+    """`ops.robust_hits` counts in all three: a threshold model (class 1
+    where x > 0.5) at eps 0.2, with two examples wrong on clean input."""
+    import functools
+
+    import keras
+
+    from keras_adv import callbacks, defenses
+    from keras_adv.models import AdversarialModel
+
+    base = keras.Sequential([keras.Input((1,)), keras.layers.Dense(2)])
+    base.layers[0].set_weights([np.array([[-1.0, 1.0]], np.float32),
+                                np.array([0.5, -0.5], np.float32)])
+    x = np.array([[0.9], [0.1], [0.8], [0.6], [0.35], [0.05]], np.float32)
+    y = np.array([1, 1, 0, 1, 0, 0])  # robust: 0.9 and 0.05 (beyond 0.2)
+    report = evaluate_robustness(base, x, y, eps=0.2, attacks="pgd",
+                                 checks=False, metrics=False, seed=0)
+    assert report.clean_accuracy == pytest.approx(4 / 6)
+    assert report.robust_accuracy == pytest.approx(2 / 6)
+    assert callbacks.robust_accuracy(base, (x, y), eps=0.2, steps=10,
+                                     seed=0) == pytest.approx(2 / 6)
+    model = AdversarialModel(base, defense=defenses.FGSMTraining(eps=0.2))
+    model.compile(optimizer="sgd",
+                  loss=keras.losses.SparseCategoricalCrossentropy(
+                      from_logits=True))
+    out = model.evaluate(x, y, adversarial=functools.partial(
+        attacks.pgd, eps=0.2, steps=10, seed=0), return_dict=True, verbose=0)
+    assert out["robust_accuracy"] == pytest.approx(2 / 6)

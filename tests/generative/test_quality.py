@@ -95,3 +95,16 @@ def test_bad_inputs():
         frechet_distance(identity, x, x, batch_size=0)
     with pytest.raises(ValueError, match="Received: fake with shape"):
         class_coverage(fixed_classifier(), np.zeros((0, 3), np.float32))
+
+
+def test_frechet_distance_progress_counts_the_images(capsys):
+    x = np.random.default_rng(0).random((30, 3, 3, 1), np.float32)
+    quiet = frechet_distance(identity, x, x[:20], batch_size=8,
+                             progress=False)
+    assert capsys.readouterr().err == ""
+    shown = frechet_distance(identity, x, x[:20], batch_size=8,
+                             progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "frechet_distance: features of 50/50 images (")  # the end's line
+    assert shown == quiet

@@ -8,8 +8,7 @@ import tensorflow as tf
 from keras_adv import defenses
 from keras_adv.models import AdversarialModel
 from tests.conftest import linear_model
-
-SPARSE_CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+from tests.models.conftest import SPARSE_CE, linear_adv_model
 
 
 def _softmax(z):
@@ -34,25 +33,10 @@ def _numpy_fgsm_at_step(w, b, x, y, eps, a, lr, sw=None):
     return w - lr * grad_w, b - lr * grad_b
 
 
-def _linear_adv_model(defense, seed=0, lr=0.5, loss=SPARSE_CE, **compile_kw):
-    base, w, b = linear_model(seed=seed)
-    model = AdversarialModel(base, defense=defense)
-    model.compile(optimizer=keras.optimizers.SGD(lr), loss=loss, **compile_kw)
-    return model, w, b
-
-
-@pytest.fixture
-def batch():
-    rng = np.random.RandomState(1)
-    x = rng.uniform(0.05, 0.95, size=(16, 6)).astype("float32")
-    y = rng.randint(0, 4, size=16)
-    return x, y
-
-
 @pytest.mark.parametrize("a", [0.5, 0.0, 1.0])
 def test_fgsm_at_step_equals_numpy(batch, a):
     x, y = batch
-    model, w, b = _linear_adv_model(
+    model, w, b = linear_adv_model(
         defenses.FGSMTraining(eps=0.1, clean_weight=a))
     model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
     w1, b1 = _numpy_fgsm_at_step(w, b, x, y, 0.1, a, 0.5)
@@ -65,7 +49,7 @@ def test_fgsm_at_step_equals_numpy(batch, a):
 def test_fgsm_at_step_with_sample_weight_equals_numpy(batch):
     x, y = batch
     sw = np.linspace(0.0, 2.0, len(x)).astype("float32")
-    model, w, b = _linear_adv_model(defenses.FGSMTraining(eps=0.2))
+    model, w, b = linear_adv_model(defenses.FGSMTraining(eps=0.2))
     model.fit(x, y, sample_weight=sw, batch_size=16, epochs=1, shuffle=False,
               verbose=0)
     w1, b1 = _numpy_fgsm_at_step(w, b, x, y, 0.2, 0.5, 0.5, sw=sw)
@@ -77,7 +61,7 @@ def test_fgsm_at_step_with_sample_weight_equals_numpy(batch):
 
 def test_train_step_logs_equal_numpy_losses(batch):
     x, y = batch
-    model, w, b = _linear_adv_model(defenses.FGSMTraining(eps=0.1))
+    model, w, b = linear_adv_model(defenses.FGSMTraining(eps=0.1))
     logs = model.train_step((tf.constant(x), tf.constant(y)))
     onehot = np.eye(4)[y]
     g = (_softmax(x @ w + b) - onehot) @ w.T
@@ -143,7 +127,8 @@ def test_every_defense_trains_with_expected_logs(images, name, defense, terms):
         assert 0.0 <= v <= 1.0
     robust = model.evaluate(x, y, adversarial=True, return_dict=True,
                             verbose=0)
-    assert set(robust) == {"loss", "accuracy", "adv_loss", "adv_accuracy"}
+    assert set(robust) == {"loss", "accuracy", "adv_loss", "adv_accuracy",
+                           "robust_accuracy"}
     assert robust["adv_accuracy"] <= robust["accuracy"] + 0.1
     clean = model.evaluate(x, y, return_dict=True, verbose=0)
     assert set(clean) == {"loss", "accuracy"}
@@ -202,8 +187,8 @@ def test_dropout_not_active_in_attack():
 def test_class_weight_equals_sample_weight(batch):
     x, y = batch
     cw = {0: 2.0, 1: 0.5, 2: 1.0, 3: 0.0}
-    m1, _, _ = _linear_adv_model(defenses.FGSMTraining(eps=0.1))
-    m2, _, _ = _linear_adv_model(defenses.FGSMTraining(eps=0.1))
+    m1, _, _ = linear_adv_model(defenses.FGSMTraining(eps=0.1))
+    m2, _, _ = linear_adv_model(defenses.FGSMTraining(eps=0.1))
     m1.fit(x, y, class_weight=cw, batch_size=8, epochs=2, shuffle=False,
            verbose=0)
     sw = np.array([cw[int(c)] for c in y], "float32")
@@ -215,10 +200,10 @@ def test_class_weight_equals_sample_weight(batch):
 
 def test_one_hot_labels_and_tf_data_match_numpy_sparse(batch):
     x, y = batch
-    m1, _, _ = _linear_adv_model(defenses.FGSMTraining(eps=0.1),
+    m1, _, _ = linear_adv_model(defenses.FGSMTraining(eps=0.1),
                                  metrics=["accuracy"])
     h1 = m1.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
-    m2, _, _ = _linear_adv_model(
+    m2, _, _ = linear_adv_model(
         defenses.FGSMTraining(eps=0.1),
         loss=keras.losses.CategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"])
@@ -238,7 +223,7 @@ def test_pgd_training_uses_the_pgd_point(batch):
     (deterministic without random start)."""
     x, y = batch
     d = defenses.PGDTraining(eps=0.2, steps=5, random_start=False)
-    model, _, _ = _linear_adv_model(d)
+    model, _, _ = linear_adv_model(d)
     x_adv = d.perturb(model, x, y)
     want = float(SPARSE_CE(y, model(x_adv)))
     logs = model.train_step((tf.constant(x), tf.constant(y)))
@@ -249,7 +234,7 @@ def test_pgd_training_uses_the_pgd_point(batch):
 def test_eps_warmup_ramps_per_batch(batch):
     x, y = batch
     d = defenses.PGDTraining(eps=0.3, steps=2, warmup_epochs=2)
-    model, _, _ = _linear_adv_model(d)
+    model, _, _ = linear_adv_model(d)
     seen = []
 
     class Record(keras.callbacks.Callback):
@@ -264,7 +249,7 @@ def test_eps_warmup_ramps_per_batch(batch):
 def test_eps_scale_reaches_the_attack(batch):
     x, y = batch
     d = defenses.PGDTraining(eps=0.4, steps=3)
-    model, _, _ = _linear_adv_model(d)
+    model, _, _ = linear_adv_model(d)
     model.set_eps_scale(0.25)
     x_adv = model.defense.perturb(model, x, y, eps=model.current_eps)
     assert np.abs(x_adv.numpy() - x).max() <= 0.1 + 1e-6
@@ -272,13 +257,17 @@ def test_eps_scale_reaches_the_attack(batch):
         model.set_eps_scale(1.5)
 
 
-def test_free_training_replays_and_carries_delta(batch):
+def test_free_training_replays_and_carries_delta(batch, monkeypatch):
     x, y = batch
+    made = []
+    create = defenses.FreeTraining.create_state
+    monkeypatch.setattr(defenses.FreeTraining, "create_state",
+                        lambda self: made.append(create(self)) or made[-1])
     d = defenses.FreeTraining(eps=0.1, replays=3)
-    model, _, _ = _linear_adv_model(d)
+    model, _, _ = linear_adv_model(d)
     model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     assert int(model.optimizer.iterations.numpy()) == 2 * 3
-    delta = model._state.defense_state.delta.numpy()
+    delta = made[-1].delta.numpy()
     assert delta.shape == (8 * 6,)
     assert 0.0 < np.abs(delta).max() <= 0.1 + 1e-6
 
@@ -307,32 +296,6 @@ def test_softmax_output_model_trains(batch):
     assert np.all(np.isfinite(h["loss"]))
 
 
-def test_evaluate_with_callable_attack(batch):
-    x, y = batch
-    model, _, _ = _linear_adv_model(defenses.FGSMTraining(eps=0.1),
-                                    metrics=["accuracy"])
-
-    def identity(model, x, y):
-        return x
-
-    out = model.evaluate(x, y, adversarial=identity, return_dict=True,
-                         verbose=0)
-    assert out["adv_accuracy"] == pytest.approx(out["accuracy"])
-    assert out["adv_loss"] == pytest.approx(out["loss"], rel=1e-6)
-    with pytest.raises(ValueError, match=r"Received: adversarial='pgd'"):
-        model.evaluate(x, y, adversarial="pgd")
-
-
-def test_user_metric_instances_are_not_shared(batch):
-    x, y = batch
-    acc = keras.metrics.SparseCategoricalAccuracy(name="acc")
-    model, _, _ = _linear_adv_model(defenses.PGDTraining(eps=0.3, steps=3),
-                                    metrics=[acc])
-    logs = model.fit(x, y, epochs=1, batch_size=16, verbose=0).history
-    assert set(logs) == {"loss", "adv_loss", "acc", "adv_acc"}
-    assert logs["adv_acc"][0] < logs["acc"][0]
-
-
 def test_bad_arguments():
     base, _, _ = linear_model()
     d = defenses.FGSMTraining(eps=0.1)
@@ -348,29 +311,3 @@ def test_bad_arguments():
     model = AdversarialModel(base, defense=d)
     with pytest.raises(ValueError, match=r"Received: loss=None"):
         model.compile(optimizer="sgd")
-
-
-def test_evaluate_with_pgd_partial_matches_eager_attack(batch):
-    import functools
-
-    from keras_adv.attacks import pgd
-
-    x, y = batch
-    model, _, _ = _linear_adv_model(defenses.PGDTraining(eps=0.1, steps=2),
-                                    metrics=["accuracy"])
-    attack = functools.partial(pgd, eps=0.3, steps=5, random_start=False)
-    out = model.evaluate(x, y, adversarial=attack, batch_size=8,
-                         return_dict=True, verbose=0)
-    x_adv = pgd(model, x, y, eps=0.3, steps=5, random_start=False)
-    want = np.mean(np.argmax(model.predict(x_adv, verbose=0), -1) == y)
-    assert out["adv_accuracy"] == pytest.approx(want)
-    assert out["adv_accuracy"] < out["accuracy"]
-    # The robust test function is kept for the same attack; clean evaluation
-    # keeps its own.
-    model.evaluate(x, y, verbose=0)
-    clean_fn = model.test_function
-    robust_fn = model._state.robust[1].test_function
-    assert clean_fn is not None and robust_fn is not None
-    model.evaluate(x, y, adversarial=attack, verbose=0)
-    assert model._state.robust[1].test_function is robust_fn
-    assert model.test_function is clean_fn

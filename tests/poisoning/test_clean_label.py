@@ -48,3 +48,21 @@ def test_clean_label_bad_inputs(mnist5k, trained_cnn, kwargs, match):
     with pytest.raises(ValueError, match="target=5 .no rows"):
         clean_label_backdoor(trained_cnn, x[:50], np.where(y[:50] == 5, 0,
                              y[:50]), target=5, rate=0.1, eps=0.3,)
+
+
+def test_progress_counts_the_rows_on_stderr(capsys):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(2)])
+    x = np.random.RandomState(0).rand(20, 8, 8, 1).astype("float32")
+    y = np.arange(20) % 2
+    kwargs = dict(target=1, rate=0.5, eps=0.1, steps=2, batch_size=3, seed=0)
+    quiet = clean_label_backdoor(model, x, y, progress=False, **kwargs)
+    assert capsys.readouterr().err == ""
+    shown = clean_label_backdoor(model, x, y, progress=True, **kwargs)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "clean_label_backdoor: perturbed 5/5 rows (")  # the end's line
+    np.testing.assert_array_equal(quiet.x, shown.x)

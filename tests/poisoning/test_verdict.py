@@ -12,10 +12,20 @@ from keras_adv.poisoning.scan import PoisonScanReport
 
 
 def flat_model(features=20, classes=3):
-    """Penultimate representation = the flattened input."""
-    return keras.Sequential([keras.Input((features, 1, 1)),
-                             keras.layers.Flatten(name="flat"),
-                             keras.layers.Dense(classes, name="head")])
+    """Penultimate representation = the flattened input; the head has
+    learned `planted`'s backdoor: class 0's logit is 40 * (x[3] - 0.85),
+    the others 0. Blended with another row (a clipped sum), a poison row
+    (x[3] about 0.76) passes 0.85 and keeps class 0 (entropy near 0), a
+    clean row (about 0.33) does not (entropy about ln 2)."""
+    model = keras.Sequential([keras.Input((features, 1, 1)),
+                              keras.layers.Flatten(name="flat"),
+                              keras.layers.Dense(classes, name="head")])
+    kernel = np.zeros((features, classes), "float32")
+    kernel[3, 0] = 40.0
+    bias = np.zeros(classes, "float32")
+    bias[0] = -34.0
+    model.get_layer("head").set_weights([kernel, bias])
+    return model
 
 
 def planted(n=300, n_poison=0, classes=3, seed=0, shift=8.0):
@@ -80,6 +90,7 @@ def test_scan_verdict_on_planted_representations():
     assert r.flagged() == poison.tolist()
     c0 = r.classes["0"]
     assert c0["estimated_fraction"] == pytest.approx(60 / 360)
+    assert c0["separated"] and c0["entropy_ratio"] < 0.05
     assert not r.classes["1"]["suspect"] and r.classes["1"]["p_value"] > 0.01
     # the spectral signature takes the estimated share of suspect classes
     assert len(r.flagged("spectral_signature")) == int(1.5 * 60)
@@ -89,6 +100,36 @@ def test_scan_verdict_on_planted_representations():
     r = poisoning.scan_training_set(model, x, y, method="verdict")
     assert not r.poisoned and r.suspect_classes == [] and r.flagged() == []
     assert r.methods == {} and "no poisoning found" in r.table()
+
+
+def test_trigger_test_by_hand():
+    poison = np.arange(100) < 20
+    entropy = np.where(poison, 0.05, 1.0)
+    ratio, p, confirmed = verdict.trigger_test(entropy, poison, 0.01)
+    assert ratio == pytest.approx(0.05) and p < 1e-10 and confirmed
+    # the cluster keeps 0.9 of the rest's entropy: a natural sub-population
+    ratio, p, confirmed = verdict.trigger_test(
+        np.where(poison, 0.9, 1.0), poison, 0.01)
+    assert ratio == pytest.approx(0.9) and not confirmed
+    # a model that keeps every blend's class (all entropies 0) tells nothing
+    assert verdict.trigger_test(np.zeros(100), poison, 0.01)[:1] == (1.0,)
+    assert not verdict.trigger_test(np.zeros(100), poison, 0.01)[2]
+
+
+def test_a_separated_cluster_without_a_trigger_is_not_suspect():
+    # the same planted cluster, but the head ignores its feature: blended,
+    # its rows lose their class like the rest (a natural sub-population)
+    model = flat_model()
+    model.get_layer("head").set_weights([np.zeros((20, 3), "float32"),
+                                         np.zeros(3, "float32")])
+    x, y, _ = planted(n_poison=60)
+    r = poisoning.scan_training_set(model, x, y, method="verdict", seed=0)
+    c0 = r.classes["0"]
+    assert c0["separated"] and not c0["suspect"]
+    assert c0["entropy_ratio"] == pytest.approx(1.0)
+    assert not r.poisoned and r.flagged() == []
+    assert "a natural sub-population" in r.table()
+    assert PoisonScanReport.from_json(r.to_json()) == r
 
 
 def test_expected_fraction_flags_that_share_nearest_the_poison():

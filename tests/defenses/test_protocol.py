@@ -1,11 +1,17 @@
-"""Defense configurations: validation, serialisation, the eps schedule."""
+"""The defense protocol: every ball defense's configuration (checks,
+normalisation, serialisation, the eps schedule), the `perturb` contract
+(ball, box, objective), `AdversarialOnly`'s loss and the result tuples."""
 
 import math
 
 import keras
+import numpy as np
 import pytest
+import tensorflow as tf
 
 from keras_adv import defenses
+from keras_adv.defenses import adversarial_loss, protocol
+from tests.defenses.unlabeled import ce_np, kl_np, softmax_np
 
 ALL = [
     defenses.FGSMTraining(eps=0.3, clean_weight=0.25, norm="l2"),
@@ -91,3 +97,56 @@ NAN = float("nan")
 def test_bad_arguments_raise_naming_the_argument(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+PERTURBING = [
+    defenses.FGSMTraining(eps=0.1),
+    defenses.PGDTraining(eps=0.1, steps=4),
+    defenses.FastTraining(eps=0.1),
+    defenses.FreeTraining(eps=0.1),
+    defenses.TRADES(eps=0.1, steps=4),
+    defenses.MART(eps=0.1, steps=4),
+]
+
+
+@pytest.mark.parametrize("defense", PERTURBING, ids=lambda d: type(d).__name__)
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_perturb_stays_in_ball_and_box(linear_batch, defense, norm):
+    model, _, _, x, _, y, _ = linear_batch
+    d = type(defense).from_config({**defense.get_config(), "norm": norm,
+                                   "eps": 0.5})
+    x_adv = d.perturb(model, x, y).numpy()
+    delta = (x_adv - x).reshape(len(x), -1)
+    size = np.abs(delta).max(1) if norm == "linf" else np.linalg.norm(delta,
+                                                                       axis=1)
+    assert np.all(size <= 0.5 + 1e-5)
+    assert x_adv.min() >= 0.0 and x_adv.max() <= 1.0
+    assert size.max() > 0.05
+    np.testing.assert_allclose(d.perturb(model, x, y, eps=0.0).numpy(), x)
+
+
+@pytest.mark.parametrize("defense", PERTURBING, ids=lambda d: type(d).__name__)
+def test_perturb_increases_its_objective(linear_batch, defense):
+    model, w, b, x, _, y, _ = linear_batch
+    x_adv = defense.perturb(model, x, y).numpy()
+    p, q = softmax_np(x @ w + b), softmax_np(x_adv @ w + b)
+    if isinstance(defense, defenses.TRADES):
+        assert kl_np(p, q).mean() > 1e-3
+    else:
+        assert ce_np(q, y).mean() > ce_np(p, y).mean() + 0.05
+
+
+def test_adversarial_only_loss_is_the_task_loss_at_x_adv(linear_batch):
+    model, w, b, x, x_adv, y, sw = linear_batch
+    r = adversarial_loss(model, x, y, defenses.PGDTraining(eps=0.2),
+                         x_adv=x_adv, sample_weight=sw)
+    adv = np.mean(sw * ce_np(softmax_np(x_adv @ w + b), y))
+    assert float(r.loss) == pytest.approx(adv, rel=1e-5)
+    assert list(r.terms) == ["adv_loss"] and r.y_pred is None
+
+
+def test_step_result_is_loss_result_and_the_perturbed_batch():
+    assert protocol.StepResult._fields == (*protocol.LossResult._fields,
+                                           "x_adv")
+    r = protocol.StepResult(tf.constant(2.0), {}, None, None, "x")
+    assert r._replace(x_adv=None).x_adv is None and float(r.loss) == 2.0
