@@ -15,6 +15,9 @@ robustness.
 import numpy as np
 
 from keras_adv import ops
+from keras_adv.progress import Progress, show
+
+LONG_CRAFTED = 2000  # members x examples attacked in a long run (progress=None)
 
 
 def solve_zero_sum(payoff):
@@ -63,7 +66,7 @@ def solve_zero_sum(payoff):
     return q / q.sum(), float(res.x[-1])
 
 
-def payoff_matrix(members, x, y, *, attack):
+def payoff_matrix(members, x, y, *, attack, progress=None):
     """Accuracy of each member on examples crafted against each member.
 
     Args:
@@ -72,6 +75,9 @@ def payoff_matrix(members, x, y, *, attack):
         attack: callable `attack(model, x, y) -> x_adv` (use EOT for
             randomised members, e.g. `functools.partial(pgd, eps=0.3,
             eot_samples=10)`).
+        progress: count the members attacked on stderr (`payoff_matrix:
+            attacked 3/3 members`); `None`: on a terminal from
+            `LONG_CRAFTED` members x examples.
 
     Returns:
         Array `(k, k)`: A[i, j] = accuracy of member i on attack(member j).
@@ -84,10 +90,17 @@ def payoff_matrix(members, x, y, *, attack):
     (1, 1)
     """
     y = np.asarray(y)
-    out = np.zeros((len(members), len(members)))
-    for j, source in enumerate(members):
-        x_adv = attack(source, x, y)
-        for i, target in enumerate(members):
-            pred = ops.batched_logits(target, np.asarray(x_adv)).argmax(-1)
-            out[i, j] = float(np.mean(pred == y))
+    k = len(members)
+    out = np.zeros((k, k))
+    shown = show(progress, k * len(y), long=LONG_CRAFTED)
+    with Progress(shown, total=k, counts=True, prefix="payoff_matrix",
+                  label="attacked {} members") as counter:
+        for j, source in enumerate(members):
+            counter.doing(f"the attack on member {j + 1} of {k}")
+            x_adv = attack(source, x, y)
+            for i, target in enumerate(members):
+                pred = ops.batched_logits(target,
+                                          np.asarray(x_adv)).argmax(-1)
+                out[i, j] = float(np.mean(pred == y))
+            counter.step(1)
     return out

@@ -9,6 +9,10 @@ import tensorflow as tf
 from keras_adv import ops, validation
 from keras_adv.attacks import deepfool
 from keras_adv.attacks.losses import attack_objective
+from keras_adv.progress import Progress, show
+
+LONG_ATTACKS = 500  # examples DeepFool attacks in a long run (progress=None)
+LONG_GRADIENTS = 5000  # examples of a long loss_sensitivity (progress=None)
 
 
 class EmpiricalRobustness(NamedTuple):
@@ -31,7 +35,7 @@ class EmpiricalRobustness(NamedTuple):
 
 def empirical_robustness(model, x, y=None, *, norm="l2", clip=(0.0, 1.0),
                          steps=50, overshoot=0.02, batch_size=256,
-                         from_logits=None):
+                         from_logits=None, progress=None):
     """Empirical robustness: the DeepFool minimal perturbation relative to
     the input, rho = ||r|| / ||x||, over correctly classified examples
     (finite outputs predicting the label, `ops.robust_hits`).
@@ -51,6 +55,9 @@ def empirical_robustness(model, x, y=None, *, norm="l2", clip=(0.0, 1.0),
         overshoot: DeepFool overshoot.
         batch_size: examples per DeepFool call.
         from_logits: see `keras_adv.attacks.pgd`.
+        progress: count the examples attacked on stderr
+            (`empirical_robustness: attacked 90/90 examples`); `None`: on a
+            terminal from `LONG_ATTACKS` correct examples.
 
     Returns:
         An `EmpiricalRobustness(median, mean, evaluated, failed)`: median
@@ -73,22 +80,19 @@ def empirical_robustness(model, x, y=None, *, norm="l2", clip=(0.0, 1.0),
             y, len(x), ops.num_classes(model, x, from_logits)))
     keep = np.flatnonzero(ops.robust_hits(y, logits).numpy())
     rhos, failed = [], 0
-    for start in range(0, keep.size, batch_size):
-        idx = keep[start:start + batch_size]
-        adv = deepfool(model, x[idx], y[idx], norm=norm, clip=clip,
-                       steps=steps, overshoot=overshoot,
-                       from_logits=from_logits).numpy()
-        flipped = ops.batched_logits(model, adv, batch_size,
-                                     from_logits).argmax(-1) != y[idx]
-        failed += int((~flipped).sum())
-        r = (adv - x[idx]).reshape(len(idx), -1)
-        base = x[idx].reshape(len(idx), -1)
-        if norm == "l2":
-            ratio = np.linalg.norm(r, axis=1) / (np.linalg.norm(base, axis=1)
-                                                 + 1e-12)
-        else:
-            ratio = np.abs(r).max(1) / (np.abs(base).max(1) + 1e-12)
-        rhos.append(ratio[flipped])
+    with _counter(progress, "empirical_robustness", keep.size, LONG_ATTACKS,
+                  "attacked {} examples") as counter:
+        for start in range(0, keep.size, batch_size):
+            idx = keep[start:start + batch_size]
+            counter.doing(f"DeepFool on examples {start + 1}-"
+                          f"{start + len(idx)} of the correct ones")
+            ratio, flipped = _deepfool_ratios(
+                model, x[idx], y[idx], norm=norm, clip=clip, steps=steps,
+                overshoot=overshoot, batch_size=batch_size,
+                from_logits=from_logits)
+            failed += int((~flipped).sum())
+            rhos.append(ratio[flipped])
+            counter.step(len(idx))
     rhos = np.concatenate(rhos) if rhos else np.zeros(0)
     return EmpiricalRobustness(
         median=float(np.median(rhos)) if rhos.size else float("nan"),
@@ -96,7 +100,25 @@ def empirical_robustness(model, x, y=None, *, norm="l2", clip=(0.0, 1.0),
         evaluated=int(keep.size), failed=failed)
 
 
-def loss_sensitivity(model, x, y, *, batch_size=256, from_logits=None):
+def _deepfool_ratios(model, x, y, *, norm, clip, steps, overshoot,
+                     batch_size, from_logits):
+    """rho = ||r|| / ||x|| of DeepFool on one batch, and which it flipped."""
+    adv = deepfool(model, x, y, norm=norm, clip=clip, steps=steps,
+                   overshoot=overshoot, from_logits=from_logits).numpy()
+    flipped = ops.batched_logits(model, adv, batch_size,
+                                 from_logits).argmax(-1) != y
+    r = (adv - x).reshape(len(x), -1)
+    base = x.reshape(len(x), -1)
+    if norm == "l2":
+        ratio = np.linalg.norm(r, axis=1) / (np.linalg.norm(base, axis=1)
+                                             + 1e-12)
+    else:
+        ratio = np.abs(r).max(1) / (np.abs(base).max(1) + 1e-12)
+    return ratio, flipped
+
+
+def loss_sensitivity(model, x, y, *, batch_size=256, from_logits=None,
+                     progress=None):
     """Loss sensitivity: the mean L2 norm of the input gradient of the
     cross-entropy, E ||grad_x L(x, y)||_2 (as in ART's metric of that name;
     Arpit et al. 2017). Large values mean the loss changes quickly around
@@ -108,6 +130,9 @@ def loss_sensitivity(model, x, y, *, batch_size=256, from_logits=None):
         y: labels, sparse or one-hot.
         batch_size: examples per gradient call.
         from_logits: see `keras_adv.attacks.pgd`.
+        progress: count the examples on stderr (`loss_sensitivity:
+            differentiated 100/100 examples`); `None`: on a terminal from
+            `LONG_GRADIENTS` examples.
 
     Returns:
         A float.
@@ -123,16 +148,26 @@ def loss_sensitivity(model, x, y, *, batch_size=256, from_logits=None):
     y = np.asarray(validation.check_labels(
         y, len(x), ops.num_classes(model, x, from_logits)))
     norms = []
-    for start in range(0, len(x), batch_size):
-        grad = input_gradient(model, x[start:start + batch_size],
-                              y[start:start + batch_size], from_logits)
-        if grad is None:
-            raise ValueError(
-                "model gives no gradient with respect to its input. Received: "
-                "a model whose output does not depend differentiably on x"
-            )
-        norms.append(np.linalg.norm(grad.reshape(len(grad), -1), axis=1))
+    with _counter(progress, "loss_sensitivity", len(x), LONG_GRADIENTS,
+                  "differentiated {} examples") as counter:
+        for start in range(0, len(x), batch_size):
+            grad = input_gradient(model, x[start:start + batch_size],
+                                  y[start:start + batch_size], from_logits)
+            if grad is None:
+                raise ValueError(
+                    "model gives no gradient with respect to its input. "
+                    "Received: a model whose output does not depend "
+                    "differentiably on x")
+            norms.append(np.linalg.norm(grad.reshape(len(grad), -1), axis=1))
+            counter.step(len(grad))
     return float(np.mean(np.concatenate(norms)))
+
+
+def _counter(progress, name, total, long, label):
+    """The `Progress` counting `total` examples of `name`, shown for
+    `progress=None` on a terminal from `long` examples."""
+    return Progress(show(progress, total, long=long), total=total,
+                    counts=True, prefix=name, label=label)
 
 
 def input_gradient(model, x, y, from_logits=None, loss="ce"):

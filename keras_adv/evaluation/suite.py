@@ -34,7 +34,7 @@ def _metrics(plan, tally, sample):
     t0 = time.perf_counter()
     idx = np.arange(len(sample.x))
     common = dict(batch_size=plan.batch_size,
-                  from_logits=plan.common["from_logits"])
+                  from_logits=plan.common["from_logits"], progress=False)
     try:
         values = {
             "empirical_robustness": empirical_robustness(

@@ -6,13 +6,15 @@ import numpy as np
 
 from keras_adv import ops, reporting, validation
 from keras_adv.poisoning import features
+from keras_adv.poisoning.features import LONG_ROWS
+from keras_adv.progress import Progress, show
 
 REDUCTIONS = ("ica", "pca")
 
 
 def activation_clustering(model, x, y, *, layer=None, n_components=10,
                           reduce="ica", size_threshold=0.35, seed=None,
-                          batch_size=256, clip="auto"):
+                          batch_size=256, clip="auto", progress=None):
     """Flags training rows that form a small separate cluster in their class.
 
     Chen et al., "Detecting Backdoor Attacks on Deep Neural Networks by
@@ -39,6 +41,9 @@ def activation_clustering(model, x, y, *, layer=None, n_components=10,
             generator).
         batch_size, clip: rows per forward pass and the data box, as
             `spectral_signature`.
+        progress: stage lines on stderr (`activation_clustering:
+            representations of 5000 rows`); `None`: on a terminal from
+            `LONG_ROWS` rows.
 
     Returns:
         The flagged rows: sorted int64 indices into `x`.
@@ -66,9 +71,13 @@ def activation_clustering(model, x, y, *, layer=None, n_components=10,
     validation.numpy_rng(seed)
     batch_size = validation.check_int("batch_size", batch_size)
     features.feature_model(model, layer=layer)
-    feats = features.extract(model, x, layer, batch_size)
-    return flag_clusters(feats, labels, n_components, reduce, threshold,
-                         seed)
+    with Progress(show(progress, len(x), long=LONG_ROWS),
+                  prefix="activation_clustering") as stage:
+        stage(f"representations of {len(x)} rows")
+        feats = features.extract(model, x, layer, batch_size)
+        stage(f"{reduce} and 2-means of {len(np.unique(labels))} classes")
+        return flag_clusters(feats, labels, n_components, reduce, threshold,
+                             seed)
 
 
 def flag_clusters(feats, labels, n_components=10, reduce="ica",

@@ -4,6 +4,8 @@ import numpy as np
 
 from keras_adv.models.features import feature_model
 
+LONG_ROWS = 1000  # rows whose representations make a long run (progress=None)
+
 
 def extract(model, x, layer=None, batch_size=256):
     """The representation of `x` at `layer`, flattened to `(n, features)`.

@@ -7,6 +7,9 @@ import numpy as np
 
 from keras_adv import ops, reporting, validation
 from keras_adv.poisoning import triggers
+from keras_adv.progress import Progress, show
+
+LONG_ROWS = 5000  # test images that make a long run (progress=None)
 
 
 def clean_accuracy(model, x, y, *, batch_size=256, clip="auto"):
@@ -65,13 +68,18 @@ def attack_success_rate(model, x, y, *, target, trigger="patch",
     labels, k, _ = validation.check_label_array(y, len(x), ops.num_classes(model))
     target = validation.check_class(target, "target", k)
     trig = triggers.resolve(trigger, x.shape[1:])
+    _, pred = _triggered(model, x, labels, target, trig, batch_size, clip)
+    return float(np.mean(pred == target))
+
+
+def _triggered(model, x, labels, target, trig, batch_size, clip):
+    """`(rows, predictions)` of the triggered images outside class
+    `target`; raises when there are none."""
     rows = np.flatnonzero(labels != target)
     if len(rows) == 0:
         raise ValueError(f"y must hold images outside class target={target}. "
                          "Received: y with every label equal to target")
-    pred = _predict(model, trig.apply(x[rows], clip=clip),
-                    batch_size)
-    return float(np.mean(pred == target))
+    return rows, _predict(model, trig.apply(x[rows], clip=clip), batch_size)
 
 
 @dataclasses.dataclass(eq=False)
@@ -117,7 +125,7 @@ class PoisoningReport(reporting.Report):
 
 
 def evaluate_poisoning(model, x, y, *, target, trigger,
-                       batch_size=256, clip="auto"):
+                       batch_size=256, clip="auto", progress=None):
     """Clean accuracy and attack success rate of a (possibly) backdoored model.
 
     Args:
@@ -125,6 +133,9 @@ def evaluate_poisoning(model, x, y, *, target, trigger,
         x: test images `(n, H, W, C)`.
         y: their labels, sparse or one-hot.
         target, trigger, batch_size, clip: as `attack_success_rate`.
+        progress: stage lines on stderr (`evaluate_poisoning: clean
+            accuracy on 10000 images`); `None`: on a terminal from
+            `LONG_ROWS` images.
 
     Returns:
         A `PoisoningReport`.
@@ -146,20 +157,20 @@ def evaluate_poisoning(model, x, y, *, target, trigger,
         y, len(x), ops.num_classes(model))
     target = validation.check_class(target, "target", k)
     trig = triggers.resolve(trigger, x.shape[1:])
-    asr = attack_success_rate(model, x, labels, target=target, trigger=trig,
-                              batch_size=batch_size, clip=clip)
-    rows = np.flatnonzero(labels != target)
-    triggered = _predict(model, trig.apply(x[rows], clip=clip), batch_size)
+    name = trigger if isinstance(trigger, str) else "custom"
+    with Progress(show(progress, len(x), long=LONG_ROWS),
+                  prefix="evaluate_poisoning") as stage:
+        stage(f"the {name} trigger on the images outside class {target}")
+        rows, pred = _triggered(model, x, labels, target, trig, batch_size,
+                                clip)
+        stage(f"clean accuracy on {len(x)} images")
+        clean = float(np.mean(_predict(model, x, batch_size) == labels))
     return PoisoningReport(
-        target=target,
-        trigger=trigger if isinstance(trigger, str) else "custom",
-        num_examples=len(x),
-        clean_accuracy=clean_accuracy(model, x, labels, batch_size=batch_size,
-                                      clip=clip),
-        attack_success_rate=asr,
-        triggered_accuracy=float(np.mean(triggered == labels[rows])),
-        seconds=time.perf_counter() - start,
-    )
+        target=target, trigger=name, num_examples=len(x),
+        clean_accuracy=clean,
+        attack_success_rate=float(np.mean(pred == target)),
+        triggered_accuracy=float(np.mean(pred == labels[rows])),
+        seconds=time.perf_counter() - start)
 
 
 def _predict(model, x, batch_size):

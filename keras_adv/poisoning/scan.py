@@ -10,13 +10,13 @@ import numpy as np
 from keras_adv import ops, reporting, validation
 from keras_adv.poisoning import features, verdict
 from keras_adv.poisoning.clustering import flag_clusters
+from keras_adv.poisoning.features import LONG_ROWS
 from keras_adv.poisoning.spectral import _one_thread, flag_classes
 from keras_adv.poisoning.strip import strip_entropy
 from keras_adv.progress import Progress, show
 
 METHODS = ("both", "spectral", "clustering", "verdict")
 BLENDS, HELD = 16, 200  # the trigger test: blends per row, images drawn
-LONG_ROWS = 1000  # rows that make a long scan (progress=None)
 
 
 @dataclasses.dataclass(eq=False)
@@ -216,6 +216,7 @@ def _blend_entropy(model, x, labels, seed, batch_size, clip):
         others = np.flatnonzero(labels != c)
         held = x[rng.choice(others, min(HELD, len(others)), replace=False)]
         return strip_entropy(model, x[rows], held, overlays=BLENDS,
+                             progress=False,
                              seed=int(rng.integers(2**31)), clip=box,
                              batch_size=batch_size)
 

@@ -7,6 +7,8 @@ import numpy as np
 
 from keras_adv import ops, validation
 from keras_adv.poisoning import features
+from keras_adv.poisoning.features import LONG_ROWS
+from keras_adv.progress import Progress, show
 
 
 def spectral_scores(feats):
@@ -34,7 +36,8 @@ def spectral_scores(feats):
 
 
 def spectral_signature(model, x, y, *, expected_fraction, layer=None,
-                       remove_factor=1.5, batch_size=256, clip="auto"):
+                       remove_factor=1.5, batch_size=256, clip="auto",
+                       progress=None):
     """Flags training rows whose representation carries a spectral signature.
 
     Tran, Li and Madry, "Spectral Signatures in Backdoor Attacks", NeurIPS
@@ -57,6 +60,9 @@ def spectral_signature(model, x, y, *, expected_fraction, layer=None,
         batch_size: rows per forward pass.
         clip: the data box `x` must lie in, or `"auto"` (`(0, 255)` for
             integer images, `(0, 1)` for floating ones).
+        progress: stage lines on stderr (`spectral_signature:
+            representations of 5000 rows`); `None`: on a terminal from
+            `LONG_ROWS` rows.
 
     Returns:
         Sorted int64 indices into `x` of the flagged rows.
@@ -79,9 +85,13 @@ def spectral_signature(model, x, y, *, expected_fraction, layer=None,
     factor = validation.check_number("remove_factor", remove_factor, positive=True)
     batch_size = validation.check_int("batch_size", batch_size)
     features.feature_model(model, layer=layer)  # checks the layer before work
-    feats = features.extract(model, x, layer, batch_size)
-    with _one_thread():  # small SVDs: threads only add contention
-        return flag_classes(feats, labels, factor, frac)
+    with Progress(show(progress, len(x), long=LONG_ROWS),
+                  prefix="spectral_signature") as stage:
+        stage(f"representations of {len(x)} rows")
+        feats = features.extract(model, x, layer, batch_size)
+        stage(f"spectral scores of {len(np.unique(labels))} classes")
+        with _one_thread():  # small SVDs: threads only add contention
+            return flag_classes(feats, labels, factor, frac)
 
 
 def _one_thread():

@@ -4,10 +4,13 @@ when other images are superimposed on it."""
 import numpy as np
 
 from keras_adv import ops, validation
+from keras_adv.progress import Progress, show
+
+LONG_BLENDS = 100_000  # inputs x overlays of a long run (progress=None)
 
 
 def strip_entropy(model, x, clean_x, *, overlays=100, seed=None,
-                  clip=(0.0, 1.0), batch_size=256):
+                  clip=(0.0, 1.0), batch_size=256, progress=None):
     """Mean prediction entropy of each input under superimposed clean images.
 
     Gao et al., "STRIP: A Defence Against Trojan Attacks on Deep Neural
@@ -26,6 +29,9 @@ def strip_entropy(model, x, clean_x, *, overlays=100, seed=None,
         seed: integer seed of the draws; `None`: NumPy's global generator.
         clip: the `(low, high)` box of the images.
         batch_size: rows per forward pass.
+        progress: count the inputs blended on stderr (`strip_entropy:
+            blended 10/10 inputs`); `None`: on a terminal from
+            `LONG_BLENDS` inputs x overlays.
 
     Returns:
         float64 entropies `(m,)`.
@@ -53,13 +59,19 @@ def strip_entropy(model, x, clean_x, *, overlays=100, seed=None,
     picks = rng.integers(0, len(clean_x), size=(len(x), n))
     out = np.empty(len(x))
     chunk = max(1, batch_size // n)
-    for i in range(0, len(x), chunk):
-        rows = x[i:i + chunk]
-        blend = rows[:, None] + clean_x[picks[i:i + chunk]]
-        blend = np.clip(blend, low, high).reshape((-1,) + x.shape[1:])
-        p = ops.probabilities(model, blend.astype(np.float32), batch_size)
-        h = -np.sum(p * np.log(np.maximum(p, 1e-12)), axis=1)
-        out[i:i + chunk] = h.reshape(len(rows), n).mean(axis=1)
+    with Progress(show(progress, len(x) * n, long=LONG_BLENDS),
+                  total=len(x), counts=True, prefix="strip_entropy",
+                  label="blended {} inputs") as counter:
+        for i in range(0, len(x), chunk):
+            rows = x[i:i + chunk]
+            counter.doing(f"{n} blends of inputs {i + 1}-{i + len(rows)}")
+            blend = rows[:, None] + clean_x[picks[i:i + chunk]]
+            blend = np.clip(blend, low, high).reshape((-1,) + x.shape[1:])
+            p = ops.probabilities(model, blend.astype(np.float32),
+                                  batch_size)
+            h = -np.sum(p * np.log(np.maximum(p, 1e-12)), axis=1)
+            out[i:i + chunk] = h.reshape(len(rows), n).mean(axis=1)
+            counter.step(len(rows))
     return out
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from keras_adv import cli, models
 from keras_adv.poisoning import PoisonScanReport
-from tests.poisoning.test_detectors import flat_model, planted
+from tests.poisoning.planted import flat_model, planted
 
 
 def _fails(capsys, argv):

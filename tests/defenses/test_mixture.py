@@ -29,3 +29,19 @@ def test_payoff_matrix_identity_attack():
     pay = payoff_matrix([a, b], X, y, attack=lambda m, x, t: x)
     assert pay[0, 0] == 1.0 and pay[0, 1] == 1.0
     assert pay[1, 0] == pay[1, 1] == np.mean(np.argmax(b(X), 1) == y)
+
+
+def test_payoff_matrix_progress_counts_the_members_on_stderr(capsys):
+    a, b = mlp(0), mlp(1)
+    y = np.argmax(a(X).numpy(), axis=1)
+
+    def attack(m, x, t):
+        return x + 0.1
+
+    quiet = payoff_matrix([a, b], X, y, attack=attack, progress=False)
+    assert capsys.readouterr().err == ""
+    shown = payoff_matrix([a, b], X, y, attack=attack, progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "payoff_matrix: attacked 2/2 members (")  # the end's line
+    np.testing.assert_array_equal(quiet, shown)

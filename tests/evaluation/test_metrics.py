@@ -63,3 +63,19 @@ def test_labels_are_checked_against_the_class_count_of_a_callable():
     assert calls == [1]  # one forward pass reads the class count
     with pytest.raises(ValueError, match=r"Received: y with values"):
         empirical_robustness(model, x, tf.constant([0, 1, 2, 9]))
+
+
+@pytest.mark.parametrize("fn, done", [
+    (empirical_robustness, "attacked"), (loss_sensitivity, "differentiated"),
+], ids=["empirical_robustness", "loss_sensitivity"])
+def test_progress_counts_the_examples_on_stderr(capsys, fn, done):
+    model, _, _ = linear_model(classes=2)
+    x = np.random.default_rng(1).random((8, 6)).astype("float32") * 0.2 + 0.4
+    y = model(x).numpy().argmax(-1)
+    line = f"{fn.__name__}: {done} 8/8 examples ("
+    quiet = fn(model, x, y, batch_size=3, progress=False)
+    assert capsys.readouterr().err == ""
+    shown = fn(model, x, y, batch_size=3, progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(line)  # the end's line
+    assert shown == quiet
