@@ -57,11 +57,7 @@ def adversarial_loss(model, x, y, defense, *, loss=None, sample_weight=None,
     >>> sorted(result.terms)
     ['clean_loss', 'kl_loss']
     """
-    if not isinstance(defense, protocol.Defense):
-        raise ValueError(
-            "defense must be a keras_adv.defenses.Defense. Received: "
-            f"defense={defense!r}"
-        )
+    protocol.check_defense(defense)
     if type(defense).train_step is not protocol.Defense.train_step:
         raise ValueError(
             f"{type(defense).__name__} runs its own training step (FreeTraining "

@@ -420,6 +420,21 @@ _FIELD_CHECKS = {
 }
 
 
+def check_defense(defense):
+    """Returns `defense` when it is a `Defense`; raises `ValueError`
+    naming the training methods otherwise.
+
+    Example: `check_defense(PGDTraining(eps=0.3))`.
+    """
+    if not isinstance(defense, Defense):
+        raise ValueError(
+            "defense must be a keras_adv.defenses.Defense (FGSMTraining, "
+            "PGDTraining, FastTraining, FreeTraining, TRADES, MART, VAT, "
+            "DataSparsity, ...) or a list of them. "
+            f"Received: defense={defense!r}")
+    return defense
+
+
 def config_number(name, value, **kwargs):
     """`validation.check_number` for a configuration field: a plain Python
     number (tensors refused), returned as a float.

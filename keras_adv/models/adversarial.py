@@ -204,13 +204,7 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
     def defense(self, defense):
         if isinstance(defense, (list, tuple)):
             defense = combined.Combined(list(defense))
-        if not isinstance(defense, protocol.Defense):
-            raise ValueError(
-                "defense must be a keras_adv.defenses.Defense (FGSMTraining, "
-                "PGDTraining, FastTraining, FreeTraining, TRADES, MART, VAT, "
-                "DataSparsity, ...) or a list of them. "
-                f"Received: defense={defense!r}"
-            )
+        protocol.check_defense(defense)
         with self.distribute_strategy.scope():
             self._state.set_defense(defense)
         self.train_function = None

@@ -107,10 +107,7 @@ def format_of(path):
 
 
 def _check_path_format(path, format):
-    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
-        raise ValueError("path must be a file or directory path. Received: "
-                         f"path={validation.short(path)}")
-    path = os.fspath(path)
+    path = validation.check_path(path)
     if path.lower().endswith((".keras", ".h5")):
         raise ValueError(
             "path must be a SavedModel directory, a .tflite or an .onnx file "

@@ -67,6 +67,8 @@ import zipfile
 
 import keras
 
+from keras_adv import validation
+
 _DENIED_OPS = frozenset({
     "ReadFile", "WriteFile", "MatchingFiles", "MergeV2Checkpoints",
     "ShardedFilename", "ShardedFilespec", "ImmutableConst",
@@ -122,14 +124,11 @@ def load_model(path, *, trust_model=False):
     >>> tuple(served(np.ones((2, 4), "float32")).shape), served.input_shape
     ((2, 3), (4,))
     """
-    if not isinstance(path, (str, os.PathLike)):
-        raise ValueError(
-            f"path must be a file or directory path. Received: path={path!r}")
+    path = validation.check_path(path)
     if not isinstance(trust_model, bool):
         raise ValueError(
             "trust_model must be True or False. Received: "
             f"trust_model={trust_model!r}")
-    path = os.fspath(path)
     if not os.path.exists(path):
         raise ValueError(f"model not found: {path}")
     if os.path.isdir(path):

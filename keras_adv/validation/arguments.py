@@ -3,6 +3,7 @@ boxes, rates, classes, seeds (part of `keras_adv.validation`)."""
 
 import math
 import numbers
+import os
 
 import keras
 import numpy as np
@@ -287,6 +288,15 @@ def numpy_rng(seed):
         raise ValueError(f"seed must be an integer >= 0 or None. Received: "
                          f"seed={short(seed)}")
     return np.random.default_rng(int(seed))
+
+
+def check_path(path, name="path"):
+    """A file or directory path (a non-empty `str` or `os.PathLike`),
+    returned as a `str`. Example: `check_path("model.keras")`."""
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        raise ValueError(f"{name} must be a file or directory path. "
+                         f"Received: {name}={short(path)}")
+    return os.fspath(path)
 
 
 def check_keras_model(model, name="model"):
