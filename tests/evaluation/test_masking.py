@@ -104,22 +104,21 @@ def test_randomness_fires_without_eot_only(trained_cnn, data):
     assert "randomness" not in _checks(with_eot)
 
 
-def test_single_step_beating_iterative_fires(trained_cnn, data):
+@pytest.mark.parametrize("before, eps, attacks, check, diagnostic", [
+    # a single step beating the iterative attack (FGSM only)
+    (_reverse_off_grid, 0.15, 1, "single_step", "fgsm_only"),
+    # a black-box attack beating the white-box ones
+    (_reverse, 0.2, None, "black_box", "black_box_only"),
+])
+def test_a_weaker_attack_beating_a_stronger_fires(trained_cnn, data, before,
+                                                  eps, attacks, check,
+                                                  diagnostic):
     x, y = data
-    model = _wrap(trained_cnn, before=_reverse_off_grid)
-    report = _warned(model, x, y, eps=0.15, attacks=FAST[:1],
-                                 metrics=False, seed=0)
-    assert "single_step" in _checks(report)
-    assert report.diagnostics["fgsm_only"][0] > 1
-
-
-def test_black_box_beating_white_box_fires(trained_cnn, data):
-    x, y = data
-    model = _wrap(trained_cnn, before=_reverse)
-    report = _warned(model, x, y, eps=0.2, attacks=FAST,
-                                 metrics=False, seed=0)
-    assert "black_box" in _checks(report)
-    assert report.diagnostics["black_box_only"][0] > 1
+    model = _wrap(trained_cnn, before=before)
+    report = _warned(model, x, y, eps=eps, attacks=FAST[:attacks],
+                     metrics=False, seed=0)
+    assert check in _checks(report)
+    assert report.diagnostics[diagnostic][0] > 1
 
 
 def test_accuracy_not_falling_with_eps_fires(trained_cnn, data):

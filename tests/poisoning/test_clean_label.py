@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from keras_adv.poisoning import clean_label_backdoor
+from tests.poisoning.progress_lines import one_line_each_way
 
 
 def test_clean_label_rows(mnist5k, trained_cnn):
@@ -59,10 +60,8 @@ def test_progress_counts_the_rows_on_stderr(capsys):
     x = np.random.RandomState(0).rand(20, 8, 8, 1).astype("float32")
     y = np.arange(20) % 2
     kwargs = dict(target=1, rate=0.5, eps=0.1, steps=2, batch_size=3, seed=0)
-    quiet = clean_label_backdoor(model, x, y, progress=False, **kwargs)
-    assert capsys.readouterr().err == ""
-    shown = clean_label_backdoor(model, x, y, progress=True, **kwargs)
-    lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith(
-        "clean_label_backdoor: perturbed 5/5 rows (")  # the end's line
+    quiet, shown = one_line_each_way(
+        lambda progress: clean_label_backdoor(model, x, y, progress=progress,
+                                              **kwargs),
+        capsys, "clean_label_backdoor: perturbed 5/5 rows (")  # the end's line
     np.testing.assert_array_equal(quiet.x, shown.x)

@@ -11,6 +11,7 @@ from keras_adv.poisoning.gradient_matching import (
     matching_loss,
     target_gradient,
 )
+from tests.poisoning.progress_lines import one_line_each_way
 
 
 def tiny():
@@ -77,10 +78,8 @@ def test_progress_counts_the_steps_on_stderr(capsys):
     xt = np.full((6, 6, 1), 0.5, "float32")
     kwargs = dict(x_target=xt, adv_class=2, budget=0.05, eps=0.1, steps=3,
                   restarts=2, seed=0)
-    quiet = gradient_matching(model, x, y, progress=False, **kwargs)
-    assert capsys.readouterr().err == ""
-    shown = gradient_matching(model, x, y, progress=True, **kwargs)
-    lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith(
-        "gradient_matching: brewed 6/6 steps (")  # the end's line
+    quiet, shown = one_line_each_way(
+        lambda progress: gradient_matching(model, x, y, progress=progress,
+                                           **kwargs),
+        capsys, "gradient_matching: brewed 6/6 steps (")  # the end's line
     np.testing.assert_array_equal(quiet.x, shown.x)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from keras_adv.poisoning import strip_entropy, strip_threshold
+from tests.poisoning.progress_lines import one_line_each_way
 from tests.poisoning.test_report import patch_detector
 
 
@@ -56,10 +57,8 @@ def test_strip_progress_counts_the_inputs_on_stderr(capsys):
     clean = rng.uniform(0, 0.05, size=(20, 5, 5, 1)).astype("float32")
     x = rng.uniform(0, 0.5, size=(7, 5, 5, 1)).astype("float32")
     kwargs = dict(overlays=4, seed=0, batch_size=8)  # 2 inputs per pass
-    quiet = strip_entropy(model, x, clean, progress=False, **kwargs)
-    assert capsys.readouterr().err == ""
-    shown = strip_entropy(model, x, clean, progress=True, **kwargs)
-    lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith(
-        "strip_entropy: blended 7/7 inputs (")  # the end's line
+    quiet, shown = one_line_each_way(
+        lambda progress: strip_entropy(model, x, clean, progress=progress,
+                                       **kwargs),
+        capsys, "strip_entropy: blended 7/7 inputs (")  # the end's line
     np.testing.assert_array_equal(quiet, shown)
