@@ -34,7 +34,9 @@ LONG = 200  # evaluation's work units (examples x eps) that make a long run
 def show(progress, work=None, *, long=LONG):
     """Resolves a `progress` argument: True or False as given; None shows
     progress when stderr is a terminal and the run is long, `work` (in the
-    caller's units; None: of unknown length) at least `long`.
+    caller's units; None: of unknown length) at least `long`, and no other
+    run is open (a function called inside another's `with Progress(...)`
+    leaves the reporting to it).
 
     Raises:
         TypeError: `progress` neither None nor a bool.
@@ -44,8 +46,9 @@ def show(progress, work=None, *, long=LONG):
     >>> show(None, 10, long=200)  # a short run: never on its own
     False
     """
-    if progress is None:
-        return sys.stderr.isatty() and (work is None or work >= long)
+    if progress is None:  # silent inside another run, which reports
+        return (not Progress.depth and sys.stderr.isatty()
+                and (work is None or work >= long))
     numpy_bool = type(progress).__module__ == "numpy" and getattr(
         progress, "dtype", None) == "bool"
     if not (isinstance(progress, bool) or numpy_bool):
@@ -80,6 +83,7 @@ class Progress:
     STAGE_QUIET_SECONDS = 11.0  # before a stage's (the counter goes first)
     BEAT_SECONDS = 1.0  # how often the heartbeat looks
     last_line = 0.0  # time.perf_counter() of the latest line of any Progress
+    depth = 0  # open `with Progress(...)` blocks: a run inside one is silent
     _write_lock = threading.Lock()
 
     def __init__(self, enabled=True, *, total=None, counts=False,
@@ -99,12 +103,14 @@ class Progress:
                                                stateful_metrics=["robust"])
 
     def __enter__(self):
+        Progress.depth += 1
         if self.enabled:
             Progress.last_line = max(Progress.last_line, time.perf_counter())
             threading.Thread(target=self._beat, daemon=True).start()
         return self
 
     def __exit__(self, *exc):
+        Progress.depth -= 1
         self.close()
         return False
 

@@ -9,6 +9,7 @@ from keras_adv import callbacks, defenses
 from keras_adv.attacks import pgd
 from keras_adv.models import AdversarialModel
 from tests.conftest import linear_model
+from tests.tensorboard_events import tensorboard_scalars
 
 
 @pytest.fixture
@@ -141,20 +142,7 @@ def test_guard_keeps_training_while_robust(data):
         callbacks.CatastrophicOverfittingGuard((x, y), max_drop=1.5)
 
 
-def _scalars(log_dir):
-    """{tag: [values]} from the TensorBoard event files in `log_dir`."""
-    found = {}
-    for path in sorted(log_dir.glob("events.out.tfevents.*")):
-        for record in tf.data.TFRecordDataset(str(path)):
-            event = tf.compat.v1.Event.FromString(record.numpy())
-            for value in event.summary.value:
-                number = float(tf.make_ndarray(value.tensor)) \
-                    if value.HasField("tensor") else value.simple_value
-                found.setdefault(value.tag, []).append(number)
-    return found
-
-
-def test_tensorboard_writes_adversarial_scalars(data, tmp_path):
+def test_tensorboard_writes_adversarialtensorboard_scalars(data, tmp_path):
     """`keras.callbacks.TensorBoard` works in the installed environment (the
     `tensorboard` extra) and logs AdversarialModel's `adv_*` metrics."""
     x, y = data
@@ -163,14 +151,14 @@ def test_tensorboard_writes_adversarial_scalars(data, tmp_path):
     history = model.fit(x, y, epochs=2, batch_size=20, verbose=0,
                         validation_data=(x, y),
                         callbacks=[keras.callbacks.TensorBoard(tmp_path)])
-    train = _scalars(tmp_path / "train")
+    train = tensorboard_scalars(tmp_path / "train")
     for tag in ("epoch_adv_loss", "epoch_adv_accuracy", "epoch_loss"):
         assert len(train[tag]) == 2, sorted(train)
     np.testing.assert_allclose(train["epoch_adv_loss"],
                                history.history["adv_loss"], rtol=1e-6)
     np.testing.assert_allclose(train["epoch_adv_accuracy"],
                                history.history["adv_accuracy"], rtol=1e-6)
-    assert len(_scalars(tmp_path / "validation")["epoch_loss"]) == 2
+    assert len(tensorboard_scalars(tmp_path / "validation")["epoch_loss"]) == 2
 
 
 def test_skipped_epochs_leave_the_key_out(data, tmp_path):
@@ -191,5 +179,5 @@ def test_skipped_epochs_leave_the_key_out(data, tmp_path):
     assert seen == [False, True, False]
     assert len(hist["loss"]) == 3 and len(hist["val_adv_accuracy"]) == 1
     assert 0.0 <= hist["val_adv_accuracy"][0] <= 1.0
-    assert _scalars(tmp_path / "validation")["epoch_adv_accuracy"] == \
+    assert tensorboard_scalars(tmp_path / "validation")["epoch_adv_accuracy"] == \
         pytest.approx(hist["val_adv_accuracy"])

@@ -138,6 +138,15 @@ def test_show_resolves_progress(monkeypatch, terminal):
     assert show(None, 5, long=5) is terminal
 
 
+def test_a_run_inside_another_is_silent_unless_forced(monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    with Progress(False):  # the outer run reports (or chose not to)
+        assert show(None) is False and show(True) is True
+        with Progress(False):
+            assert Progress.depth == 2
+    assert Progress.depth == 0 and show(None) is True
+
+
 def test_show_refuses_a_non_bool():
     with pytest.raises(TypeError, match=r"^progress must be True, False or "
                        r"None\. Received: progress='yes'$"):

@@ -72,7 +72,7 @@ def run(args):
             model, x, y, sigma=args.sigma,
             radii=common.parse_floats("--radii", args.radii), n0=args.n0,
             n=args.n, alpha=args.alpha, batch_size=args.batch_size,
-            seed=args.seed, progress=False)
+            seed=args.seed)
     print(report.table())
     common.write_outputs(report, args.json, args.plot)
     return 0

@@ -96,7 +96,7 @@ def run(args):
             expected_fraction=args.expected_fraction, layer=args.layer,
             remove_factor=args.remove_factor,
             size_threshold=args.size_threshold, n_components=args.components,
-            seed=args.seed, batch_size=args.batch_size, progress=False)
+            seed=args.seed, batch_size=args.batch_size)
     print(verdict_line(report))
     print(report.table())
     common.write_outputs(report, args.json)

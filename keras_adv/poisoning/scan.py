@@ -168,33 +168,33 @@ def scan_training_set(model, x, y, *, alpha=0.05, method="both",
     validation.check_int("n_components", n_components)
     batch_size = validation.check_int("batch_size", batch_size)
     validation.check_seed(seed)
-    stage = Progress(show(progress, len(x), long=LONG_ROWS),
-                     prefix="scan_training_set")
-    stage(f"representations of {len(x)} rows")
-    feats = features.extract(model, x, layer, batch_size)
-    if not np.all(np.isfinite(feats)):
-        raise ValueError("the model's representations of x must be finite. "
-                         f"Received: {int(np.sum(~np.isfinite(feats).all(axis=1)))}"
-                         " rows with NaN or inf")
-    entropy = _blend_entropy(model, x, labels, seed, batch_size, clip)
-    stage(f"per-class test and trigger test of {len(classes)} classes")
-    with _one_thread():
-        tests = verdict.decide_classes(feats, labels, classes, alpha=alpha,
-                                       expected_fraction=expected_fraction,
-                                       entropy=entropy)
-    found = {}
-    if method in ("both", "spectral"):
-        share = expected_fraction if expected_fraction is not None else {
-            int(c): e["estimated_fraction"] for c, e in tests.items()
-            if e["suspect"]}
-        stage("spectral signature")
+    with Progress(show(progress, len(x), long=LONG_ROWS),
+                  prefix="scan_training_set") as stage:
+        stage(f"representations of {len(x)} rows")
+        feats = features.extract(model, x, layer, batch_size)
+        if not np.all(np.isfinite(feats)):
+            raise ValueError("the model's representations of x must be finite. "
+                             f"Received: {int(np.sum(~np.isfinite(feats).all(axis=1)))}"
+                             " rows with NaN or inf")
+        entropy = _blend_entropy(model, x, labels, seed, batch_size, clip)
+        stage(f"per-class test and trigger test of {len(classes)} classes")
         with _one_thread():
-            found["spectral_signature"] = flag_classes(feats, labels,
-                                                       remove_factor, share)
-    if method in ("both", "clustering"):
-        stage("activation clustering")
-        found["activation_clustering"] = flag_clusters(
-            feats, labels, n_components, "ica", size_threshold, seed)
+            tests = verdict.decide_classes(feats, labels, classes, alpha=alpha,
+                                           expected_fraction=expected_fraction,
+                                           entropy=entropy)
+        found = {}
+        if method in ("both", "spectral"):
+            share = expected_fraction if expected_fraction is not None else {
+                int(c): e["estimated_fraction"] for c, e in tests.items()
+                if e["suspect"]}
+            stage("spectral signature")
+            with _one_thread():
+                found["spectral_signature"] = flag_classes(feats, labels,
+                                                           remove_factor, share)
+        if method in ("both", "clustering"):
+            stage("activation clustering")
+            found["activation_clustering"] = flag_clusters(
+                feats, labels, n_components, "ica", size_threshold, seed)
     suspects = sorted(int(c) for c, e in tests.items() if e["suspect"])
     return PoisonScanReport(
         num_examples=int(len(x)),
@@ -216,7 +216,6 @@ def _blend_entropy(model, x, labels, seed, batch_size, clip):
         others = np.flatnonzero(labels != c)
         held = x[rng.choice(others, min(HELD, len(others)), replace=False)]
         return strip_entropy(model, x[rows], held, overlays=BLENDS,
-                             progress=False,
                              seed=int(rng.integers(2**31)), clip=box,
                              batch_size=batch_size)
 
