@@ -190,6 +190,15 @@ def contention(model, x, y):
            if k in short}
     ref = ("CleverHans compiled" if "CleverHans compiled" in fns
            else "inline unrolled")
+    # The peers' first calls (tracing included) against their steady state:
+    # keras_adv's first call above came first in the process, theirs after.
+    cells = []
+    for name, fn in fns.items():
+        if name != "keras_adv":
+            p_first, p_steady = _first_and_steady(fn, FLAGS.trace_repeats)
+            cells.append(f"{name} {p_first:.2f} s / {p_steady:.2f} s = "
+                         f"{p_first / p_steady:.2f}")
+    print("first/steady of the others: " + ";  ".join(cells))
     print(f"PGD-{FLAGS.steps}, batch {len(x)}, quiet and busy rounds "
           f"alternating, median of {FLAGS.repeats} interleaved runs; "
           f"throughput relative to {ref}:")

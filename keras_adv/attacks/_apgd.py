@@ -307,8 +307,7 @@ def apgd_loop(model, x, labels, source, eps, seed, *, steps, norm, loss,
         hit = tf.equal(pred, labels)
         return hit if targeted else tf.logical_not(hit)
 
-    def to_ball(z):
-        return ascent.to_ball(x0, z, eps, norm, clip)
+    to_ball = ascent.ball(x0, eps, norm, clip)
 
     def col(mask):
         return ascent.per_example(mask, x0)

@@ -377,13 +377,18 @@ def square_loop(model, x4, labels, source, eps, seed, start, count, best,
         [[0.0], np.cumsum(1.0 / np.arange(1, max(h, w) + 2) ** 2)]
     ).astype(np.float32))
 
+    if norm == "linf":
+        # The two values a window can set, computed once: x +- eps in the
+        # box (equal to clipping x + eps * sign at every step).
+        up, down = ops.clip_box(x4 + eps, clip), ops.clip_box(x4 - eps, clip)
+
     def body(i, best, loss_min, done, spent):
         p = _fraction(i, p_init, queries)
         if norm == "linf":
             sh, sw = _sizes(p, h, w, odd=False)
             mask, _, _ = _window(batch, h, w, sh, sw, _seed(seed, i, 1))
             signs = _signs(tf.stack([batch, 1, 1, c]), _seed(seed, i, 2))
-            cand = tf.where(mask, ops.clip_box(x4 + eps * signs, clip), best)
+            cand = tf.where(mask, tf.where(signs > 0, up, down), best)
         else:
             sh, sw = _sizes(p, h, w, odd=True)
             mask1, rows, cols = _window(batch, h, w, sh, sw, _seed(seed, i, 1))

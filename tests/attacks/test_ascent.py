@@ -184,3 +184,19 @@ def test_non_finite_inside_tf_function_is_an_assertion():
 def test_check_finite_passes_finite_values():
     t = tf.constant([1.0, 2.0])
     assert ascent.check_finite(t, "outputs") is t
+
+
+@pytest.mark.parametrize("bad", [[np.nan], [np.inf], [-np.inf],
+                                 [np.inf, -np.inf]])
+def test_gradient_check_in_graph_finds_one_bad_entry(bad):
+    # In a graph the input gradient is checked through its sum: one NaN or
+    # inf entry among 1024 (or +inf and -inf together) still raises.
+    check = tf.function(lambda t: ascent.check_finite(t, "input gradients"))
+    good = np.full((4, 16, 16, 1), 0.5, "float32")
+    np.testing.assert_array_equal(check(tf.constant(good)), good)
+    g = good.copy()
+    for k, value in enumerate(bad):
+        g[k, 3 + k, 5, 0] = value
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="model gave non-finite input gradients"):
+        check(tf.constant(g))
