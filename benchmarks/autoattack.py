@@ -1,8 +1,9 @@
 """The standard suite against the reference AutoAttack, on the same weights.
 
-For an undefended and a PGD-trained small_cnn on mnist5k, the Keras weights
-are copied into the equivalent PyTorch module (the logits must agree to
-1e-4) and, for each cell (norm, eps), on the same test images:
+For an undefended, an L-inf PGD-trained and an L2 PGD-trained small_cnn on
+mnist5k (trained here), the Keras weights are copied into the equivalent
+PyTorch module (the logits must agree to 1e-4) and, for each cell (norm,
+eps), on the same test images:
 
 - keras_adv: `evaluate_robustness(attacks="standard")`: APGD-CE, APGD-T,
   FAB-T, Square (100 iterations each, 9 targets, 5000 queries);
@@ -13,7 +14,9 @@ are copied into the equivalent PyTorch module (the logits must agree to
 
 It prints per cell the clean and robust accuracy of each, the examples
 that only one of them breaks, the union (robust under both), and the wall
-times side by side, alternating which runs first. torch and torchattacks
+times side by side, alternating which runs first; at the end, what each
+stage of each side broke that the stages before it had not, with its
+seconds (a stage kept must earn its time). torch and torchattacks
 live in this benchmark's own environment, `.venv-autoattack`, which
 `python3 dev.py bench autoattack` makes (torch 2.13.0, CPU;
 torchattacks 3.5.1 without its unused torchvision dependency).
@@ -311,6 +314,10 @@ def _cell(name, model, twin, x, y, norm, eps, reverse):
         aa=int(aa_robust.sum()),
         only_ka=by_stage(ka[~ka_robust & aa_robust]),
         only_aa=by_stage(aa[ka_robust & ~aa_robust]),
+        # What each stage earned: the examples it broke that the stages
+        # before it had not (a stage that breaks none costs only time).
+        ka_broke=by_stage(ka[(ka >= 0) & (ka < len(STAGES))]),
+        aa_broke=by_stage(aa[(aa >= 0) & (aa < len(STAGES))]),
         ka_s=ka_s, aa_s=sum(aa_times.values()),
         ka_stages={k: round(v, 1) for k, v in report.timings.items()},
         aa_stages={k: round(v, 1) for k, v in aa_times.items()},
@@ -330,6 +337,14 @@ def _summary(rows):
           f"{worst:+d} of {n} ({100 * worst / n:+.1f}%)")
     print(f"speed (AutoAttack seconds / keras_adv seconds): slowest cell "
           f"{slowest:.2f}x, all cells {total:.2f}x")
+    print("\nwhat each stage broke (not broken by the stages before it) "
+          "and its seconds, over all cells:")
+    for side in ("ka", "aa"):
+        cells = "  ".join(
+            f"{stage} {sum(r[side + '_broke'].get(stage, 0) for r in rows)} "
+            f"in {sum(r[side + '_stages'].get(stage, 0) for r in rows):.0f} s"
+            for stage in STAGES)
+        print(f"  {'keras_adv ' if side == 'ka' else 'AutoAttack'}  {cells}")
 
 
 def _line(row):
