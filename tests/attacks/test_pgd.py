@@ -235,3 +235,39 @@ def test_eot_averages_a_stochastic_layer():
 
     assert agreement(1) < 0.7
     assert agreement(64) > 0.95
+
+
+def test_halves_only_for_one_large_batch_without_restarts():
+    from keras_adv.attacks import _pgd
+
+    big, small = tf.zeros((_pgd.HALVES_FROM, 4)), tf.zeros((127, 4))
+    assert _pgd._half(big, 1, None) == _pgd.HALVES_FROM // 2
+    assert _pgd._half(small, 1, None) == 0
+    assert _pgd._half(big, 2, None) == 0  # restarts: their own loops
+    assert _pgd._half([big, big], 1, None) == 0  # several inputs
+    assert _pgd._half(big, 1, lambda parts, rest: parts) == 0
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_a_batch_in_halves_meets_the_same_points(trained_cnn, cnn_test_batch,
+                                                 monkeypatch, norm):
+    # 200 images run as two halves of 100; the same call with the split
+    # turned off gives the same points (the starts are drawn for the whole
+    # batch), up to the last bits of kernels run on another batch size:
+    # at most 1% of the coordinates may differ.
+    from keras_adv.attacks import _pgd, core
+
+    x, y = cnn_test_batch
+    eps = 0.1 if norm == "linf" else 1.5
+    core._CACHE.pop(trained_cnn, None)  # a fresh trace, with the static batch
+    halves = pgd(trained_cnn, x, y, eps=eps, norm=norm, steps=10,
+                 seed=5).numpy()
+    monkeypatch.setattr(_pgd, "HALVES_FROM", 10**9)
+    core._CACHE.pop(trained_cnn, None)
+    whole = pgd(trained_cnn, x, y, eps=eps, norm=norm, steps=10,
+                seed=5).numpy()
+    core._CACHE.pop(trained_cnn, None)
+    assert np.mean(~np.isclose(halves, whole, atol=1e-5)) < 0.01
+    assert _norm(halves - x, norm).max() <= eps + 1e-5
+    assert accuracy(trained_cnn, halves, y) == pytest.approx(
+        accuracy(trained_cnn, whole, y), abs=0.01)
