@@ -41,6 +41,15 @@ def cnn_test_batch(mnist5k, trained_cnn):
     return x_test[keep], y_test[keep]
 
 
+def uniform_batch(seed, n, low, high, in_dim=6, classes=4):
+    """`(x, y)`: n rows of in_dim uniform features in [low, high) and
+    random labels of `classes`, from `np.random.RandomState(seed)` (x
+    drawn first); the small batches of the linear-model tests."""
+    rng = np.random.RandomState(seed)
+    x = rng.uniform(low, high, size=(n, in_dim)).astype("float32")
+    return x, rng.randint(0, classes, size=n)
+
+
 def linear_model(in_dim=6, classes=4, seed=0, softmax=False):
     """Dense model with fixed random weights (logits or softmax outputs)."""
     rng = np.random.RandomState(seed)

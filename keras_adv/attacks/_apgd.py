@@ -307,7 +307,7 @@ def apgd_loop(model, x, labels, source, eps, seed, *, steps, norm, loss,
         hit = tf.equal(pred, labels)
         return hit if targeted else tf.logical_not(hit)
 
-    to_ball = ascent.ball(x0, eps, norm, clip)
+    project = ascent.ball(x0, eps, norm, clip)
 
     def col(mask):
         return ascent.per_example(mask, x0)
@@ -334,8 +334,8 @@ def apgd_loop(model, x, labels, source, eps, seed, *, steps, norm, loss,
         grad2 = s["adv"] - s["adv_old"]
         a = tf.where(i > 0, momentum, 1.0)
         adv = s["adv"]
-        z = to_ball(adv + s["eta"] * ops.steepest_step(s["grad"], norm))
-        adv = to_ball(adv + (z - adv) * a + grad2 * (1.0 - a))
+        z = project(adv + s["eta"] * ops.steepest_step(s["grad"], norm))
+        adv = project(adv + (z - adv) * a + grad2 * (1.0 - a))
         (obj, logits), grad = ascent.gradient(objective, adv)
         hit = success(logits)
         s["adv_old"] = s["adv"]

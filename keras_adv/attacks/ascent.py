@@ -4,7 +4,7 @@ One loop, `ascend`, climbs a per-example objective inside an eps-ball: PGD
 (with restarts, momentum/MIM, BIM, L-inf/L2, targeted losses, EOT), FGSM (one
 step, no start), the inner maximisations of PGD-AT, Fast-AT and FGSM-AT
 (`ce_ascent`), of TRADES and MART (`objective_ascent`), and Free-AT's carried
-perturbation (`project_step`). APGD uses `gradient` and `to_ball`.
+perturbation (`project_step`). APGD uses `gradient` and `ball`.
 
 The loop is a `tf.while_loop`: the graph holds one step whatever the number
 of steps, so tracing time does not grow with `steps` (a Python-unrolled loop
@@ -109,19 +109,10 @@ def gradient(objective_fn, x_adv):
     return value, _map(lambda g: check_finite(g, "input gradients"), grad)
 
 
-def to_ball(x0, x_adv, eps, norm, clip):
-    """Projects `x_adv` onto the eps-ball of `norm` around `x0`, then onto
-    the `clip` box.
-
-    Example: `to_ball(x0, x0 + 1.0, 0.3, "linf", (0.0, 1.0))`.
-    """
-    return _map(lambda a, b: ops.clip_box(a + ops.project(b - a, eps, norm),
-                                          clip), x0, x_adv)
-
-
 def ball(x0, eps, norm, clip):
     """The projection onto the eps-ball of `norm` around `x0` intersected
-    with the `clip` box, as a function of the point (what `to_ball` does).
+    with the `clip` box, as a function of the point: the ball first, then
+    the box.
 
     For L-inf the intersection is itself a box,
     `[max(x0 - eps, min), min(x0 + eps, max)]`, computed once here: each
@@ -141,7 +132,9 @@ def ball(x0, eps, norm, clip):
     Example: `project = ball(x0, 0.3, "linf", (0.0, 1.0)); z = project(z)`.
     """
     if norm != "linf":
-        return lambda z: to_ball(x0, z, eps, norm, clip)
+        return lambda z: _map(
+            lambda a, b: ops.clip_box(a + ops.project(b - a, eps, norm), clip),
+            x0, z)
     if isinstance(x0, (list, tuple)):
         parts = [ball(t, eps, norm, clip) for t in x0]
         return lambda z: [p(t) for p, t in zip(parts, z)]
@@ -259,7 +252,7 @@ def gaussian_start(x0, eps, norm, clip):
     MART start; draws from the global generator). Example:
     `gaussian_start(x0, 0.3, "linf", (0.0, 1.0))`."""
     noisy = _map(lambda t: t + 0.001 * tf.random.normal(tf.shape(t)), x0)
-    return to_ball(x0, noisy, eps, norm, clip)
+    return ball(x0, eps, norm, clip)(noisy)
 
 
 def as_float(x):

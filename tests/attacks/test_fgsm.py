@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from keras_adv.attacks import fgsm
-from tests.conftest import linear_model
+from tests.conftest import linear_model, uniform_batch
 
 
 def _softmax(z):
@@ -26,10 +26,7 @@ def _numpy_fgsm(x, y, w, b, eps, norm, targeted=False):
 
 @pytest.fixture
 def data():
-    rng = np.random.RandomState(1)
-    x = rng.uniform(0.2, 0.8, size=(16, 6)).astype("float32")
-    y = rng.randint(0, 4, size=16)
-    return x, y
+    return uniform_batch(1, 16, 0.2, 0.8)
 
 
 @pytest.mark.parametrize("norm,eps", [("linf", 0.1), ("l2", 0.5)])

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from keras_adv.attacks import attack_objective, fgsm, pgd
-from tests.conftest import accuracy, linear_model
+from tests.conftest import accuracy, linear_model, uniform_batch
 
 NORMS = ["linf", "l2"]
 
@@ -18,10 +18,7 @@ def _norm(d, norm):
 
 @pytest.fixture
 def rand_data():
-    rng = np.random.RandomState(3)
-    x = rng.uniform(0.0, 1.0, size=(32, 6)).astype("float32")
-    y = rng.randint(0, 4, size=32)
-    return x, y
+    return uniform_batch(3, 32, 0.0, 1.0)
 
 
 @pytest.mark.parametrize("norm", NORMS)

@@ -2,11 +2,10 @@
 model wrapped in a compiled `AdversarialModel`."""
 
 import keras
-import numpy as np
 import pytest
 
 from keras_adv.models import AdversarialModel
-from tests.conftest import linear_model
+from tests.conftest import linear_model, uniform_batch
 
 SPARSE_CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
@@ -22,7 +21,4 @@ def linear_adv_model(defense, seed=0, lr=0.5, loss=SPARSE_CE, **compile_kw):
 
 @pytest.fixture
 def batch():
-    rng = np.random.RandomState(1)
-    x = rng.uniform(0.05, 0.95, size=(16, 6)).astype("float32")
-    y = rng.randint(0, 4, size=16)
-    return x, y
+    return uniform_batch(1, 16, 0.05, 0.95)
