@@ -23,7 +23,14 @@ standard `evaluate_robustness` suite), and the steady-state throughput of
 `keras_adv.attacks.pgd` (one `tf.while_loop`) against the Python-unrolled
 loop it replaced, kept below as `unrolled_pgd_loop` (the baseline only).
 
+With `--first_calls`, only the first call of PGD-{steps} on --batch images
+against its steady state, each variant (keras_adv.pgd in two halves and in
+one loop, the inline `tf.while_loop`, CleverHans compiled, one compiled
+gradient step, keras_adv.pgd run eagerly) as the first attack of fresh
+processes: the fixed cost any compiled PGD pays on its first call.
+
     python3 dev.py bench attack_throughput
+    python3 -m benchmarks.attack_throughput --first_calls
     python3 -m benchmarks.attack_throughput --contention --skip_memory \
         --skip_variants --trace_n 0
 """
@@ -48,6 +55,11 @@ flags.DEFINE_bool("suite", False, "Also time the standard evaluation suite.")
 flags.DEFINE_bool("contention", False,
                   "Also time PGD quiet and beside a busy process, alternating.")
 flags.DEFINE_integer("rounds", 2, "Quiet/busy round pairs with --contention.")
+flags.DEFINE_bool("first_calls", False,
+                  "Only the first call against the steady state of PGD-{steps} "
+                  "on --batch images, each variant in fresh processes.")
+flags.DEFINE_integer("first_call_runs", 3, "Fresh processes per variant.")
+flags.DEFINE_string("first_call_of", None, "Internal: one variant, this process.")
 FLAGS = flags.FLAGS
 
 
@@ -306,6 +318,111 @@ def _first_and_steady(fn, repeats):
     return first, statistics.median(times)
 
 
+FIRST_CALL_VARIANTS = {
+    "keras_adv": "keras_adv.attacks.pgd (two halves)",
+    "keras_adv_one_loop": "keras_adv.attacks.pgd, one loop",
+    "inline_while": "inline tf.function (tf.while_loop)",
+    "cleverhans": "CleverHans tf2 PGD (tf.function)",
+    "one_step": "one compiled gradient step (no loop)",
+    "eager": "keras_adv.attacks.pgd run eagerly",
+}
+
+
+def first_call_of(name, model, x, y):
+    """First and steady seconds of one variant, the first attack in this
+    (fresh) process; printed as one JSON line for `first_calls`."""
+    import json
+
+    import numpy as np
+    import tensorflow as tf
+
+    import keras_adv
+    from keras_adv.attacks import _pgd
+
+    kw = dict(eps=FLAGS.eps, steps=FLAGS.steps, step_size=FLAGS.step_size)
+    xt, yt = tf.constant(x), tf.constant(y)
+    if name in ("keras_adv", "keras_adv_one_loop", "eager"):
+        if name == "keras_adv_one_loop":
+            _pgd.HALVES_FROM = len(x) + 1
+        tf.config.run_functions_eagerly(name == "eager")
+        fn = lambda: keras_adv.attacks.pgd(model, x, y, **kw).numpy()  # noqa: E731
+    elif name == "inline_while":
+        attack = inline_pgd(model, while_loop=True)
+        fn = lambda: attack(xt, yt).numpy()  # noqa: E731
+    elif name == "cleverhans":
+        from cleverhans.tf2.attacks.projected_gradient_descent import (
+            projected_gradient_descent as ch_pgd,
+        )
+        ch = tf.function(lambda xb, yb: ch_pgd(
+            model, xb, FLAGS.eps, FLAGS.step_size, FLAGS.steps, np.inf,
+            clip_min=0.0, clip_max=1.0, y=yb, rand_init=True,
+            rand_minmax=FLAGS.eps, sanity_checks=False))
+        fn = lambda: ch(xt, yt).numpy()  # noqa: E731
+    else:  # one_step: the least any compiled PGD traces and instantiates
+        loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+        @tf.function(autograph=False)
+        def step(xb, yb):
+            with tf.GradientTape() as tape:
+                tape.watch(xb)
+                loss = loss_fn(yb, model(xb, training=False))
+            return xb + FLAGS.step_size * tf.sign(tape.gradient(loss, xb))
+
+        fn = lambda: step(xt, yt).numpy()  # noqa: E731
+    first, steady = _first_and_steady(fn, 5)
+    print("FIRST_CALL " + json.dumps(
+        {"name": name, "first": first, "steady": steady}), flush=True)
+
+
+def first_calls():
+    """Each variant's first call against its steady state, each in
+    `--first_call_runs` fresh processes (the first attack in the process:
+    tracing, instantiation and oneDNN's first kernels all counted); the
+    median per variant, and the least fixed cost any compiled PGD pays."""
+    import json
+    import statistics
+
+    rows = {}
+    for _ in range(FLAGS.first_call_runs):
+        for name in FIRST_CALL_VARIANTS:
+            out = subprocess.run(
+                [sys.executable, "-m", "benchmarks.attack_throughput",
+                 f"--first_call_of={name}", f"--batch={FLAGS.batch}",
+                 f"--steps={FLAGS.steps}", f"--eps={FLAGS.eps}",
+                 f"--step_size={FLAGS.step_size}"],
+                capture_output=True, text=True)
+            lines = [ln for ln in out.stdout.splitlines()
+                     if ln.startswith("FIRST_CALL ")]
+            if not lines:
+                tail = out.stderr.strip().splitlines()[-1:]
+                print(f"{name}: not measured ({tail})")
+                continue
+            rows.setdefault(name, []).append(json.loads(lines[0][11:]))
+    print(f"\nFirst call against steady state, PGD-{FLAGS.steps} on "
+          f"{FLAGS.batch} images, each the first attack in a fresh process; "
+          f"median of {FLAGS.first_call_runs} processes:")
+    print(f"{'variant':40s} {'first s':>8s} {'steady s':>9s} {'ratio':>6s} "
+          f"{'fixed s':>8s}")
+    med = {}
+    for name, runs in rows.items():
+        first = statistics.median(r["first"] for r in runs)
+        steady = statistics.median(r["steady"] for r in runs)
+        med[name] = (first, steady)
+        print(f"{FIRST_CALL_VARIANTS[name]:40s} {first:8.3f} {steady:9.3f} "
+              f"{first / steady:6.2f} {first - steady:8.3f}")
+    if "keras_adv" in med and "one_step" in med:
+        budget = 0.3 * med["keras_adv"][1]
+        floor = med["one_step"][0] - med["one_step"][1]
+        print(f"A first call within 1.3x leaves {budget:.3f} s over the steady "
+              f"state; one compiled gradient step alone costs {floor:.3f} s "
+              f"more on its first call ({floor / med['keras_adv'][1]:.2f}x "
+              "of the PGD steady state).")
+    if "keras_adv" in med and "eager" in med:
+        slower = med["eager"][1] / med["keras_adv"][1]
+        print(f"Eager (no tracing): steady {slower:.2f}x the compiled "
+              "steady state.")
+
+
 def tracing_cost(model, x, y):
     """First-call against steady-state time, and old against new PGD."""
     import statistics
@@ -359,8 +476,15 @@ def main(argv):
     del argv
     from benchmarks.common import interleaved_timing, machine, trained_cnn
 
+    if FLAGS.first_calls:
+        print(f"Machine: {machine()}")
+        first_calls()
+        return
     model, _, (x_test, y_test) = trained_cnn()
     x, y = x_test[: FLAGS.batch], y_test[: FLAGS.batch]
+    if FLAGS.first_call_of:
+        first_call_of(FLAGS.first_call_of, model, x, y)
+        return
     print(f"Machine: {machine()}")
     if FLAGS.contention:
         contention(model, x, y)

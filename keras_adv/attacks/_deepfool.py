@@ -150,7 +150,7 @@ def deepfool_loop(model, x, cand, eps, *, norm, clip, steps, overshoot,
                 "cannot run on it. Received: a model whose output does not "
                 "depend differentiably on x"
             )
-        grads = [ascent.check_finite(g, "input gradients") for g in grads]
+        grads = [ascent.check_finite(g, "input gradients", by_sum=True) for g in grads]
         pred = tf.argmax(logits, axis=-1, output_type=tf.int32)
         active = active & tf.equal(pred, orig)
         best_dist = best_f = best_w = None

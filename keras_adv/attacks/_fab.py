@@ -268,7 +268,7 @@ def fab_loop(model, x, labels, target, radius, seed, *, steps, norm, clip,
             z = ops.model_logits(model, tf.cast(x1, in_dtype), from_logits)
             z = ascent.check_finite(z, "outputs")
         jac = ascent.check_finite(tape.batch_jacobian(z, x1),
-                                  "input gradients")
+                                  "input gradients", by_sum=True)
         jac = tf.reshape(jac, [batch, tf.shape(z)[1], -1])
         df = z - _pick(z, labels)[:, None]
         dg = jac - tf.gather(jac, labels, axis=1, batch_dims=1)[:, None]

@@ -30,21 +30,23 @@ NON_FINITE = "model gave non-finite"
 _map = tf.nest.map_structure
 
 
-def check_finite(t, what):
+def check_finite(t, what, *, by_sum=False):
     """Raises if `t` holds NaN or inf: at once when eager, else through a
     `tf.debugging.check_numerics` op whose error `core.compiled` functions
     turn into `ValueError` for eager callers.
 
-    Outputs are checked entry by entry. Input gradients (as large as the
-    batch of inputs, one per step) are checked through their sum, which is
-    NaN or inf when an entry is: one vectorised reduction instead of
-    `check_numerics` reading every entry on its own, which cost PGD 3-5% of
-    its time (docs/benchmarks.md). The sum also overflows when entries
-    reach about 1e33, where an L2 step (`g / ||g||`) has long overflowed.
+    By default `t` is checked entry by entry. With `by_sum=True` (input
+    gradients: as large as the batch of inputs, one per step) it is
+    checked through its sum, which is NaN or inf when an entry is: one
+    vectorised reduction instead of `check_numerics` reading every entry
+    on its own, which cost PGD 3-5% of its time (docs/benchmarks.md). The
+    sum also overflows when entries reach about 1e33, where an L2 step
+    (`g / ||g||`) has long overflowed.
 
     Args:
         t: a float tensor computed from the model (outputs or gradients).
         what: what `t` is, for the message (`"outputs"`, `"input gradients"`).
+        by_sum: in a graph, check the sum of `t` instead of every entry.
 
     Returns:
         `t` (in graph mode, guarded by the check).
@@ -53,7 +55,8 @@ def check_finite(t, what):
         ValueError: when eager and `t` is not finite; the message starts with
             "model gave non-finite".
 
-    Example: `logits = check_finite(model(x), "outputs")`.
+    Example: `logits = check_finite(model(x), "outputs")`;
+    `grad = check_finite(grad, "input gradients", by_sum=True)`.
     """
     message = (
         f"{NON_FINITE} {what} (NaN or inf), so no attack can use them. "
@@ -63,7 +66,7 @@ def check_finite(t, what):
         if not np.all(np.isfinite(np.asarray(t))):
             raise ValueError(message)
         return t
-    if what != "input gradients":
+    if not by_sum:
         return tf.debugging.check_numerics(t, message)
     total = tf.debugging.check_numerics(tf.reduce_sum(t), message)
     with tf.control_dependencies([total]):
@@ -106,7 +109,8 @@ def gradient(objective_fn, x_adv):
             "not depend differentiably on x (use a score-based attack, or "
             "perturb_layer= for integer inputs such as token ids)"
         )
-    return value, _map(lambda g: check_finite(g, "input gradients"), grad)
+    return value, _map(lambda g: check_finite(g, "input gradients",
+                                                    by_sum=True), grad)
 
 
 def ball(x0, eps, norm, clip):

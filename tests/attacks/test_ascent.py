@@ -186,12 +186,15 @@ def test_check_finite_passes_finite_values():
     assert ascent.check_finite(t, "outputs") is t
 
 
+@pytest.mark.parametrize("by_sum", [True, False])
 @pytest.mark.parametrize("bad", [[np.nan], [np.inf], [-np.inf],
                                  [np.inf, -np.inf]])
-def test_gradient_check_in_graph_finds_one_bad_entry(bad):
-    # In a graph the input gradient is checked through its sum: one NaN or
-    # inf entry among 1024 (or +inf and -inf together) still raises.
-    check = tf.function(lambda t: ascent.check_finite(t, "input gradients"))
+def test_gradient_check_in_graph_finds_one_bad_entry(bad, by_sum):
+    # In a graph an input gradient is checked through its sum (by_sum=True,
+    # as the attacks do) or entry by entry: either way one NaN or inf entry
+    # among 1024 (or +inf and -inf together) raises.
+    check = tf.function(lambda t: ascent.check_finite(t, "input gradients",
+                                                      by_sum=by_sum))
     good = np.full((4, 16, 16, 1), 0.5, "float32")
     np.testing.assert_array_equal(check(tf.constant(good)), good)
     g = good.copy()
