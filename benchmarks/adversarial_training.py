@@ -265,22 +265,6 @@ while True:
 """
 
 
-@contextlib.contextmanager
-def busy_process():
-    """Runs `_BUSY` in a subprocess for the duration of the block."""
-    import subprocess
-    import sys
-
-    proc = subprocess.Popen([sys.executable, "-c", _BUSY],
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        proc.stdout.readline()  # "ready": TensorFlow loaded and spinning
-        yield proc
-    finally:
-        proc.terminate()
-        proc.wait()
-
-
 def alternating_epochs(fns, rounds):
     """Times `rounds` calls of each callable, interleaved, the order
     reversed every other round (ABBA), after one untimed warm-up call
@@ -306,6 +290,8 @@ def inline_comparison(x, y):
     import os
     import statistics
 
+    from benchmarks.common import busy_core
+
     eps, k, n = 0.3, FLAGS.inline_steps, FLAGS.inline_n
     x, y = x[:n], y[:n]
     ours = build("PGD-AT", eps, steps=k)
@@ -320,7 +306,7 @@ def inline_comparison(x, y):
           f"train_step, {FLAGS.inline_epochs} interleaved epochs each")
     ratios = {}
     for condition in conditions:
-        busy = (busy_process() if condition != "quiet"
+        busy = (busy_core(_BUSY) if condition != "quiet"
                 else contextlib.nullcontext())
         with busy:
             load = os.getloadavg()[0]

@@ -94,6 +94,23 @@ def inline_pgd(model, jit_compile=False, while_loop=False):
     return attack
 
 
+def cleverhans_pgd(model):
+    """CleverHans tf2 PGD with this benchmark's settings, as a function of
+    `(x, y)`; raises ImportError when CleverHans is not installed."""
+    import numpy as np
+    from cleverhans.tf2.attacks.projected_gradient_descent import (
+        projected_gradient_descent as ch_pgd,
+    )
+
+    def ch(xb, yb):
+        return ch_pgd(model, xb, FLAGS.eps, FLAGS.step_size, FLAGS.steps,
+                      np.inf, clip_min=0.0, clip_max=1.0, y=yb,
+                      rand_init=True, rand_minmax=FLAGS.eps,
+                      sanity_checks=False)
+
+    return ch
+
+
 def variants(model, x, y):
     import numpy as np
     import tensorflow as tf
@@ -115,18 +132,10 @@ def variants(model, x, y):
             lambda: inline_xla(xt, yt).numpy(),
     }
     try:
-        from cleverhans.tf2.attacks.projected_gradient_descent import (
-            projected_gradient_descent as ch_pgd,
-        )
+        ch = cleverhans_pgd(model)
     except Exception as e:  # not installed, or broken on this Keras
         print(f"CleverHans not available: {type(e).__name__}: {e}")
     else:
-        def ch(xb, yb):
-            return ch_pgd(model, xb, FLAGS.eps, FLAGS.step_size, FLAGS.steps,
-                          np.inf, clip_min=0.0, clip_max=1.0, y=yb,
-                          rand_init=True, rand_minmax=FLAGS.eps,
-                          sanity_checks=False)
-
         ch_graph = tf.function(ch)
         out["CleverHans tf2 PGD (eager)"] = lambda: ch(xt, yt).numpy()
         out["CleverHans tf2 PGD (tf.function)"] = lambda: ch_graph(xt, yt).numpy()
@@ -164,21 +173,6 @@ while True:
 """
 
 
-@contextlib.contextmanager
-def busy_core():
-    """Runs a process spinning TensorFlow matmuls on one thread for the
-    duration of the block (started and stopped by this process)."""
-    proc = subprocess.Popen([sys.executable, "-c", _SPIN],
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        proc.stdout.readline()  # "ready": TensorFlow is loaded and spinning
-        time.sleep(1.0)
-        yield
-    finally:
-        proc.kill()
-        proc.wait()
-
-
 def contention(model, x, y):
     """PGD throughput quiet and beside a busy process, alternating rounds;
     each round the median of interleaved runs, as ratios to CleverHans'
@@ -186,7 +180,7 @@ def contention(model, x, y):
     import os
 
     import keras_adv
-    from benchmarks.common import interleaved_timing
+    from benchmarks.common import busy_core, interleaved_timing
 
     kw = dict(eps=FLAGS.eps, steps=FLAGS.steps, step_size=FLAGS.step_size)
     first, steady = _first_and_steady(
@@ -216,7 +210,8 @@ def contention(model, x, y):
           f"throughput relative to {ref}:")
     for r in range(FLAGS.rounds):
         for cond in ("quiet", "busy"):
-            with busy_core() if cond == "busy" else contextlib.nullcontext():
+            with (busy_core(_SPIN, settle=1.0) if cond == "busy"
+                  else contextlib.nullcontext()):
                 times = interleaved_timing(fns, FLAGS.repeats)
             cells = "  ".join(f"{name} {times[ref] / t:.2f}x"
                               for name, t in times.items() if name != ref)
@@ -333,7 +328,6 @@ def first_call_of(name, model, x, y):
     (fresh) process; printed as one JSON line for `first_calls`."""
     import json
 
-    import numpy as np
     import tensorflow as tf
 
     import keras_adv
@@ -346,19 +340,7 @@ def first_call_of(name, model, x, y):
             _pgd.HALVES_FROM = len(x) + 1
         tf.config.run_functions_eagerly(name == "eager")
         fn = lambda: keras_adv.attacks.pgd(model, x, y, **kw).numpy()  # noqa: E731
-    elif name == "inline_while":
-        attack = inline_pgd(model, while_loop=True)
-        fn = lambda: attack(xt, yt).numpy()  # noqa: E731
-    elif name == "cleverhans":
-        from cleverhans.tf2.attacks.projected_gradient_descent import (
-            projected_gradient_descent as ch_pgd,
-        )
-        ch = tf.function(lambda xb, yb: ch_pgd(
-            model, xb, FLAGS.eps, FLAGS.step_size, FLAGS.steps, np.inf,
-            clip_min=0.0, clip_max=1.0, y=yb, rand_init=True,
-            rand_minmax=FLAGS.eps, sanity_checks=False))
-        fn = lambda: ch(xt, yt).numpy()  # noqa: E731
-    else:  # one_step: the least any compiled PGD traces and instantiates
+    elif name == "one_step":  # the least any compiled PGD traces
         loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
         @tf.function(autograph=False)
@@ -369,6 +351,10 @@ def first_call_of(name, model, x, y):
             return xb + FLAGS.step_size * tf.sign(tape.gradient(loss, xb))
 
         fn = lambda: step(xt, yt).numpy()  # noqa: E731
+    else:
+        attack = (inline_pgd(model, while_loop=True) if name == "inline_while"
+                  else tf.function(cleverhans_pgd(model)))
+        fn = lambda: attack(xt, yt).numpy()  # noqa: E731
     first, steady = _first_and_steady(fn, 5)
     print("FIRST_CALL " + json.dumps(
         {"name": name, "first": first, "steady": steady}), flush=True)

@@ -21,7 +21,7 @@ live in this benchmark's own environment, `.venv-autoattack`, which
 `python3 dev.py bench autoattack` makes (torch 2.13.0, CPU;
 torchattacks 3.5.1 without its unused torchvision dependency).
 
-    python3 dev.py bench autoattack [--num_examples 200] [--cells linf:0.1,l2:1.5]
+    python3 dev.py bench autoattack [--num_examples 500] [--cells linf:0.1,l2:1.5]
         [--models undefended,pgd,pgd_l2] [--json out/autoattack.json]
 
 With `--fab_only`, FAB-T alone at L2 (100 steps, the 9 targets in turn,
@@ -41,6 +41,7 @@ import time
 from absl import app, flags
 
 from examples.common import define_flags
+from keras_adv.commands.common import STANDARD_NAMES
 
 flags.DEFINE_string("cells", "linf:0.1,linf:0.2,linf:0.3,l2:1.5,l2:2.5",
                     "Cells as norm:eps, comma-separated.")
@@ -142,23 +143,24 @@ def run_keras_adv(model, x, y, norm, eps):
                 model, x, y, eps=eps, norm=norm, seed=FLAGS.seed,
                 progress=False, metrics=False, checkpoint=path)
         seconds = time.perf_counter() - start
-        _, flags, _ = checkpoint.load(path)
-    return _stages(flags), seconds, report
+        _, robust, _ = checkpoint.load(path)
+    return _stages(robust), seconds, report
 
 
-def _stages(flags):
+def _stages(robust):
     """The stage that broke each example, from the cumulative robust flags
     (column 0 clean, then one per stage): -1 for robust throughout, the
     number of stages for an example misclassified clean."""
     import numpy as np
 
-    flags = flags.astype(bool)
-    broken = ~flags[:, 1:]
+    robust = robust.astype(bool)
+    broken = ~robust[:, 1:]
     stage = np.where(broken.any(1), broken.argmax(1), -1)
-    return np.where(flags[:, 0], stage, broken.shape[1])
+    return np.where(robust[:, 0], stage, broken.shape[1])
 
 
-STAGES = ("apgd-ce", "apgd-t", "fab-t", "square")
+# The standard suite's stages, in its order, which is also AutoAttack's.
+STAGES = STANDARD_NAMES
 
 
 def run_autoattack(twin, x, y, norm, eps):

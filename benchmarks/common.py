@@ -1,9 +1,12 @@
 """Helpers shared by the benchmarks: the examples' common flags and small
 trained CNN (`examples/common.py`, one home for both), and fair timing."""
 
+import contextlib
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -39,6 +42,22 @@ def interleaved_timing(fns, repeats=5):
             fn()
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+@contextlib.contextmanager
+def busy_core(script, settle=0.0):
+    """Runs `script` (Python that prints "ready" once it keeps one core
+    busy) in a subprocess for the duration of the block, waiting `settle`
+    seconds after "ready"; stopped when the block ends."""
+    proc = subprocess.Popen([sys.executable, "-c", script],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        proc.stdout.readline()  # "ready": TensorFlow is loaded and spinning
+        time.sleep(settle)
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def machine():

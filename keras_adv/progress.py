@@ -102,6 +102,24 @@ class Progress:
                 self.bar = keras.utils.Progbar(total,
                                                stateful_metrics=["robust"])
 
+    @classmethod
+    def resolve(cls, progress, work=None, *, long=LONG, **kwargs):
+        """The `Progress` of a long function's `progress` argument:
+        enabled as `show(progress, work, long=long)` resolves it, the other
+        arguments (`total`, `counts`, `prefix`, `label`) as given.
+
+        Raises:
+            TypeError: `progress` neither None nor a bool.
+
+        Example:
+
+        >>> counter = Progress.resolve(None, 10, long=200, total=10,
+        ...                            counts=True, prefix="strip_entropy")
+        >>> counter.enabled  # a short run: never on its own
+        False
+        """
+        return cls(show(progress, work, long=long), **kwargs)
+
     def __enter__(self):
         Progress.depth += 1
         if self.enabled:

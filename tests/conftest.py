@@ -1,4 +1,7 @@
-"""Shared fixtures: a linear softmax model and a small CNN trained on mnist5k."""
+"""Shared fixtures and helpers: a linear softmax model, a small CNN trained
+on mnist5k, a one-input threshold model, NumPy references (softmax, the
+input gradient of a linear model's cross-entropy) and the progress
+contract of a long function."""
 
 import os
 
@@ -61,6 +64,46 @@ def linear_model(in_dim=6, classes=4, seed=0, softmax=False):
     )
     model.layers[0].set_weights([w, b])
     return model, w, b
+
+
+def threshold_model():
+    """Logits `[0.5 - x, x - 0.5]` of one input: class 1 exactly where
+    x > 0.5."""
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(2)])
+    model.layers[0].set_weights([np.array([[-1.0, 1.0]], np.float32),
+                                 np.array([0.5, -0.5], np.float32)])
+    return model
+
+
+def to_one(model, x, y):
+    """An "attack" that makes every prediction of `threshold_model` class
+    1 (eager or traced)."""
+    return keras.ops.ones_like(x)
+
+
+def softmax(z):
+    """NumPy softmax over the last axis, in z's dtype."""
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def ce_input_gradient(x, y, w, b):
+    """d CE(softmax(x @ w + b), y) / dx, row by row: (p - onehot(y)) w^T,
+    in the dtype of x @ w + b (pass float64 arrays for float64)."""
+    p = softmax(x @ w + b)
+    return (p - np.eye(w.shape[1])[y]) @ w.T
+
+
+def one_line_each_way(call, capsys, start):
+    """Runs `call(progress=False)` then `call(progress=True)`; asserts the
+    first writes nothing to stderr and the second one line beginning with
+    `start` (the end's line); returns both results."""
+    quiet = call(progress=False)
+    assert capsys.readouterr().err == ""
+    shown = call(progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(start), lines
+    return quiet, shown
 
 
 def accuracy(model, x, y):

@@ -8,7 +8,7 @@ import tensorflow as tf
 from keras_adv import callbacks, defenses
 from keras_adv.attacks import pgd
 from keras_adv.models import AdversarialModel
-from tests.conftest import linear_model
+from tests.conftest import linear_model, threshold_model, to_one
 from tests.tensorboard_events import tensorboard_scalars
 
 
@@ -50,26 +50,13 @@ def test_robust_accuracy_equals_manual_pgd(data):
         callbacks.robust_accuracy(model, (x, y))
 
 
-def threshold_model():
-    """Logits `[0.5 - x, x - 0.5]`: class 1 exactly where x > 0.5."""
-    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(2)])
-    model.layers[0].set_weights([np.array([[-1.0, 1.0]], np.float32),
-                                 np.array([0.5, -0.5], np.float32)])
-    return model
-
-
-def _to_one(model, xb, yb):
-    """An "attack" that makes every prediction class 1."""
-    return np.ones_like(xb)
-
-
 def fixed_by_attack(x0=0.9):
     """`robust_accuracy` of `threshold_model` on x = (x0, 0.1, 0.8), y =
-    (1, 1, 0) under `_to_one`: clean right, wrong, wrong; adversarially
+    (1, 1, 0) under `to_one`: clean right, wrong, wrong; adversarially
     right, right, wrong. Example 1 is "fixed" by the attack: not robust."""
     x = np.array([[x0], [0.1], [0.8]], np.float32)
     return callbacks.robust_accuracy(threshold_model(), (x, [1, 1, 0]),
-                                     attack=_to_one, batch_size=2)
+                                     attack=to_one, batch_size=2)
 
 
 def test_an_example_the_attack_fixes_is_not_robust():

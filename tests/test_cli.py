@@ -1,6 +1,7 @@
 """The `keras-adv` dispatcher (`keras_adv/cli.py`): --help without
-TensorFlow, one error line with the command's prefix before TensorFlow
-loads, the Python-module entry point, the filter of TensorFlow's C++ log
+TensorFlow, the Python-module entry point (its usage error one line with
+the command's prefix; every command's refusals are in
+tests/commands/test_checks.py), the filter of TensorFlow's C++ log
 lines, and the package's import hook that the lazy command line relies on
 (keras_adv's classes found by a bare `keras.models.load_model`)."""
 
@@ -13,7 +14,6 @@ import numpy as np
 import pytest
 
 from keras_adv import cli
-from tests.commands.test_checks import fake_keras_archive
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -117,56 +117,3 @@ def test_native_log_filter_keeps_python_lines():
     assert cli._without_native_logs(text) == (
         "a line of the user's own\n"
         "/x/y.py:3: UserWarning: kept\n  warnings.warn('kept')\n")
-
-
-
-
-@pytest.mark.parametrize("argv,line", [
-    (["evaluate", "{m}", "--eps", "abc"],
-     "keras-adv evaluate: error: --eps must be comma-separated finite numbers "
-     ">= 0. Received: --eps abc"),
-    (["evaluate", "{m}", "--eps", "0.1", "--attacks", "pgd,pgd"],
-     "keras-adv evaluate: error: --attacks must be 'standard' or distinct "
-     "names from apgd-ce,apgd-dlr,apgd-t,deepfool,fab,fab-t,fgsm,pgd,square. "
-     "Received: --attacks pgd,pgd (repeated)"),
-    (["certify", "{m}", "--sigma", "0"],
-     "keras-adv certify: error: --sigma must be a finite number > 0. "
-     "Received: --sigma 0.0"),
-    (["certify", "{m}", "--sigma", "0.25", "--n", "0"],
-     "keras-adv certify: error: --n must be >= 1. Received: --n 0"),
-    (["certify", "{m}", "--sigma", "0.25", "--radii", "0,-1"],
-     "keras-adv certify: error: --radii must be comma-separated finite "
-     "numbers >= 0. Received: --radii 0,-1"),
-    (["poison-scan", "{m}", "--data", "mnist5k:train",
-      "--expected-fraction", "2"],
-     "keras-adv poison-scan: error: --expected-fraction must be in [0, 1]. "
-     "Received: --expected-fraction 2.0"),
-    (["poison-scan", "{m}", "--data", "none.npz", "--expected-fraction",
-      "0.1"],
-     "keras-adv poison-scan: error: --data must be mnist5k, mnist5k:train, "
-     "tfds:NAME[:SPLIT] or an existing .npz file. Received: --data none.npz "
-     "(data file not found)"),
-    (["certify", "{d}", "--sigma", "0.25"],
-     "keras-adv certify: error: MODEL must be a .keras file or a SavedModel "
-     "directory. Received: {d} (a directory without saved_model.pb)"),
-    (["audit", "{m}", "--eps", "0.1", "--sigma", "-1", "--out", "{d}"],
-     "keras-adv audit: error: --sigma must be a finite number > 0. Received: "
-     "--sigma -1.0"),
-    (["evaluate", "{m}", "--eps", "0.1", "--num-examples", "0"],
-     "keras-adv evaluate: error: --num-examples must be >= 1. Received: "
-     "--num-examples 0"),
-])
-def test_bad_flag_is_one_line_before_tensorflow(tmp_path, argv, line):
-    model = tmp_path / "m.keras"
-    fake_keras_archive(model)  # never loaded: the flags fail first
-    (tmp_path / "empty").mkdir()
-    subs = dict(m=str(model), d=str(tmp_path / "empty"))
-    argv = [a.format(**subs) for a in argv]
-    code = ("import sys\nimport keras_adv.cli\ntry:\n"
-            f"    keras_adv.cli.main({argv!r})\nexcept SystemExit as e:\n"
-            "    print(e.code, 'tensorflow' in sys.modules)\n")
-    done = _python(code, tmp_path)
-    assert done.stdout.strip() == "2 False"
-    assert done.stderr == line.format(**subs) + "\n"
-
-

@@ -108,6 +108,7 @@ def apgd(
     >>> bool(np.abs(apgd_t - x).max() <= 0.1 + 1e-6)
     True
     """
+    targeted = validation.check_bool("targeted", targeted)
     viewed = inputs.run_on_part(
         "apgd", apgd, model, x, y, perturb=perturb,
         perturb_layer=perturb_layer, clip=clip, eps=eps, norm=norm,
@@ -165,6 +166,7 @@ def _schedule(steps):
 def _run(model, x, y, *, eps, norm, loss, targeted, clip, steps, restarts,
          target_classes, rho, momentum, seed, eot_samples, from_logits,
          return_success):
+    targeted = validation.check_bool("targeted", targeted)
     norm, loss, clip = validation.check_attack(model, eps=eps, norm=norm, loss=loss,
                                          clip=clip, from_logits=from_logits)
     steps = validation.check_int("steps", steps)
@@ -172,12 +174,18 @@ def _run(model, x, y, *, eps, norm, loss, targeted, clip, steps, restarts,
     eot_samples = validation.check_int("eot_samples", eot_samples)
     if target_classes is not None:
         target_classes = validation.check_int("target_classes", target_classes)
+        if targeted:
+            raise ValueError(
+                "target_classes picks the targets itself and needs "
+                "targeted=False. Received: target_classes="
+                f"{target_classes!r} with targeted=True"
+            )
     rho = float(validation.check_number("rho", rho, upper=1))
     momentum = float(validation.check_number("momentum", momentum, upper=1))
     top = target_classes is not None
     if top:
         x, labels, source = _prepare_top(model, x, y, clip, from_logits, loss,
-                                         target_classes, targeted)
+                                         target_classes)
     else:
         x, labels, source = core.prepare(
             model, x, y, clip=clip, targeted=targeted,
@@ -227,30 +235,20 @@ def _run(model, x, y, *, eps, norm, loss, targeted, clip, steps, restarts,
     return result
 
 
-def _prepare_top(model, x, y, clip, from_logits, loss, target_classes,
-                 targeted):
+def _prepare_top(model, x, y, clip, from_logits, loss, target_classes):
     """For APGD-T: checked x, true labels and the clean logits."""
-    x, labels, _ = core.prepare(model, x, y, clip=clip, targeted=targeted,
+    x, labels, _ = core.prepare(model, x, y, clip=clip, targeted=False,
                                 from_logits=from_logits, loss="ce",
                                 true_labels=True)
-    if targeted:
-        raise ValueError(
-            "target_classes picks the targets itself and needs "
-            "targeted=False. Received: target_classes="
-            f"{target_classes!r} with targeted=True"
-        )
     logits = ops.model_logits(model, x, from_logits)
-    num_classes = logits.shape[-1]
+    num_classes = ops.logits_width(logits)
     if num_classes is not None and target_classes >= num_classes:
         raise ValueError(
             f"target_classes must be below the number of classes "
             f"({num_classes}). Received: target_classes={target_classes!r}"
         )
-    if loss == "dlr" and num_classes is not None and num_classes < 4:
-        raise ValueError(
-            "loss='dlr' needs at least 4 classes. Received: model with "
-            f"{num_classes} classes"
-        )
+    # APGD-T's objective is targeted: DLR needs 4 classes.
+    core._check_dlr_classes(loss, True, num_classes)
     return x, labels, logits
 
 

@@ -46,9 +46,10 @@ def pgd(
     restart (independent, so they run concurrently), inside one
     `tf.function` compiled once per model and configuration: tracing time
     does not grow with `steps`, and grows by one loop body per restart (see
-    `docs/benchmarks.md`). Without restarts, a batch of 128 or more runs as
-    two halves, two independent loops, from starts drawn for the whole
-    batch: the same points, faster on few cores.
+    `docs/benchmarks.md`). Without restarts, a batch of 128 or more whose
+    size is fixed when the function is traced runs as two halves, two
+    independent loops, from starts drawn for the whole batch: the same
+    points, faster on few cores.
     The model runs with `training=False`.
 
     Args:

@@ -92,6 +92,7 @@ def square(
     >>> bool(np.abs(x_adv - x).max() <= 0.1 + 1e-6)
     True
     """
+    targeted = validation.check_bool("targeted", targeted)
     viewed = inputs.run_on_part(
         "square", square, model, x, y, perturb=perturb,
         perturb_layer=perturb_layer, clip=clip, eps=eps, norm=norm,

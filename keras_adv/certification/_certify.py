@@ -21,7 +21,7 @@ from scipy import stats
 from keras_adv import ops, validation
 from keras_adv.attacks import core
 from keras_adv.certification.thresholds import binomtest_passes
-from keras_adv.progress import Progress, show
+from keras_adv.progress import Progress
 
 ABSTAIN = -1
 LONG_DRAWS = 100_000  # noisy copies that make a long run (progress=None)
@@ -114,7 +114,8 @@ def certify(model, x, *, sigma, n0=100, n=100_000, alpha=0.001,
     n = validation.check_int("n", n)
     alpha = validation.check_probability("alpha", alpha)
     seed_t = ops.seed_tensor(seed)
-    with _stages(progress, "certify", x, n0 + n) as stage:
+    with Progress.resolve(progress, int(x.shape[0]) * (n0 + n),
+                          long=LONG_DRAWS, prefix="certify") as stage:
         stage(f"selecting classes from {n0} noise samples of {len(x)} "
               "examples")
         select = _counts(model, x, sigma, n0, batch_size, num_classes,
@@ -271,17 +272,11 @@ def check_inputs(model, x, *, sigma, batch_size, clip=None):
     return x, sigma, ops.num_classes(model, x)
 
 
-def _stages(progress, name, x, draws):
-    """The stage lines of `name` (a `Progress` to open with `with`), shown
-    for `progress=None` on a terminal from `LONG_DRAWS` noisy copies."""
-    return Progress(show(progress, int(x.shape[0]) * draws, long=LONG_DRAWS),
-                    prefix=name)
-
-
 def _counted(progress, name, model, x, sigma, n, batch_size, num_classes,
              seed):
     """`_counts` at `seed` under one stage line of `name`."""
-    with _stages(progress, name, x, n) as stage:
+    with Progress.resolve(progress, int(x.shape[0]) * n, long=LONG_DRAWS,
+                          prefix=name) as stage:
         stage(f"counting {n} noise samples of {len(x)} examples")
         return _counts(model, x, sigma, n, batch_size, num_classes,
                        ops.seed_tensor(seed))

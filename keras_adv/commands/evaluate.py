@@ -17,6 +17,8 @@ from keras_adv.commands import common, paths
 
 NAME = "evaluate"
 ATTACK_NAMES = common.ATTACK_NAMES
+# This command's own flags and their checks (`common.check_shared`).
+FLAGS = {"--eot": common.check_count}
 
 
 def add_parser(subparsers):
@@ -44,7 +46,7 @@ def check(args):
 
     Example: `check(parser.parse_args([...]))`.
     """
-    common.check_shared(args, {"--eot": common.check_count})
+    common.check_shared(args, FLAGS)
     common.check_attack_options(args)
     if args.plot:
         common.check_modules(NAME, ["matplotlib"])

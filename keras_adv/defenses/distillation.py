@@ -8,7 +8,7 @@ import numpy as np
 
 from keras_adv import validation
 from keras_adv.layers.temperature import Temperature
-from keras_adv.progress import Progress, show
+from keras_adv.progress import Progress
 
 LONG_EXAMPLES = 20_000  # examples x epochs of a long run (progress=None)
 
@@ -93,21 +93,23 @@ def defensive_distillation(
     val = None
     if validation_data is not None:
         val = (validation_data[0], np.asarray(validation_data[1]))
-    shown = show(progress, 2 * epochs * len(x), long=LONG_EXAMPLES)
-    verbose = (1 if sys.stderr.isatty() else 2) if shown else 0
-    stage = Progress(shown, prefix="defensive_distillation")  # fit's own
-    # progress shows that it runs: no heartbeat between its lines
+    # Not opened: fit's own progress shows that it runs, no heartbeat
+    # between its lines.
+    stage = Progress.resolve(progress, 2 * epochs * len(x), long=LONG_EXAMPLES,
+                             prefix="defensive_distillation")
+    verbose = (1 if sys.stderr.isatty() else 2) if stage.enabled else 0
     stage(f"training the teacher at T={temperature} ({epochs} epochs)")
-    with (contextlib.redirect_stdout(sys.stderr) if shown
+    with (contextlib.redirect_stdout(sys.stderr) if stage.enabled
           else contextlib.nullcontext()):  # Keras' bar and lines
         return _distil(teacher, student, x, y, val, temperature,
-                       (epochs, batch_size, verbose, stage), optimizer)
+                       epochs=epochs, batch_size=batch_size, verbose=verbose,
+                       stage=stage, optimizer=optimizer)
 
 
-def _distil(teacher, student, x, y, val, temperature, run, optimizer):
-    """The two trainings; `run` is `(epochs, batch_size, verbose, stage)`,
-    `stage` the `Progress` of the phases."""
-    epochs, batch_size, verbose, stage = run
+def _distil(teacher, student, x, y, val, temperature, *, epochs, batch_size,
+            verbose, stage, optimizer):
+    """The two trainings; `verbose` is `fit`'s, `stage` the `Progress`
+    of the phases."""
 
     def new_optimizer():
         return optimizer() if callable(optimizer) else keras.optimizers.get(optimizer)

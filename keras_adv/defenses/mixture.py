@@ -15,7 +15,7 @@ robustness.
 import numpy as np
 
 from keras_adv import ops
-from keras_adv.progress import Progress, show
+from keras_adv.progress import Progress
 
 LONG_CRAFTED = 2000  # members x examples attacked in a long run (progress=None)
 
@@ -92,9 +92,9 @@ def payoff_matrix(members, x, y, *, attack, progress=None):
     y = np.asarray(y)
     k = len(members)
     out = np.zeros((k, k))
-    shown = show(progress, k * len(y), long=LONG_CRAFTED)
-    with Progress(shown, total=k, counts=True, prefix="payoff_matrix",
-                  label="attacked {} members") as counter:
+    with Progress.resolve(progress, k * len(y), long=LONG_CRAFTED, total=k,
+                          counts=True, prefix="payoff_matrix",
+                          label="attacked {} members") as counter:
         for j, source in enumerate(members):
             counter.doing(f"the attack on member {j + 1} of {k}")
             x_adv = attack(source, x, y)

@@ -63,9 +63,7 @@ class LossResult(NamedTuple):
     y_pred_adv: object
 
 
-
-class StepResult(NamedTuple("StepResult", [
-        *LossResult.__annotations__.items(), ("x_adv", object)])):
+class StepResult(NamedTuple):
     """What `Defense.train_step` returns: the fields of `LossResult`, then
     the perturbed batch.
 
@@ -79,11 +77,16 @@ class StepResult(NamedTuple("StepResult", [
 
     Example:
 
-    >>> StepResult(tf.constant(1.0), {}, None, None, None)._fields[-1]
-    'x_adv'
+    >>> r = StepResult(tf.constant(1.0), {}, None, None, None)
+    >>> float(r.loss)
+    1.0
     """
 
-    __slots__ = ()
+    loss: tf.Tensor
+    terms: dict
+    y_pred: object
+    y_pred_adv: object
+    x_adv: object
 
 
 class TrainingStep(NamedTuple):

@@ -30,12 +30,12 @@ def weighted_mean(values, sample_weight=None):
     return tf.reduce_sum(values) / count
 
 
-def scaled_step(step_size, eps, full_eps, default_ratio):
+def _scaled_step(step_size, eps, full_eps, default_ratio):
     """The step size for budget `eps`: `default_ratio * eps` when
     `step_size` is None, else `step_size * eps / full_eps` (a warm-up shrinks
     explicit steps in proportion).
 
-    Example: `scaled_step(0.01, 0.15, 0.3, 0.25)` is 0.005.
+    Example: `_scaled_step(0.01, 0.15, 0.3, 0.25)` is 0.005.
     """
     if step_size is None:
         return default_ratio * eps
@@ -58,13 +58,13 @@ def resolve_eps(defense, eps):
 
 def budget(defense, eps, default_ratio):
     """`(eps, step_size)` of one perturbation: `resolve_eps(defense, eps)`
-    and the defense's `step_size` for it (`scaled_step`, `default_ratio *
+    and the defense's `step_size` for it (`_scaled_step`, `default_ratio *
     eps` when the defense has none).
 
     Example: `eps, alpha = budget(self, eps, 2.5 / self.steps)`.
     """
     eps = resolve_eps(defense, eps)
-    return eps, scaled_step(defense.step_size, eps, defense.eps, default_ratio)
+    return eps, _scaled_step(defense.step_size, eps, defense.eps, default_ratio)
 
 
 def labeled_mask(y):

@@ -25,7 +25,7 @@ from keras_adv.evaluation import distribute, masking, run, stream, suite
 from keras_adv.evaluation.plan import classes_of, make_plan, warn_eps_range
 from keras_adv.evaluation.report import RobustnessReport
 from keras_adv.evaluation.tally import Tally
-from keras_adv.progress import Progress, show
+from keras_adv.progress import Progress
 
 __all__ = ["evaluate_robustness"]
 
@@ -213,8 +213,9 @@ def _evaluate(plan, chunks, *, num_examples, path, strategy, started):
         _ckpt.compare(path, state[0]["fingerprint"], fp)
         if state[0].get("report") is not None:  # a finished run
             return RobustnessReport.from_dict(state[0]["report"])
-    with Progress(_show(plan, chunks.total), total=chunks.total,
-                  counts=True) as progress:
+    work = None if chunks.total is None else chunks.total * len(plan.eps)
+    with Progress.resolve(plan.progress, work, total=chunks.total,
+                          counts=True) as progress:
         if state is None:
             loop, source, done = _start(plan, head, rest, fp, path, progress)
         else:
@@ -270,11 +271,6 @@ def _resume(plan, chunks, head, state, path):
     x = np.concatenate([c[0] for c in head])[:stream.SAMPLE_SIZE]
     loop = _Loop(plan, tally, [flags], meta, Sample(x, *saved), path)
     return loop, ((c, None) for c in chunks.iterate(done)), done
-
-
-def _show(plan, total):
-    return show(plan.progress, None if total is None
-                else total * len(plan.eps))
 
 
 class _Loop:

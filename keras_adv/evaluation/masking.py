@@ -1,7 +1,7 @@
 """Gradient-masking checks (Carlini et al. 2019, "On Evaluating Adversarial
-Robustness"), the third stage of `evaluate_robustness`. Each check returns
-`MaskingWarning`s that say what was seen and what to do; a normal
-undefended model triggers none.
+Robustness"), run by `evaluate_robustness` before and after the attacks.
+Each check returns `MaskingWarning`s that say what was seen and what to
+do; a normal undefended model triggers none.
 
 The driver calls `before_attacks` (the input gradients and the model's
 randomness on the sample, the first `stream.SAMPLE_SIZE` examples) before
@@ -42,8 +42,7 @@ def before_attacks(plan, tally, sample):
         tally.diagnostics["gradients"] = stats
         tally.white_ok = state != "missing"
         if plan.eot_samples is None:
-            found, diff = check_randomness(plan.model, sample.x[:64],
-                                                   from_logits)
+            found, diff = check_randomness(plan.model, sample.x[:64], from_logits)
             tally.early += found
             tally.diagnostics["output_difference"] = diff
         tally.time("checks", time.perf_counter() - t0)
@@ -108,15 +107,13 @@ def _per_eps(plan, tally):
             count = tally.black_only[i]
             black_only.append(count)
             if significant(count, n):
-                tally.warnings.append(black_box_warning(
-                    eps, black, count, n))
+                tally.warnings.append(black_box_warning(eps, black, count, n))
         if plan.fgsm_check and eps > 0:
             count = tally.fgsm_only[i]
             fgsm.append(tally.fgsm_correct[i] / n)
             only.append(count)
             if significant(count, n):
-                tally.warnings.append(single_step_warning(eps, count,
-                                                                  n))
+                tally.warnings.append(single_step_warning(eps, count, n))
     for key, values in (("fgsm_accuracy", fgsm), ("fgsm_only", only),
                         ("black_box_only", black_only)):
         if values:

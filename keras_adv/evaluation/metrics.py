@@ -74,14 +74,19 @@ def empirical_robustness(model, x, y=None, *, norm="l2", clip=(0.0, 1.0),
     norm = validation.check_norm(norm)
     batch_size = validation.check_int("batch_size", batch_size)
     x = np.asarray(validation.check_x(x, validation.check_clip(clip)))
+    show(progress)  # a TypeError before any work
     logits = ops.batched_logits(model, x, batch_size, from_logits)
-    y = logits.argmax(-1) if y is None else np.asarray(
-        validation.check_labels(
-            y, len(x), ops.num_classes(model, x, from_logits)))
+    if y is None:
+        y = logits.argmax(-1)
+    else:  # the class count is the logits' width: no second forward pass
+        classes = ops.logits_width(tf.constant(logits[:1]))
+        y = np.asarray(validation.check_labels(y, len(x), classes))
     keep = np.flatnonzero(ops.robust_hits(y, logits).numpy())
     rhos, failed = [], 0
-    with _counter(progress, "empirical_robustness", keep.size, LONG_ATTACKS,
-                  "attacked {} examples") as counter:
+    with Progress.resolve(progress, keep.size, long=LONG_ATTACKS,
+                          total=keep.size, counts=True,
+                          prefix="empirical_robustness",
+                          label="attacked {} examples") as counter:
         for start in range(0, keep.size, batch_size):
             idx = keep[start:start + batch_size]
             counter.doing(f"DeepFool on examples {start + 1}-"
@@ -148,8 +153,9 @@ def loss_sensitivity(model, x, y, *, batch_size=256, from_logits=None,
     y = np.asarray(validation.check_labels(
         y, len(x), ops.num_classes(model, x, from_logits)))
     norms = []
-    with _counter(progress, "loss_sensitivity", len(x), LONG_GRADIENTS,
-                  "differentiated {} examples") as counter:
+    with Progress.resolve(progress, len(x), long=LONG_GRADIENTS,
+                          total=len(x), counts=True, prefix="loss_sensitivity",
+                          label="differentiated {} examples") as counter:
         for start in range(0, len(x), batch_size):
             grad = input_gradient(model, x[start:start + batch_size],
                                   y[start:start + batch_size], from_logits)
@@ -161,13 +167,6 @@ def loss_sensitivity(model, x, y, *, batch_size=256, from_logits=None,
             norms.append(np.linalg.norm(grad.reshape(len(grad), -1), axis=1))
             counter.step(len(grad))
     return float(np.mean(np.concatenate(norms)))
-
-
-def _counter(progress, name, total, long, label):
-    """The `Progress` counting `total` examples of `name`, shown for
-    `progress=None` on a terminal from `long` examples."""
-    return Progress(show(progress, total, long=long), total=total,
-                    counts=True, prefix=name, label=label)
 
 
 def input_gradient(model, x, y, from_logits=None, loss="ce"):

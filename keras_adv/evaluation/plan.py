@@ -9,6 +9,7 @@ import numpy as np
 
 from keras_adv import attacks as _attacks
 from keras_adv import ops, validation
+from keras_adv.progress import show
 
 STANDARD = ("apgd-ce", "apgd-t", "fab-t", "square")
 
@@ -164,6 +165,8 @@ def make_plan(model, *, eps, norm, attacks, eot_samples, batch_size, seed,
     if seed is not None:
         ops.seed_tensor(seed)
     validation.check_from_logits(from_logits)
+    if progress is not None:  # True or False; None is resolved per run
+        progress = show(progress)
     return Plan(
         model=model, eps=eps_list, scalar_eps=scalar, norm=norm,
         attacks=attack_list, eot_samples=eot_samples, batch_size=batch_size,
@@ -175,8 +178,9 @@ def make_plan(model, *, eps, norm, attacks, eot_samples, batch_size, seed,
 
 
 def classes_of(plan, x):
-    """The model's number of classes, from its clean outputs on `x` (the
-    first chunk); checks the input shape and the output rank.
+    """The model's number of classes (`ops.num_classes`: the count it
+    declares, else the width of its logits on the first example of `x`,
+    the first chunk); checks `x` against the model's input shape first.
 
     Example: `plan = plan.with_classes(classes_of(plan, x[:8]))`.
     """

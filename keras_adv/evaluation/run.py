@@ -1,5 +1,5 @@
-"""The second stage of `evaluate_robustness`: each attack, per eps, on the
-examples still robust, keeping the worst case per example.
+"""The attacks of `evaluate_robustness` on one chunk: each attack, per eps,
+on the examples still robust, keeping the worst case per example.
 
 An example is robust when `ops.robust_hits` holds at its clean point
 (finite outputs predicting the label) and at every adversarial point that

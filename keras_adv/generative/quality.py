@@ -9,7 +9,7 @@ import numpy as np
 import scipy.linalg
 
 from keras_adv import ops, validation
-from keras_adv.progress import Progress, show
+from keras_adv.progress import Progress
 
 LONG_IMAGES = 10_000  # images that make a long run (progress=None)
 
@@ -147,9 +147,9 @@ def frechet_distance(feature_model, real, fake, *, batch_size=256,
         )
     batch_size = validation.check_int("batch_size", batch_size, 1)
     moments, total = [], len(real) + len(fake)
-    with Progress(show(progress, total, long=LONG_IMAGES), total=total,
-                  counts=True, prefix="frechet_distance",
-                  label="features of {} images") as counter:
+    with Progress.resolve(progress, total, long=LONG_IMAGES, total=total,
+                          counts=True, prefix="frechet_distance",
+                          label="features of {} images") as counter:
         for x in (real, fake):
             feats = _features(feature_model, x, batch_size, counter)
             moments += [feats.mean(axis=0),

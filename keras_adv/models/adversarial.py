@@ -169,8 +169,7 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
             self.built = True
         self._state = compiled.State()
         self.defense = defense
-        self._view = views.View(views.viewed_model(self), self.defense,
-                                perturb, perturb_layer)
+        self._view = views.View(self, self.defense, perturb, perturb_layer)
 
     def build_from_config(self, config):
         """Keras' build from the saved input shape (`get_build_config`), the
@@ -217,7 +216,7 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
 
         Example: `model.current_eps` is 0.15 halfway through a warm-up to 0.3.
         """
-        return float(self.defense.eps) * float(self._state.eps_scale.numpy())
+        return float(self._state.eps())
 
     def set_eps_scale(self, scale):
         """Sets the warm-up factor in [0, 1] applied to `defense.eps` by
@@ -405,8 +404,7 @@ class AdversarialModel(_keras_compat.MultiWorkerFitFixes, keras.Model):
         """
         model, view = saving.rebuild(cls, config, custom_objects)
         if view is not None:  # a subclass that fixes its defense
-            model._view = views.View(views.viewed_model(model),
-                                     model.defense, *view)
+            model._view = views.View(model, model.defense, *view)
         return model
 
     def export(self, filepath, format="tf_saved_model", **kwargs):

@@ -124,10 +124,11 @@ def replicas():
 
 
 class EpsWarmup(keras.callbacks.Callback):
-    """Sets the eps scale of an `AdversarialModel` before every batch from
-    `defense.eps_at(epoch + batch / steps)` (per epoch when the number of
-    steps is unknown); `AdversarialModel.fit` adds it, with the model's
-    compiled `State`, when the defense has `warmup_epochs > 0`.
+    """Sets the eps scale of an `AdversarialModel` (`state.eps_scale`)
+    before every batch from `defense.eps_at(epoch + batch / steps)` (per
+    epoch when the number of steps is unknown); `AdversarialModel.fit` adds
+    it, with the model's compiled `State`, when the defense has
+    `warmup_epochs > 0`.
 
     While eps warms up, an `adv_` metric that no training batch of the
     epoch has measured yet (`compiled.State.unmeasured`) is left out of the
@@ -173,6 +174,6 @@ class EpsWarmup(keras.callbacks.Callback):
         return (self.params or {}).get("steps")
 
     def _set(self, progress):
-        d = self.model.defense
+        d = self.state.defense
         scale = d.eps_at(progress) / d.eps if d.eps > 0 else 1.0
-        self.model.set_eps_scale(min(1.0, max(0.0, scale)))
+        self.state.eps_scale.assign(min(1.0, max(0.0, scale)))

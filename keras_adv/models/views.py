@@ -23,15 +23,15 @@ def viewed_model(model):
 
 class View:
     """The inputs (`perturb`) or the layer output (`perturb_layer`) of a
-    model that its defense perturbs, checked against the model and the
-    defense; `None` and `None` for a plain input perturbed as a whole. A
-    layer given as an object is held by its name.
+    model that its defense perturbs, checked against `viewed_model(model)`
+    and the defense; `None` and `None` for a plain input perturbed as a
+    whole. A layer given as an object is held by its name.
 
     Raises:
         ValueError: both given, a layer that does not split the model, or
             a combined defense with either.
 
-    Example: `view = View(base, defense, perturb=["image"])`.
+    Example: `view = View(model, defense, perturb=["image"])`.
     """
 
     def __init__(self, model, defense, perturb=None, perturb_layer=None):
@@ -44,7 +44,7 @@ class View:
         if isinstance(perturb_layer, keras.layers.Layer):
             perturb_layer = perturb_layer.name
         if perturb_layer is not None:
-            inputs.split(model, perturb_layer)
+            inputs.split(viewed_model(model), perturb_layer)
         if (perturb is not None or perturb_layer is not None) and isinstance(
                 defense, combined.Combined):
             raise ValueError(
@@ -57,7 +57,7 @@ class View:
         """The defense used through the view: without its box for a layer
         output (which has none).
 
-        Example: `View(base, d, perturb_layer="embedding").defense(
+        Example: `View(model, d, perturb_layer="embedding").defense(
         PGDTraining(eps=0.1, clip=(0, 1)))` has `clip=None`.
         """
         if self.perturb_layer is None or getattr(defense, "clip",

@@ -5,7 +5,7 @@ import numpy as np
 
 from keras_adv.poisoning import triggers
 from keras_adv.poisoning.backdoor import Poisoned
-from keras_adv.progress import Progress, show
+from keras_adv.progress import Progress
 
 LONG_ROW_STEPS = 50_000  # rows x PGD steps of a long run (progress=None)
 
@@ -82,14 +82,15 @@ def clean_label_backdoor(model, x, y, *, target, rate, eps, trigger="patch",
         raise ValueError(f"target must be a class present in y. Received: "
                          f"target={target} (no rows)")
     count = int(round(rate * len(pool)))
-    shown = show(progress, count * steps, long=LONG_ROW_STEPS)
+    counter = Progress.resolve(progress, count * steps, long=LONG_ROW_STEPS,
+                               total=count, counts=True,
+                               prefix="clean_label_backdoor",
+                               label="perturbed {} rows")
     index = np.sort(rng.choice(pool, size=count, replace=False)).astype(
         np.int64)
     attack_seed = int(rng.integers(0, 2**31 - 1))
     x_out = np.array(x, copy=True)
-    with Progress(shown, total=count, counts=True,
-                  prefix="clean_label_backdoor",
-                  label="perturbed {} rows") as counter:
+    with counter:
         for i in range(0, count, batch_size):
             rows = index[i:i + batch_size]
             counter.doing(f"PGD on rows {i + 1}-{i + len(rows)}")

@@ -7,7 +7,7 @@ import numpy as np
 from keras_adv import ops, reporting, validation
 from keras_adv.poisoning import features
 from keras_adv.poisoning.features import LONG_ROWS
-from keras_adv.progress import Progress, show
+from keras_adv.progress import Progress
 
 REDUCTIONS = ("ica", "pca")
 
@@ -71,8 +71,8 @@ def activation_clustering(model, x, y, *, layer=None, n_components=10,
     validation.numpy_rng(seed)
     batch_size = validation.check_int("batch_size", batch_size)
     features.feature_model(model, layer=layer)
-    with Progress(show(progress, len(x), long=LONG_ROWS),
-                  prefix="activation_clustering") as stage:
+    with Progress.resolve(progress, len(x), long=LONG_ROWS,
+                          prefix="activation_clustering") as stage:
         stage(f"representations of {len(x)} rows")
         feats = features.extract(model, x, layer, batch_size)
         stage(f"{reduce} and 2-means of {len(np.unique(labels))} classes")

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from keras_adv import validation
 from keras_adv.poisoning.backdoor import Poisoned
-from keras_adv.progress import Progress, show
+from keras_adv.progress import Progress
 
 LONG_STEPS = 100  # optimisation steps that make a long run (progress=None)
 
@@ -84,9 +84,10 @@ def gradient_matching(model, x, y, *, x_target, adv_class, budget, eps,
     restarts = validation.check_int("restarts", restarts)
     lr = eps / 10 if learning_rate is None else validation.check_number(
         "learning_rate", learning_rate, positive=True)
-    counter = Progress(show(progress, steps * restarts, long=LONG_STEPS),
-                       total=steps * restarts, counts=True,
-                       prefix="gradient_matching", label="brewed {} steps")
+    counter = Progress.resolve(progress, steps * restarts, long=LONG_STEPS,
+                               total=steps * restarts, counts=True,
+                               prefix="gradient_matching",
+                               label="brewed {} steps")
     rng = validation.numpy_rng(seed)
     pool = np.flatnonzero(labels == adv_class)
     count = int(round(budget * len(x)))
@@ -100,8 +101,9 @@ def gradient_matching(model, x, y, *, x_target, adv_class, budget, eps,
     if count:
         with counter:
             delta = _brew(model, x[index].astype(np.float32), labels[index],
-                          xt, adv_class, eps, (steps, restarts, counter), lr,
-                          rng, box)
+                          xt, adv_class, eps=eps, steps=steps,
+                          restarts=restarts, counter=counter, lr=lr, rng=rng,
+                          box=box)
         poisons = x[index] + delta
         if not np.issubdtype(x.dtype, np.floating):
             poisons = np.clip(np.rint(poisons), *box)
@@ -141,10 +143,10 @@ def matching_loss(model, x_poison, labels, target_grad):
     return 1.0 - dot / (gn * tn + 1e-12)
 
 
-def _brew(model, xp, yp, xt, adv_class, eps, schedule, lr, rng, box):
-    """The poisons' perturbations; `schedule` is `(steps, restarts,
-    counter)`, the `Progress` counting the steps."""
-    steps, restarts, counter = schedule
+def _brew(model, xp, yp, xt, adv_class, *, eps, steps, restarts, counter,
+          lr, rng, box):
+    """The poisons' perturbations; `counter` is the `Progress` counting the
+    steps."""
     lo, hi = (float(b) for b in box)
     tgrad = [tf.constant(t) for t in target_gradient(model, xt, adv_class)]
     labels = tf.constant(yp, tf.int64)

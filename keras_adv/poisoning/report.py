@@ -7,9 +7,9 @@ import numpy as np
 
 from keras_adv import ops, reporting, validation
 from keras_adv.poisoning import triggers
-from keras_adv.progress import Progress, show
+from keras_adv.progress import Progress
 
-LONG_ROWS = 5000  # test images that make a long run (progress=None)
+LONG_IMAGES = 5000  # test images that make a long run (progress=None)
 
 
 def clean_accuracy(model, x, y, *, batch_size=256, clip="auto"):
@@ -135,7 +135,7 @@ def evaluate_poisoning(model, x, y, *, target, trigger,
         target, trigger, batch_size, clip: as `attack_success_rate`.
         progress: stage lines on stderr (`evaluate_poisoning: clean
             accuracy on 10000 images`); `None`: on a terminal from
-            `LONG_ROWS` images.
+            `LONG_IMAGES` images.
 
     Returns:
         A `PoisoningReport`.
@@ -158,8 +158,8 @@ def evaluate_poisoning(model, x, y, *, target, trigger,
     target = validation.check_class(target, "target", k)
     trig = triggers.resolve(trigger, x.shape[1:])
     name = trigger if isinstance(trigger, str) else "custom"
-    with Progress(show(progress, len(x), long=LONG_ROWS),
-                  prefix="evaluate_poisoning") as stage:
+    with Progress.resolve(progress, len(x), long=LONG_IMAGES,
+                          prefix="evaluate_poisoning") as stage:
         stage(f"the {name} trigger on the images outside class {target}")
         rows, pred = _triggered(model, x, labels, target, trig, batch_size,
                                 clip)

@@ -13,7 +13,7 @@ from keras_adv.poisoning.clustering import flag_clusters
 from keras_adv.poisoning.features import LONG_ROWS
 from keras_adv.poisoning.spectral import _one_thread, flag_classes
 from keras_adv.poisoning.strip import strip_entropy
-from keras_adv.progress import Progress, show
+from keras_adv.progress import Progress
 
 METHODS = ("both", "spectral", "clustering", "verdict")
 BLENDS, HELD = 16, 200  # the trigger test: blends per row, images drawn
@@ -168,8 +168,8 @@ def scan_training_set(model, x, y, *, alpha=0.05, method="both",
     validation.check_int("n_components", n_components)
     batch_size = validation.check_int("batch_size", batch_size)
     validation.check_seed(seed)
-    with Progress(show(progress, len(x), long=LONG_ROWS),
-                  prefix="scan_training_set") as stage:
+    with Progress.resolve(progress, len(x), long=LONG_ROWS,
+                          prefix="scan_training_set") as stage:
         stage(f"representations of {len(x)} rows")
         feats = features.extract(model, x, layer, batch_size)
         if not np.all(np.isfinite(feats)):

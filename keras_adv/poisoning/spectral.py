@@ -8,7 +8,7 @@ import numpy as np
 from keras_adv import ops, validation
 from keras_adv.poisoning import features
 from keras_adv.poisoning.features import LONG_ROWS
-from keras_adv.progress import Progress, show
+from keras_adv.progress import Progress
 
 
 def spectral_scores(feats):
@@ -85,8 +85,8 @@ def spectral_signature(model, x, y, *, expected_fraction, layer=None,
     factor = validation.check_number("remove_factor", remove_factor, positive=True)
     batch_size = validation.check_int("batch_size", batch_size)
     features.feature_model(model, layer=layer)  # checks the layer before work
-    with Progress(show(progress, len(x), long=LONG_ROWS),
-                  prefix="spectral_signature") as stage:
+    with Progress.resolve(progress, len(x), long=LONG_ROWS,
+                          prefix="spectral_signature") as stage:
         stage(f"representations of {len(x)} rows")
         feats = features.extract(model, x, layer, batch_size)
         stage(f"spectral scores of {len(np.unique(labels))} classes")

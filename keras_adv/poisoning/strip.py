@@ -4,7 +4,7 @@ when other images are superimposed on it."""
 import numpy as np
 
 from keras_adv import ops, validation
-from keras_adv.progress import Progress, show
+from keras_adv.progress import Progress
 
 LONG_BLENDS = 100_000  # inputs x overlays of a long run (progress=None)
 
@@ -59,9 +59,9 @@ def strip_entropy(model, x, clean_x, *, overlays=100, seed=None,
     picks = rng.integers(0, len(clean_x), size=(len(x), n))
     out = np.empty(len(x))
     chunk = max(1, batch_size // n)
-    with Progress(show(progress, len(x) * n, long=LONG_BLENDS),
-                  total=len(x), counts=True, prefix="strip_entropy",
-                  label="blended {} inputs") as counter:
+    with Progress.resolve(progress, len(x) * n, long=LONG_BLENDS,
+                          total=len(x), counts=True, prefix="strip_entropy",
+                          label="blended {} inputs") as counter:
         for i in range(0, len(x), chunk):
             rows = x[i:i + chunk]
             counter.doing(f"{n} blends of inputs {i + 1}-{i + len(rows)}")

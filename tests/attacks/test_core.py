@@ -7,12 +7,7 @@ import pytest
 import tensorflow as tf
 
 from keras_adv.attacks import ascent, core
-from tests.conftest import linear_model
-
-
-def _data(n=5, seed=0):
-    rng = np.random.RandomState(seed)
-    return rng.rand(n, 6).astype("float32"), rng.randint(0, 4, n)
+from tests.conftest import ce_input_gradient, linear_model, softmax, uniform_batch
 
 
 def _prepare(model, x, y, **kw):
@@ -24,14 +19,14 @@ def _prepare(model, x, y, **kw):
 @pytest.mark.parametrize("value", ["False", 0, 1, None])
 def test_prepare_refuses_a_non_bool_targeted(value):
     model, _, _ = linear_model()
-    x, y = _data()
+    x, y = uniform_batch(0, 5, 0.0, 1.0)
     with pytest.raises(TypeError, match="targeted must be a bool. Received"):
         _prepare(model, x, y, targeted=value)
 
 
 def test_prepare_without_y_attacks_the_predictions():
     model, w, b = linear_model()
-    x, _ = _data()
+    x, _ = uniform_batch(0, 5, 0.0, 1.0)
     _, labels, source = _prepare(model, x, None)
     pred = np.argmax(x @ w + b, axis=-1)
     np.testing.assert_array_equal(labels.numpy(), pred)
@@ -40,7 +35,7 @@ def test_prepare_without_y_attacks_the_predictions():
 
 def test_prepare_targeted_needs_y_unless_y_holds_true_labels():
     model, w, b = linear_model()
-    x, y = _data()
+    x, y = uniform_batch(0, 5, 0.0, 1.0)
     with pytest.raises(ValueError, match="Received: y=None with targeted"):
         _prepare(model, x, None, targeted=True)
     # APGD-T and FAB-T pick their targets: y=None means the predictions.
@@ -51,14 +46,14 @@ def test_prepare_targeted_needs_y_unless_y_holds_true_labels():
 
 def test_prepare_one_hot_labels_become_sparse():
     model, _, _ = linear_model()
-    x, y = _data()
+    x, y = uniform_batch(0, 5, 0.0, 1.0)
     _, labels, _ = _prepare(model, x, np.eye(4, dtype="float32")[y])
     np.testing.assert_array_equal(labels.numpy(), y)
 
 
 def test_prepare_refuses_dlr_with_too_few_classes():
     model, _, _ = linear_model(classes=3)
-    x, y = _data()
+    x, y = uniform_batch(0, 5, 0.0, 1.0)
     with pytest.raises(ValueError, match="needs at least 4 classes"):
         _prepare(model, x, y % 3, targeted=True, loss="dlr")
 
@@ -67,24 +62,23 @@ def test_objective_and_gradient_of_linear_model_is_exact():
     # CE objective -log softmax(z)_y of z = x w + b: its input gradient is
     # (softmax(z) - onehot(y)) w^T.
     model, w, b = linear_model()
-    x, y = _data()
+    x, y = uniform_batch(0, 5, 0.0, 1.0)
     obj, logits, grad = core.objective_and_gradient(
         model, tf.constant(x), tf.constant(y, tf.int32), loss="ce",
         targeted=False, source=None, from_logits=None, in_dtype=tf.float32)
     z = x @ w + b
-    p = np.exp(z - z.max(1, keepdims=True))
-    p /= p.sum(1, keepdims=True)
+    p = softmax(z)
     np.testing.assert_allclose(logits.numpy(), z, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(obj.numpy(), -np.log(p[np.arange(5), y]),
                                rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(grad.numpy(), (p - np.eye(4)[y]) @ w.T,
+    np.testing.assert_allclose(grad.numpy(), ce_input_gradient(x, y, w, b),
                                rtol=1e-4, atol=1e-5)
 
 
 def test_check_input_gradient_refuses_a_constant_model():
     model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4)])
     model.layers[0].kernel.assign(np.zeros((6, 4), "float32"))
-    x, _ = _data()
+    x, _ = uniform_batch(0, 5, 0.0, 1.0)
     with pytest.raises(ValueError, match="input gradient is zero"):
         core.check_input_gradient(model, x, tf.float32, None, "FAB")
     model.layers[0].kernel.assign(np.ones((6, 4), "float32"))
@@ -100,7 +94,7 @@ def test_compiled_is_cached_per_model_and_configuration():
     first = core.compiled(model, _double, input_rank=2, scale=2.0)
     assert core.compiled(model, _double, input_rank=2, scale=2.0) is first
     assert core.compiled(model, _double, input_rank=2, scale=3.0) is not first
-    x, _ = _data()
+    x, _ = uniform_batch(0, 5, 0.0, 1.0)
     np.testing.assert_allclose(first(tf.constant(x)).numpy(),
                                2.0 * model(x).numpy(), rtol=1e-6)
 
@@ -108,7 +102,7 @@ def test_compiled_is_cached_per_model_and_configuration():
 def test_run_relaxed_traces_once_for_any_batch():
     model, _, _ = linear_model()
     fn = core.compiled(model, _double, input_rank=2, scale=1.5)
-    x, _ = _data(8)
+    x, _ = uniform_batch(0, 8, 0.0, 1.0)
     for n in (8, 3, 5):
         out = core.run_relaxed(fn, tf.constant(x[:n]))
         assert out.shape == (n, 4)
@@ -119,4 +113,4 @@ def test_guarded_loop_reports_non_finite_outputs_as_value_error():
     model, _, _ = linear_model()
     fn = core.compiled(model, _double, input_rank=2, scale=np.inf)
     with pytest.raises(ValueError, match="^model gave non-finite outputs"):
-        fn(tf.constant(_data()[0]))
+        fn(tf.constant(uniform_batch(0, 5, 0.0, 1.0)[0]))

@@ -4,17 +4,11 @@ import numpy as np
 import pytest
 
 from keras_adv.attacks import fgsm
-from tests.conftest import linear_model, uniform_batch
-
-
-def _softmax(z):
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+from tests.conftest import ce_input_gradient, linear_model, uniform_batch
 
 
 def _numpy_fgsm(x, y, w, b, eps, norm, targeted=False):
-    p = _softmax(x @ w + b)
-    grad = (p - np.eye(w.shape[1])[y]) @ w.T  # d CE / dx
+    grad = ce_input_gradient(x, y, w, b)  # d CE / dx
     if targeted:
         grad = -grad
     if norm == "linf":

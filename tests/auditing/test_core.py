@@ -214,4 +214,3 @@ def test_the_grid_reads_integer_images_in_their_own_box():
     assert np.sum(np.abs(grey - 64 / 255) < 0.02) > 100
     floats = core._unit([np.full((2, 2, 1), 1.5, np.float32)])
     assert floats.dtype == np.float32 and floats.max() == 1.0
-

@@ -182,6 +182,35 @@ REFUSALS = [
      "--train-data must name training data (mnist5k:train, an .npz file or "
      "tfds:NAME:SPLIT). Received: --train-data tfds:mnist (the test split "
      "tfds:mnist:test)"),
+    # A bad value of each command's own flags.
+    (["evaluate", "{m}", "--eps", "abc"],
+     "--eps must be comma-separated finite numbers >= 0. Received: --eps "
+     "abc"),
+    (["evaluate", "{m}", "--eps", "0.1", "--attacks", "pgd,pgd"],
+     "--attacks must be 'standard' or distinct names from apgd-ce,apgd-dlr,"
+     "apgd-t,deepfool,fab,fab-t,fgsm,pgd,square. Received: --attacks "
+     "pgd,pgd (repeated)"),
+    (["certify", "{m}", "--sigma", "0"],
+     "--sigma must be a finite number > 0. Received: --sigma 0.0"),
+    (["certify", "{m}", "--sigma", "0.25", "--n", "0"],
+     "--n must be >= 1. Received: --n 0"),
+    (["certify", "{m}", "--sigma", "0.25", "--radii", "0,-1"],
+     "--radii must be comma-separated finite numbers >= 0. Received: "
+     "--radii 0,-1"),
+    (["poison-scan", "{m}", "--data", "mnist5k:train",
+      "--expected-fraction", "2"],
+     "--expected-fraction must be in [0, 1]. Received: --expected-fraction "
+     "2.0"),
+    (["poison-scan", "{m}", "--data", "none.npz", "--expected-fraction",
+      "0.1"],
+     "--data must be mnist5k, mnist5k:train, tfds:NAME[:SPLIT] or an "
+     "existing .npz file. Received: --data none.npz (data file not found)"),
+    (["certify", "{r}/out", "--sigma", "0.25"],
+     ARCHIVE + "out (a directory without saved_model.pb)"),
+    (["audit", "{m}", "--eps", "0.1", "--sigma", "-1", "--out", "{r}/out"],
+     "--sigma must be a finite number > 0. Received: --sigma -1.0"),
+    (["evaluate", "{m}", "--eps", "0.1", "--num-examples", "0"],
+     "--num-examples must be >= 1. Received: --num-examples 0"),
 ]
 
 def test_every_refusal_is_one_line_fast_and_before_tensorflow(tmp_path):

@@ -63,6 +63,7 @@ def test_every_parser_starts_with_model():
     assert check_argv("certify", "{m}", "--sigma", "0.25").model.endswith(
         "m.keras")
 
+
 def test_every_command_has_the_shared_options():
     parser = cli.build_parser()
     shared = {"--data", "--num-examples", "--batch-size", "--seed",
@@ -76,14 +77,12 @@ def test_every_command_has_the_shared_options():
 
 
 def test_attack_names_known_without_tensorflow_match_the_registry():
-    from keras_adv.commands import evaluate
-    from keras_adv.evaluation import ATTACKS
+    from keras_adv.evaluation import ATTACKS, STANDARD
 
     assert evaluate.ATTACK_NAMES == tuple(sorted(ATTACKS))
-    from keras_adv.commands import common
-    from keras_adv.evaluation import STANDARD
-
     assert common.STANDARD_NAMES == tuple(STANDARD)
+
+
 def _without(monkeypatch, missing):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",

@@ -9,8 +9,8 @@ import tensorflow as tf
 from keras_adv.defenses import (
     DataSparsity,
 )
-from tests.conftest import linear_model
-from tests.defenses.unlabeled import softmax_np, task_loss
+from tests.conftest import linear_model, softmax
+from tests.defenses.unlabeled import task_loss
 
 
 def test_data_sparsity_penalty_matches_finite_difference_expectation():
@@ -24,7 +24,7 @@ def test_data_sparsity_penalty_matches_finite_difference_expectation():
                      unlabeled_per_example=0, weight=1.0)
     tf.random.set_seed(0)
     got = float(d.penalty(model, x, None, x).terms["smoothness_loss"])
-    p = softmax_np(x0.astype(np.float64) @ w + b)
+    p = softmax(x0.astype(np.float64) @ w + b)
     jac = (np.diag(p) - np.outer(p, p)) @ w.T  # (classes, dims)
     expected = np.sum(jac**2) / (4 * 6)
     assert got == pytest.approx(expected, rel=0.08)

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 
 from keras_adv import defenses
-from tests.defenses.unlabeled import ce_input_gradient
+from tests.conftest import ce_input_gradient
 
 
 def test_step_of_1_25_eps_overrides_the_random_start(linear_batch):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from keras_adv.defenses.mixture import payoff_matrix, solve_zero_sum
+from tests.conftest import one_line_each_way
 from tests.defenses.nets import X, mlp
 
 
@@ -38,10 +39,8 @@ def test_payoff_matrix_progress_counts_the_members_on_stderr(capsys):
     def attack(m, x, t):
         return x + 0.1
 
-    quiet = payoff_matrix([a, b], X, y, attack=attack, progress=False)
-    assert capsys.readouterr().err == ""
-    shown = payoff_matrix([a, b], X, y, attack=attack, progress=True)
-    lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith(
-        "payoff_matrix: attacked 2/2 members (")  # the end's line
+    quiet, shown = one_line_each_way(
+        lambda progress: payoff_matrix([a, b], X, y, attack=attack,
+                                       progress=progress),
+        capsys, "payoff_matrix: attacked 2/2 members (")
     np.testing.assert_array_equal(quiet, shown)

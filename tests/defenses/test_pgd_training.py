@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_adv import defenses
-from tests.defenses.unlabeled import ce_input_gradient
+from tests.conftest import ce_input_gradient
 
 
 def test_one_step_without_start_is_the_fgsm_point(linear_batch):

@@ -11,7 +11,8 @@ import tensorflow as tf
 
 from keras_adv import defenses
 from keras_adv.defenses import adversarial_loss, protocol
-from tests.defenses.unlabeled import ce_np, kl_np, softmax_np
+from tests.conftest import softmax
+from tests.defenses.unlabeled import ce_np, kl_np
 
 ALL = [
     defenses.FGSMTraining(eps=0.3, clean_weight=0.25, norm="l2"),
@@ -129,7 +130,7 @@ def test_perturb_stays_in_ball_and_box(linear_batch, defense, norm):
 def test_perturb_increases_its_objective(linear_batch, defense):
     model, w, b, x, _, y, _ = linear_batch
     x_adv = defense.perturb(model, x, y).numpy()
-    p, q = softmax_np(x @ w + b), softmax_np(x_adv @ w + b)
+    p, q = softmax(x @ w + b), softmax(x_adv @ w + b)
     if isinstance(defense, defenses.TRADES):
         assert kl_np(p, q).mean() > 1e-3
     else:
@@ -140,7 +141,7 @@ def test_adversarial_only_loss_is_the_task_loss_at_x_adv(linear_batch):
     model, w, b, x, x_adv, y, sw = linear_batch
     r = adversarial_loss(model, x, y, defenses.PGDTraining(eps=0.2),
                          x_adv=x_adv, sample_weight=sw)
-    adv = np.mean(sw * ce_np(softmax_np(x_adv @ w + b), y))
+    adv = np.mean(sw * ce_np(softmax(x_adv @ w + b), y))
     assert float(r.loss) == pytest.approx(adv, rel=1e-5)
     assert list(r.terms) == ["adv_loss"] and r.y_pred is None
 

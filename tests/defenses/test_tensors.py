@@ -13,7 +13,8 @@ from keras_adv.defenses import (
     PGDTraining,
     tensors,
 )
-from tests.defenses.unlabeled import softmax_np, task_loss
+from tests.conftest import softmax
+from tests.defenses.unlabeled import task_loss
 
 
 def test_labeled_task_loss_is_the_mean_over_labeled_examples():
@@ -21,7 +22,7 @@ def test_labeled_task_loss_is_the_mean_over_labeled_examples():
     y = np.array([2, -1, 0, -1, -1, 3])
     got = float(keras_adv.defenses.tensors.labeled_task_loss(task_loss, y, z))
     keep = y >= 0
-    log_p = np.log(softmax_np(z.astype(np.float64)))
+    log_p = np.log(softmax(z.astype(np.float64)))
     expected = -np.mean(log_p[keep, y[keep]])
     assert got == pytest.approx(expected, rel=1e-6)
     # No labeled example: exactly zero, with a zero (not NaN) gradient.

@@ -7,14 +7,15 @@ import tensorflow as tf
 
 from keras_adv import defenses, ops
 from keras_adv.defenses import adversarial_loss
-from tests.defenses.unlabeled import ce_np, kl_np, softmax_np
+from tests.conftest import softmax
+from tests.defenses.unlabeled import ce_np, kl_np
 
 
 def test_trades_loss_equals_numpy(linear_batch):
     model, w, b, x, x_adv, y, sw = linear_batch
     d = defenses.TRADES(eps=0.2, beta=5.0)
     r = adversarial_loss(model, x, y, d, x_adv=x_adv, sample_weight=sw)
-    p, q = softmax_np(x @ w + b), softmax_np(x_adv @ w + b)
+    p, q = softmax(x @ w + b), softmax(x_adv @ w + b)
     clean = np.mean(sw * ce_np(p, y))
     kl = np.mean(sw * kl_np(p, q))
     assert float(r.terms["clean_loss"]) == pytest.approx(clean, rel=1e-5)

@@ -8,14 +8,14 @@ import tensorflow as tf
 from keras_adv.defenses import (
     VAT,
 )
-from tests.conftest import linear_model
-from tests.defenses.unlabeled import SCE, softmax_np, task_loss
+from tests.conftest import linear_model, softmax
+from tests.defenses.unlabeled import SCE, task_loss
 
 
 def _kl_hessian(w, b, x):
     """Hessian in r of KL(p(x) || p(x + r)) at r = 0 for logits x @ w + b:
     w (diag(p) - p p^T) w^T (float64)."""
-    p = softmax_np(x.astype(np.float64) @ w + b)
+    p = softmax(x.astype(np.float64) @ w + b)
     return w.astype(np.float64) @ (np.diag(p) - np.outer(p, p)) @ w.T
 
 

@@ -15,15 +15,9 @@ import pytest
 
 from keras_adv.evaluation import checkpoint as ckpt
 from keras_adv.evaluation import evaluate_robustness
-from tests.evaluation.test_stream import SUITE, _plain
+from tests.evaluation.conftest import SUITE, plain
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def test_set(mnist5k):
-    _, (x, y) = mnist5k
-    return x, y
 
 
 def test_checkpoint_finished_mismatch_and_seed_none(trained_cnn, test_set,
@@ -46,7 +40,7 @@ def test_checkpoint_finished_mismatch_and_seed_none(trained_cnn, test_set,
     # The stored seed reproduces the run without a checkpoint.
     seeded = evaluate_robustness(trained_cnn, x, y, seed=meta["fingerprint"][
         "seed"], **kwargs)
-    assert _plain(seeded) == _plain(first)
+    assert plain(seeded) == plain(first)
     # Other arguments, data or weights: an error naming the field.
     for change, field in ((dict(kwargs, eps=0.2), "eps"),
                           (dict(kwargs, batch_size=30), "batch_size"),
@@ -68,8 +62,6 @@ def test_checkpoint_is_data_only(tmp_path):
                        r"by evaluate_robustness.*Object arrays cannot be "
                        r"loaded"):
         ckpt.load(str(path))
-
-
 
 
 def test_check_path_wants_a_file_in_an_existing_folder(tmp_path):
@@ -136,5 +128,5 @@ def test_sigkill_midway_then_resume_gives_the_uninterrupted_report(
     resumed = evaluate_robustness(trained_cnn, x, y, checkpoint=path, **kwargs)
     whole = evaluate_robustness(trained_cnn, x, y, **kwargs)
     assert ckpt.load(path)[0]["chunks"] == 20
-    assert _plain(resumed) == _plain(whole)
+    assert plain(resumed) == plain(whole)
     assert 0.0 < whole.robust_accuracy[1] < whole.robust_accuracy[0]

@@ -69,7 +69,7 @@ def test_missing_gradients_fire_and_only_black_box_runs(trained_cnn, data):
     x, y = data
     quantized = _wrap(trained_cnn, before=lambda v: tf.round(v * 8.0) / 8.0)
     report = _warned(quantized, x, y, eps=0.3, attacks=FAST,
-                                 metrics=False, seed=0)
+                     metrics=False, seed=0)
     assert "gradients" in _checks(report)
     assert "no input gradient" in report.warnings[0].message
     acc = report.attack_accuracy
@@ -82,7 +82,7 @@ def test_nan_gradients_fire(trained_cnn, data):
     # |x| computed as sqrt(x^2): same outputs, NaN gradient at zero pixels.
     nan_grad = _wrap(trained_cnn, before=lambda v: tf.sqrt(tf.square(v)))
     report = _warned(nan_grad, x, y, eps=0.1, attacks=FAST[:1],
-                                 metrics=False, seed=0)
+                     metrics=False, seed=0)
     assert "gradients" in _checks(report)
     assert any("NaN" in w.message for w in report.warnings)
 
@@ -95,7 +95,7 @@ def test_randomness_fires_without_eot_only(trained_cnn, data):
         return trained_cnn(tf.clip_by_value(v + noise, 0, 1), training=False)
 
     report = _warned(noisy, x, y, eps=0.1, attacks=FAST[:1],
-                                 metrics=False, seed=0)
+                     metrics=False, seed=0)
     assert "randomness" in _checks(report)
     assert "eot_samples=20" in str(report.warnings)
     with_eot = evaluate_robustness(noisy, x[:20], y[:20], eps=0.1,
@@ -125,11 +125,9 @@ def test_accuracy_not_falling_with_eps_fires(trained_cnn, data):
     x, y = data
     model = _wrap(trained_cnn, before=_reverse)
     report = _warned(model, x, y, eps=0.1, attacks=FAST[:1],
-                                 metrics=False, seed=0)
+                     metrics=False, seed=0)
     assert "eps_growth" in _checks(report)
     assert report.diagnostics["large_eps"]["accuracy"] > 0.5
-
-
 
 
 def test_significant_and_the_eps_curve():

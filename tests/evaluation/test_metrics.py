@@ -8,21 +8,14 @@ import tensorflow as tf
 
 from keras_adv.evaluation import empirical_robustness, loss_sensitivity
 from keras_adv.evaluation.metrics import input_gradient
-from tests.conftest import linear_model
-
-
-def _ce_gradient(x, y, w, b):
-    z = x.astype(np.float64) @ w + b
-    p = np.exp(z - z.max(1, keepdims=True))
-    p /= p.sum(1, keepdims=True)
-    return (p - np.eye(w.shape[1])[y]) @ w.T
+from tests.conftest import ce_input_gradient, linear_model, one_line_each_way
 
 
 def test_loss_sensitivity_is_the_mean_gradient_norm_by_hand():
     model, w, b = linear_model()
     x = np.random.default_rng(0).random((10, 6)).astype("float32")
     y = np.arange(10) % 4
-    grad = _ce_gradient(x, y, w, b)
+    grad = ce_input_gradient(x.astype(np.float64), y, w, b)
     np.testing.assert_allclose(input_gradient(model, x, y), grad, rtol=1e-4,
                                atol=1e-6)
     expected = np.linalg.norm(grad, axis=1).mean()
@@ -72,10 +65,7 @@ def test_progress_counts_the_examples_on_stderr(capsys, fn, done):
     model, _, _ = linear_model(classes=2)
     x = np.random.default_rng(1).random((8, 6)).astype("float32") * 0.2 + 0.4
     y = model(x).numpy().argmax(-1)
-    line = f"{fn.__name__}: {done} 8/8 examples ("
-    quiet = fn(model, x, y, batch_size=3, progress=False)
-    assert capsys.readouterr().err == ""
-    shown = fn(model, x, y, batch_size=3, progress=True)
-    lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith(line)  # the end's line
+    quiet, shown = one_line_each_way(
+        lambda progress: fn(model, x, y, batch_size=3, progress=progress),
+        capsys, f"{fn.__name__}: {done} 8/8 examples (")
     assert shown == quiet

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from keras_adv import attacks
 from keras_adv.evaluation import MaskingWarning, evaluate_robustness, plan, run
-from tests.conftest import linear_model
+from tests.conftest import linear_model, threshold_model
 
 
 def _data(base):
@@ -154,9 +154,7 @@ def test_robust_accuracy_is_one_rule_in_evaluation_callbacks_and_evaluate():
     from keras_adv import callbacks, defenses
     from keras_adv.models import AdversarialModel
 
-    base = keras.Sequential([keras.Input((1,)), keras.layers.Dense(2)])
-    base.layers[0].set_weights([np.array([[-1.0, 1.0]], np.float32),
-                                np.array([0.5, -0.5], np.float32)])
+    base = threshold_model()
     x = np.array([[0.9], [0.1], [0.8], [0.6], [0.35], [0.05]], np.float32)
     y = np.array([1, 1, 0, 1, 0, 0])  # robust: 0.9 and 0.05 (beyond 0.2)
     report = evaluate_robustness(base, x, y, eps=0.2, attacks="pgd",

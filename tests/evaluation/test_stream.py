@@ -8,20 +8,7 @@ import pytest
 import tensorflow as tf
 
 from keras_adv.evaluation import evaluate_robustness
-
-SUITE = ["fgsm", ("pgd", {"steps": 3})]
-TIMING_KEYS = ("timings", "seconds", "seconds_per_example")
-
-
-def _plain(report):
-    """The report's dict without wall-clock figures."""
-    return {k: v for k, v in report.to_dict().items() if k not in TIMING_KEYS}
-
-
-@pytest.fixture(scope="module")
-def test_set(mnist5k):
-    _, (x, y) = mnist5k
-    return x, y
+from tests.evaluation.conftest import SUITE, plain
 
 
 def test_dataset_gives_the_array_report(trained_cnn, test_set):
@@ -31,7 +18,7 @@ def test_dataset_gives_the_array_report(trained_cnn, test_set):
     arrays = evaluate_robustness(trained_cnn, x, y, **kwargs)
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(128)
     streamed = evaluate_robustness(trained_cnn, ds, **kwargs)
-    assert _plain(streamed) == _plain(arrays)
+    assert plain(streamed) == plain(arrays)
     assert arrays.num_examples == 1000
     # Real numbers: a trained CNN, accuracy falling with eps.
     assert arrays.clean_accuracy > 0.85
@@ -50,7 +37,7 @@ def test_dataset_of_inputs_alone_uses_predictions(trained_cnn, test_set):
     arrays = evaluate_robustness(trained_cnn, x[:200], None, **kwargs)
     ds = tf.data.Dataset.from_tensor_slices(x[:200]).batch(50)
     streamed = evaluate_robustness(trained_cnn, ds, **kwargs)
-    assert _plain(streamed) == _plain(arrays)
+    assert plain(streamed) == plain(arrays)
     assert streamed.clean_accuracy == 1.0 and streamed.robust_accuracy < 1.0
 
 
@@ -64,7 +51,7 @@ def test_num_examples_caps_arrays_and_streams(trained_cnn, test_set):
     streamed = evaluate_robustness(trained_cnn, endless, num_examples=150,
                                    **kwargs)
     assert head.num_examples == capped.num_examples == 150
-    assert _plain(capped) == _plain(head) == _plain(streamed)
+    assert plain(capped) == plain(head) == plain(streamed)
 
 
 @pytest.mark.parametrize("case,match", [

@@ -13,8 +13,6 @@ def test_metrics_on_trained_model(trained_cnn, data):
     assert loss_sensitivity(trained_cnn, x[:30], y[:30]) > 0
 
 
-
-
 def test_summarize_reports_the_tally():
     plan, tally, _ = one_chunk()
     report = suite.summarize(plan, tally, None, 2.5)

@@ -11,6 +11,7 @@ from keras_adv.generative import (
     frechet_distance_from_moments,
 )
 from keras_adv.models import feature_model
+from tests.conftest import one_line_each_way
 
 
 def identity(x):
@@ -99,12 +100,8 @@ def test_bad_inputs():
 
 def test_frechet_distance_progress_counts_the_images(capsys):
     x = np.random.default_rng(0).random((30, 3, 3, 1), np.float32)
-    quiet = frechet_distance(identity, x, x[:20], batch_size=8,
-                             progress=False)
-    assert capsys.readouterr().err == ""
-    shown = frechet_distance(identity, x, x[:20], batch_size=8,
-                             progress=True)
-    lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith(
-        "frechet_distance: features of 50/50 images (")  # the end's line
+    quiet, shown = one_line_each_way(
+        lambda progress: frechet_distance(identity, x, x[:20], batch_size=8,
+                                          progress=progress),
+        capsys, "frechet_distance: features of 50/50 images (")
     assert shown == quiet

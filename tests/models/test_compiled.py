@@ -20,6 +20,7 @@ def test_user_metric_instances_are_not_shared(batch):
     assert set(logs) == {"loss", "adv_loss", "acc", "adv_acc"}
     assert logs["adv_acc"][0] < logs["acc"][0]
 
+
 @pytest.mark.parametrize("loss,kind", [
     ("binary_crossentropy", "binary"),
     (keras.losses.CategoricalCrossentropy(), "categorical"),

@@ -1,26 +1,15 @@
-"""The Example blocks of the defense, model and data modules run as written."""
-
+"""The Example blocks of the layer, model and data modules run as written
+(the defense modules' run in tests/defenses/test_docstrings.py, reporting's
+in tests/test_reporting.py)."""
 
 import pytest
 
 from tests.conftest import run_examples
 
 MODULES = [
-    "keras_adv.defenses.protocol",
-    "keras_adv.defenses.tensors",
-    "keras_adv.defenses.fgsm_training",
-    "keras_adv.defenses.pgd_training",
-    "keras_adv.defenses.fast_training",
-    "keras_adv.defenses.free_training",
-    "keras_adv.defenses.trades",
-    "keras_adv.defenses.mart",
-    "keras_adv.defenses.functional",
-    "keras_adv.defenses.vat",
-    "keras_adv.defenses.data_sparsity",
     "keras_adv.layers.temperature",
     "keras_adv.models.mixture",
     "keras_adv.models.features",
-    "keras_adv.reporting",
     "keras_adv.models.adversarial",
     "keras_adv.callbacks",
     "keras_adv.datasets",

@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from keras_adv import defenses
 from keras_adv.models import robust
+from tests.conftest import threshold_model, to_one
 from tests.models.conftest import linear_adv_model
 
 
@@ -24,6 +25,7 @@ def test_evaluate_with_callable_attack(batch):
     assert out["adv_loss"] == pytest.approx(out["loss"], rel=1e-6)
     with pytest.raises(ValueError, match=r"Received: adversarial='pgd'"):
         model.evaluate(x, y, adversarial="pgd")
+
 
 def test_evaluate_with_pgd_matches_eager_attack_traced_once(batch):
     from keras_adv.attacks import pgd
@@ -62,18 +64,13 @@ def test_robust_accuracy_needs_the_clean_and_the_adversarial_hit():
     from keras_adv import ops
     from keras_adv.models import AdversarialModel
 
-    base = keras.Sequential([keras.Input((1,)), keras.layers.Dense(2)])
-    base.layers[0].set_weights([np.array([[-1.0, 1.0]], np.float32),
-                                np.array([0.5, -0.5], np.float32)])
+    base = threshold_model()
     model = AdversarialModel(base, defense=defenses.FGSMTraining(eps=0.1))
     model.compile(optimizer="sgd", metrics=["accuracy"],
                   loss=keras.losses.SparseCategoricalCrossentropy(
                       from_logits=True))
     x = np.array([[0.9], [0.1], [0.8]], np.float32)  # class 1 where x > 0.5
     y = np.array([1, 1, 0])
-
-    def to_one(m, xb, yb):  # every prediction becomes class 1
-        return tf.ones_like(xb)
 
     for batch_size in (3, 1):
         out = model.evaluate(x, y, adversarial=to_one, batch_size=batch_size,

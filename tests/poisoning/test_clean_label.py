@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from keras_adv.poisoning import clean_label_backdoor
-from tests.poisoning.progress_lines import one_line_each_way
+from tests.conftest import one_line_each_way
 
 
 def test_clean_label_rows(mnist5k, trained_cnn):

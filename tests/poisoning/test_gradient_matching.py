@@ -11,7 +11,7 @@ from keras_adv.poisoning.gradient_matching import (
     matching_loss,
     target_gradient,
 )
-from tests.poisoning.progress_lines import one_line_each_way
+from tests.conftest import one_line_each_way
 
 
 def tiny():

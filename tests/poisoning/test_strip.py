@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from keras_adv.poisoning import strip_entropy, strip_threshold
-from tests.poisoning.progress_lines import one_line_each_way
+from tests.conftest import one_line_each_way
 from tests.poisoning.test_report import patch_detector
 
 
